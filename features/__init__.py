@@ -1,0 +1,1 @@
+"""The data contract and the feature transforms: tables in, feature frames out (no I/O in transforms)."""

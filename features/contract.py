@@ -1,0 +1,406 @@
+"""The data contract: the five tables of a marketplace dataset, loaded and checked.
+
+`load_marketplace(folder)` reads `NAME.parquet` or `NAME.csv` for each table,
+converts every column to its contract type and raises one `DataContractError`
+that lists every problem found, each naming the file, the column and the first
+bad rows. `docs/data-contract.md` is the human-readable version of `TABLES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+Kind = Literal["string", "timestamp", "number", "integer", "boolean"]
+MAX_BAD_ROWS_SHOWN = 5
+COMPLAINT_STATUSES = ("upheld", "rejected", "pending")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: Kind
+    required: bool = True
+    may_be_empty: bool = True
+    rule: Callable[[pd.Series], pd.Series] | None = None
+    rule_text: str = ""
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...] = ()
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+def _positive(s: pd.Series) -> pd.Series:
+    return np.isfinite(s) & (s > 0)
+
+
+def _country(s: pd.Series) -> pd.Series:
+    return s.str.fullmatch(r"[A-Z]{2}").fillna(False).astype(bool)
+
+
+def _currency_code(s: pd.Series) -> pd.Series:
+    return s.str.fullmatch(r"[A-Z]{3}").fillna(False).astype(bool)
+
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (
+        Table(
+            "listings",
+            (
+                Column("listing_id", "string", may_be_empty=False),
+                Column("seller_id", "string", may_be_empty=False),
+                Column("created_at", "timestamp", may_be_empty=False),
+                Column("title", "string"),
+                Column("description", "string"),
+                Column("brand", "string"),
+                Column("category", "string", may_be_empty=False),
+                Column("price", "number", may_be_empty=False, rule=_positive,
+                       rule_text="must be a finite number > 0"),
+                Column("currency", "string", may_be_empty=False),
+                Column("quantity", "integer", may_be_empty=False, rule=lambda s: s >= 1,
+                       rule_text="must be >= 1"),
+                Column("ships_from", "string", may_be_empty=False, rule=_country,
+                       rule_text="must be an ISO 3166 alpha-2 code such as 'US'"),
+                Column("image_count", "integer", may_be_empty=False, rule=lambda s: s >= 0,
+                       rule_text="must be >= 0"),
+                Column("label", "integer", required=False, rule=lambda s: s.isin([0, 1]),
+                       rule_text="must be 0 or 1"),
+            ),
+            key=("listing_id",),
+        ),
+        Table(
+            "sellers",
+            (
+                Column("seller_id", "string", may_be_empty=False),
+                Column("registered_at", "timestamp", may_be_empty=False),
+                Column("country", "string", may_be_empty=False, rule=_country,
+                       rule_text="must be an ISO 3166 alpha-2 code such as 'US'"),
+                Column("business_verified", "boolean", may_be_empty=False),
+            ),
+            key=("seller_id",),
+        ),
+        Table(
+            "complaints",
+            (
+                Column("complaint_id", "string", may_be_empty=False),
+                Column("listing_id", "string", may_be_empty=False),
+                Column("seller_id", "string", may_be_empty=False),
+                Column("brand", "string", may_be_empty=False),
+                Column("filed_at", "timestamp", may_be_empty=False),
+                Column("status", "string", may_be_empty=False,
+                       rule=lambda s: s.isin(COMPLAINT_STATUSES),
+                       rule_text="must be one of upheld, rejected, pending"),
+                Column("resolved_at", "timestamp"),
+            ),
+            key=("complaint_id",),
+        ),
+        Table(
+            "brands",
+            (
+                Column("brand", "string", may_be_empty=False),
+                Column("category", "string", may_be_empty=False),
+                Column("reference_price", "number", may_be_empty=False, rule=_positive,
+                       rule_text="must be a finite number > 0"),
+            ),
+            key=("brand", "category"),
+        ),
+        Table(
+            "fx_rates",
+            (
+                Column("currency", "string", may_be_empty=False, rule=_currency_code,
+                       rule_text="must be a three-letter ISO 4217 code such as 'EUR'"),
+                Column("usd_per_unit", "number", may_be_empty=False, rule=_positive,
+                       rule_text="must be a finite number > 0"),
+            ),
+            key=("currency",),
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One broken rule: where it is and the first rows that break it."""
+
+    file: str
+    column: str
+    message: str
+    rows: tuple[str, ...] = ()
+    count: int = 0
+
+    def __str__(self) -> str:
+        where = f"{self.file}, column '{self.column}'" if self.column else self.file
+        text = f"{where}: {self.message}"
+        if self.rows:
+            more = f" (and {self.count - len(self.rows)} more)" if self.count > len(self.rows) else ""
+            text += f"; first bad rows: {', '.join(self.rows)}{more}"
+        return text
+
+
+class DataContractError(ValueError):
+    """A dataset breaks the data contract; `problems` lists every broken rule."""
+
+    def __init__(self, folder: Path | str, problems: Iterable[Problem]) -> None:
+        self.folder = Path(folder)
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(
+            f"the dataset in {self.folder} breaks the data contract "
+            f"({len(self.problems)} problem(s)):\n{lines}"
+        )
+
+
+@dataclass
+class Marketplace:
+    """The five tables of one dataset, typed as the contract says."""
+
+    listings: pd.DataFrame
+    sellers: pd.DataFrame
+    complaints: pd.DataFrame
+    brands: pd.DataFrame
+    fx_rates: pd.DataFrame
+    sources: dict[str, Path] = field(default_factory=dict)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {name: getattr(self, name) for name in TABLES}
+
+
+class _Raw:
+    """One table as read from disk, all values still text, plus how to name its rows."""
+
+    def __init__(self, path: Path, frame: pd.DataFrame) -> None:
+        self.path = path
+        self.frame = frame
+        self.is_csv = path.suffix == ".csv"
+
+    def row_names(self, mask: pd.Series | np.ndarray, column: str, key: str | None) -> tuple[
+        tuple[str, ...], int
+    ]:
+        positions = np.flatnonzero(np.asarray(mask))
+        names = []
+        for pos in positions[:MAX_BAD_ROWS_SHOWN]:
+            where = f"line {pos + 2}" if self.is_csv else f"row {pos}"
+            ident = f" ({key} {self.frame[key].iat[pos]})" if key and key != column else ""
+            value = self.frame[column].iat[pos] if column in self.frame else ""
+            names.append(f"{where}{ident}: {_shorten(value)!r}")
+        return tuple(names), len(positions)
+
+
+def _shorten(value: object, limit: int = 60) -> object:
+    if isinstance(value, str) and len(value) > limit:
+        return value[:limit] + "..."
+    return value
+
+
+def find_table(folder: Path, name: str) -> Path | None:
+    """The file holding table `name` in `folder`: Parquet before CSV, None if neither."""
+    for suffix in (".parquet", ".csv"):
+        path = folder / f"{name}{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
+def _read_text_table(path: Path, table: Table) -> pd.DataFrame:
+    """Read a table with every contract column as text (CSV) or as stored (Parquet)."""
+    wanted = set(table.column_names)
+    if path.suffix == ".csv":
+        convert = pacsv.ConvertOptions(
+            column_types={c: pa.string() for c in table.column_names},
+            strings_can_be_null=False,
+        )
+        arrow = pacsv.read_csv(path, convert_options=convert)
+    else:
+        arrow = pq.read_table(path)
+    keep = [c for c in arrow.column_names if c in wanted]
+    return arrow.select(keep).to_pandas()
+
+
+def _as_text(series: pd.Series) -> pd.Series:
+    if pd.api.types.is_string_dtype(series) or series.dtype == object:
+        return series.fillna("").astype(str)
+    if pd.api.types.is_datetime64_any_dtype(series):
+        out = series.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return out.fillna("")
+    return series.astype(str).replace({"nan": "", "<NA>": "", "None": ""})
+
+
+def _emptiness(series: pd.Series) -> pd.Series:
+    if pd.api.types.is_string_dtype(series) or series.dtype == object:
+        return series.fillna("").astype(str).str.strip() == ""
+    return series.isna()
+
+
+def _convert(raw: _Raw, table: Table, problems: list[Problem]) -> pd.DataFrame:
+    frame = raw.frame
+    key = table.key[0] if len(table.key) == 1 else None
+    file = raw.path.name
+    out: dict[str, pd.Series] = {}
+    for col in table.columns:
+        if col.name not in frame:
+            if col.required:
+                problems.append(Problem(file, col.name, "required column is missing"))
+            continue
+        series = frame[col.name]
+        text = _as_text(series) if col.kind in ("string", "boolean") else None
+        empty = _emptiness(series)
+        if not col.may_be_empty and empty.any():
+            rows, n = raw.row_names(empty, col.name, key)
+            problems.append(Problem(file, col.name, "must not be empty", rows, n))
+        value, bad = _parse(series, text, col.kind, empty)
+        if bad.any():
+            rows, n = raw.row_names(bad, col.name, key)
+            problems.append(Problem(file, col.name, f"is not a valid {col.kind}", rows, n))
+        if col.rule is not None:
+            checkable = ~empty & ~bad
+            broken = checkable & ~col.rule(value.where(checkable)).fillna(False).astype(bool)
+            if broken.any():
+                rows, n = raw.row_names(broken, col.name, key)
+                problems.append(Problem(file, col.name, col.rule_text, rows, n))
+        out[col.name] = value
+    return pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
+
+
+def _parse(series: pd.Series, text: pd.Series | None, kind: Kind, empty: pd.Series) -> tuple[
+    pd.Series, pd.Series
+]:
+    """Convert one column to its kind; return the values and a mask of unparseable cells."""
+    if kind == "string":
+        assert text is not None
+        return text, pd.Series(False, index=series.index)
+    if kind == "boolean":
+        assert text is not None
+        lowered = text.str.strip().str.lower()
+        truthy = lowered.isin(["true", "1"])
+        valid = truthy | lowered.isin(["false", "0"])
+        return truthy, ~valid & ~empty
+    if kind == "timestamp":
+        if pd.api.types.is_datetime64_any_dtype(series):
+            parsed = series.dt.tz_localize("UTC") if series.dt.tz is None else series.dt.tz_convert(
+                "UTC")
+        else:
+            parsed = pd.to_datetime(series.where(~empty), format="ISO8601", utc=True,
+                                    errors="coerce")
+        parsed = parsed.astype("datetime64[ns, UTC]")
+        return parsed, parsed.isna() & ~empty
+    numbers = pd.to_numeric(series.where(~empty), errors="coerce")
+    bad = numbers.isna() & ~empty
+    if kind == "integer":
+        fractional = numbers.notna() & (numbers != np.floor(numbers.fillna(0)))
+        bad = bad | fractional
+        numbers = numbers.where(~bad)
+        dtype = "Int64" if (empty | bad).any() else "int64"
+        return numbers.astype(dtype), bad
+    return numbers.astype("float64"), bad
+
+
+def _duplicate_keys(raw: _Raw, table: Table, frame: pd.DataFrame) -> Problem | None:
+    if not table.key or not set(table.key) <= set(frame.columns):
+        return None
+    dup = frame.duplicated(list(table.key), keep=False)
+    if not dup.any():
+        return None
+    rows, n = raw.row_names(dup, table.key[0], None)
+    what = " + ".join(table.key)
+    return Problem(raw.path.name, what, f"duplicate {what}", rows, n)
+
+
+def _cross_checks(raws: dict[str, _Raw], frames: dict[str, pd.DataFrame]) -> list[Problem]:
+    problems: list[Problem] = []
+    listings, sellers, fx = frames.get("listings"), frames.get("sellers"), frames.get("fx_rates")
+    if listings is not None and fx is not None and {"currency"} <= set(listings) and (
+            "currency" in fx):
+        unknown = ~listings["currency"].isin(set(fx["currency"])) & (listings["currency"] != "")
+        if unknown.any():
+            rows, n = raws["listings"].row_names(unknown, "currency", "listing_id")
+            problems.append(Problem(raws["listings"].path.name, "currency",
+                                    f"unknown currency (not in {raws['fx_rates'].path.name})",
+                                    rows, n))
+    if listings is not None and sellers is not None and "seller_id" in listings and (
+            "seller_id" in sellers):
+        orphan = ~listings["seller_id"].isin(set(sellers["seller_id"])) & (
+            listings["seller_id"] != "")
+        if orphan.any():
+            rows, n = raws["listings"].row_names(orphan, "seller_id", "listing_id")
+            problems.append(Problem(raws["listings"].path.name, "seller_id",
+                                    f"seller not found in {raws['sellers'].path.name}", rows, n))
+    complaints = frames.get("complaints")
+    if complaints is not None and {"status", "resolved_at", "filed_at"} <= set(complaints):
+        raw = raws["complaints"]
+        pending = complaints["status"] == "pending"
+        resolved = complaints["resolved_at"].notna()
+        decided = complaints["status"].isin(["upheld", "rejected"])
+        for mask, message in (
+            (pending & resolved, "must be empty while status is pending"),
+            (decided & ~resolved, "must be given once status is upheld or rejected"),
+            (resolved & (complaints["resolved_at"] < complaints["filed_at"]),
+             "must not be before filed_at"),
+        ):
+            if mask.any():
+                rows, n = raw.row_names(mask, "resolved_at", "complaint_id")
+                problems.append(Problem(raw.path.name, "resolved_at", message, rows, n))
+    return problems
+
+
+def load_marketplace(folder: Path | str) -> Marketplace:
+    """Load and check a dataset folder; raise `DataContractError` listing every problem."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataContractError(folder, [Problem(str(folder), "", "is not a folder")])
+    problems: list[Problem] = []
+    raws: dict[str, _Raw] = {}
+    frames: dict[str, pd.DataFrame] = {}
+    for name, table in TABLES.items():
+        path = find_table(folder, name)
+        if path is None:
+            problems.append(Problem(f"{name}.csv", "", f"table missing: no {name}.csv or "
+                                    f"{name}.parquet in {folder}"))
+            continue
+        try:
+            raw = _Raw(path, _read_text_table(path, table))
+        except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
+            problems.append(Problem(path.name, "", f"cannot be read: {exc}"))
+            continue
+        raws[name] = raw
+        frames[name] = _convert(raw, table, problems)
+        dup = _duplicate_keys(raw, table, frames[name])
+        if dup:
+            problems.append(dup)
+    problems.extend(_cross_checks(raws, frames))
+    if problems:
+        raise DataContractError(folder, problems)
+    return Marketplace(**frames, sources={n: r.path for n, r in raws.items()})
+
+
+def save_marketplace(market: Marketplace, folder: Path | str, fmt: str = "csv") -> Path:
+    """Write a marketplace as a dataset folder in the contract (CSV or Parquet)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, frame in market.tables().items():
+        out = frame.copy()
+        for col in out.columns:
+            if pd.api.types.is_datetime64_any_dtype(out[col]):
+                out[col] = out[col].dt.strftime("%Y-%m-%dT%H:%M:%SZ").fillna("")
+            elif pd.api.types.is_bool_dtype(out[col]):
+                out[col] = np.where(out[col], "true", "false")
+        if fmt == "parquet":
+            out.to_parquet(folder / f"{name}.parquet", index=False)
+        else:
+            out.to_csv(folder / f"{name}.csv", index=False)
+    return folder

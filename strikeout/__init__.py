@@ -1,0 +1,1 @@
+"""The `strikeout` command line: the composition root that wires features, training and serving."""

@@ -1,0 +1,3 @@
+from strikeout.cli import app
+
+app(prog_name="strikeout")

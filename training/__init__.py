@@ -1,0 +1,1 @@
+"""Fitting the feature pipeline and LightGBM, calibration, evaluation and the MLflow registry."""
