@@ -1,0 +1,161 @@
+"""Loading a dataset folder: types, and one clear error per broken rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from features.contract import DataContractError, load_marketplace, save_marketplace
+from tests.conftest import tiny_tables, write_tables
+
+
+def broken(tmp_path: Path, table: str, change, fmt: str = "csv") -> str:
+    tables = tiny_tables()
+    tables[table] = change(tables[table].copy())
+    write_tables(tmp_path / "bad", tables, fmt)
+    with pytest.raises(DataContractError) as info:
+        load_marketplace(tmp_path / "bad")
+    return str(info.value)
+
+
+def test_valid_dataset_loads_with_contract_types(tiny_dataset: Path) -> None:
+    market = load_marketplace(tiny_dataset)
+    listings = market.listings
+    assert str(listings["created_at"].dtype) == "datetime64[ns, UTC]"
+    assert listings["price"].tolist() == [1200.5, 80.0, 15.0, 9.99]
+    assert listings["quantity"].dtype == "int64"
+    assert listings["title"].tolist()[2] == ""  # empty optional text stays "not given"
+    assert market.sellers["business_verified"].tolist() == [True, False]
+    assert market.complaints["resolved_at"].isna().tolist() == [False, True]
+
+
+def test_parquet_and_csv_load_the_same(tmp_path: Path, tiny_dataset: Path) -> None:
+    from_csv = load_marketplace(tiny_dataset)
+    save_marketplace(from_csv, tmp_path / "pq", fmt="parquet")
+    from_parquet = load_marketplace(tmp_path / "pq")
+    for name, frame in from_csv.tables().items():
+        pd.testing.assert_frame_equal(frame, from_parquet.tables()[name], check_dtype=False)
+
+
+def test_extra_columns_are_ignored(tmp_path: Path) -> None:
+    tables = tiny_tables()
+    tables["listings"]["internal_note"] = "x"
+    market = load_marketplace(write_tables(tmp_path / "extra", tables))
+    assert "internal_note" not in market.listings
+
+
+def test_missing_column_names_file_and_column(tmp_path: Path) -> None:
+    message = broken(tmp_path, "listings", lambda f: f.drop(columns=["price"]))
+    assert "listings.csv, column 'price': required column is missing" in message
+
+
+def test_missing_table_is_named(tmp_path: Path) -> None:
+    tables = tiny_tables()
+    del tables["fx_rates"]
+    write_tables(tmp_path / "bad", tables)
+    with pytest.raises(DataContractError, match="table missing: no fx_rates.csv"):
+        load_marketplace(tmp_path / "bad")
+
+
+def test_unparseable_timestamp_names_the_row(tmp_path: Path) -> None:
+    def change(f: pd.DataFrame) -> pd.DataFrame:
+        f.loc[2, "created_at"] = "yesterday"
+        return f
+
+    message = broken(tmp_path, "listings", change)
+    assert "listings.csv, column 'created_at': is not a valid timestamp" in message
+    assert "line 4 (listing_id L3): 'yesterday'" in message
+
+
+@pytest.mark.parametrize("price", ["0", "-3.5", "nan", "inf"])
+def test_price_must_be_positive(tmp_path: Path, price: str) -> None:
+    def change(f: pd.DataFrame) -> pd.DataFrame:
+        f.loc[1, "price"] = price
+        return f
+
+    message = broken(tmp_path, "listings", change)
+    assert "column 'price'" in message and "line 3 (listing_id L2)" in message
+
+
+def test_non_numeric_price_in_parquet_names_the_row(tmp_path: Path) -> None:
+    def change(f: pd.DataFrame) -> pd.DataFrame:
+        f.loc[0, "price"] = "twelve"
+        return f
+
+    message = broken(tmp_path, "listings", change, fmt="parquet")
+    assert "listings.parquet, column 'price': is not a valid number" in message
+    assert "row 0 (listing_id L1): 'twelve'" in message
+
+
+def test_unknown_currency(tmp_path: Path) -> None:
+    def change(f: pd.DataFrame) -> pd.DataFrame:
+        f.loc[3, "currency"] = "XYZ"
+        return f
+
+    message = broken(tmp_path, "listings", change)
+    assert "listings.csv, column 'currency': unknown currency (not in fx_rates.csv)" in message
+    assert "line 5 (listing_id L4): 'XYZ'" in message
+
+
+def test_duplicate_listing_id(tmp_path: Path) -> None:
+    def change(f: pd.DataFrame) -> pd.DataFrame:
+        f.loc[3, "listing_id"] = "L1"
+        return f
+
+    message = broken(tmp_path, "listings", change)
+    assert "listings.csv, column 'listing_id': duplicate listing_id" in message
+    assert "line 2: 'L1'" in message and "line 5: 'L1'" in message
+
+
+def test_listing_seller_must_exist(tmp_path: Path) -> None:
+    def change(f: pd.DataFrame) -> pd.DataFrame:
+        f.loc[0, "seller_id"] = "S404"
+        return f
+
+    message = broken(tmp_path, "listings", change)
+    assert "column 'seller_id': seller not found in sellers.csv" in message
+    assert "line 2 (listing_id L1): 'S404'" in message
+
+
+def test_complaint_status_and_resolution_must_agree(tmp_path: Path) -> None:
+    def change(f: pd.DataFrame) -> pd.DataFrame:
+        f.loc[1, "resolved_at"] = "2026-03-08T00:00:00Z"  # pending yet resolved
+        f.loc[0, "status"] = "maybe"
+        return f
+
+    message = broken(tmp_path, "complaints", change)
+    assert "column 'resolved_at': must be empty while status is pending" in message
+    assert "column 'status': must be one of upheld, rejected, pending" in message
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    def change(f: pd.DataFrame) -> pd.DataFrame:
+        f.loc[0, "quantity"] = "0"
+        f.loc[1, "image_count"] = "2.5"
+        f.loc[2, "ships_from"] = "France"
+        return f
+
+    with pytest.raises(DataContractError) as info:
+        tables = tiny_tables()
+        tables["listings"] = change(tables["listings"])
+        load_marketplace(write_tables(tmp_path / "bad", tables))
+    columns = {p.column for p in info.value.problems}
+    assert columns == {"quantity", "image_count", "ships_from"}
+
+
+def test_many_bad_rows_are_summarised(tmp_path: Path) -> None:
+    tables = tiny_tables()
+    listings = pd.concat([tables["listings"]] * 5, ignore_index=True)
+    listings["listing_id"] = [f"L{i}" for i in range(len(listings))]
+    listings["price"] = "-1"
+    tables["listings"] = listings
+    with pytest.raises(DataContractError) as info:
+        load_marketplace(write_tables(tmp_path / "bad", tables))
+    assert "(and 15 more)" in str(info.value)
+
+
+def test_not_a_folder(tmp_path: Path) -> None:
+    with pytest.raises(DataContractError, match="is not a folder"):
+        load_marketplace(tmp_path / "nowhere")
