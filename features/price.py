@@ -106,9 +106,9 @@ class PriceFeatures(TransformerMixin, BaseEstimator):
         category = X["category"].astype(str)
         generic = brand.isin(GENERIC_BRANDS).to_numpy()
 
-        registry = X["registry_reference_usd"].to_numpy(dtype="float64")
+        registry = X["registry_reference_usd"].to_numpy(dtype="float64", copy=True)
         pair = self.brand_category_reference_.reindex(
-            pd.MultiIndex.from_arrays([brand, category])).to_numpy(dtype="float64")
+            pd.MultiIndex.from_arrays([brand, category])).to_numpy(dtype="float64", copy=True)
         pair[generic] = np.nan  # "Generic" is not a brand with a retail price
         by_category = category.map(self.category_reference_).to_numpy(dtype="float64")
         reference = np.full(len(X), self.global_reference_)

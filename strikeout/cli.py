@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 
 from features.contract import DataContractError, load_marketplace
+from training.config import ConfigError, TrainingConfig, load_config
 
 app = typer.Typer(
     help="strikeout: counterfeit-listing risk scoring, strike ledger and review queue.",
@@ -20,7 +22,7 @@ def main() -> None:
     """strikeout: counterfeit-listing risk scoring, strike ledger and review queue."""
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = 2) -> NoReturn:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
 
@@ -34,3 +36,83 @@ def validate(data: Path = typer.Option(..., "--data", help="Dataset folder (data
         fail(str(exc))
     for name, frame in market.tables().items():
         typer.echo(f"{name:<11} {len(frame):>10,} rows  ({market.sources[name].name})")
+
+
+def _load_training_config(config_path: Path | None) -> TrainingConfig:
+    try:
+        return load_config(config_path)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def train(
+    data: Path = typer.Option(..., "--data", help="Labelled dataset folder (data contract)."),
+    config: Path | None = typer.Option(None, "--config", help="Training config (JSON or TOML)."),
+    quiet: bool = typer.Option(False, "--quiet", help="Print only the result."),
+) -> None:
+    """Train a model on a time split, log it to MLflow and register it as `challenger`."""
+    from training.train import TrainingDataError
+    from training.train import train as run_training
+
+    settings = _load_training_config(config)
+    say = (lambda _: None) if quiet else (lambda m: typer.echo(f"[train] {m}", err=True))
+    try:
+        result = run_training(data, settings, progress=say)
+    except (DataContractError, TrainingDataError, ValueError) as exc:
+        fail(str(exc))
+    m = result.metrics
+    typer.echo(f"model version {result.model_version} (alias challenger), run {result.run_id}")
+    typer.echo(f"test PR-AUC {m['test_pr_auc']:.4f}  ROC-AUC {m['test_roc_auc']:.4f}  "
+               f"recall@90%P {m['test_recall_at_90_precision']:.4f}  "
+               f"P@capacity {m['test_precision_at_capacity']:.4f}  "
+               f"ECE {m['test_ece_before_calibration']:.4f} -> {m['test_ece']:.4f}  "
+               f"Brier {m['test_brier_before_calibration']:.4f} -> {m['test_brier']:.4f}")
+    typer.echo(f"report: {result.report_path}")
+
+
+@app.command()
+def promote(
+    version: str | None = typer.Option(None, "--version", help="Model version (default: @challenger)."),
+    data: Path | None = typer.Option(None, "--data", help="Dataset holding the held-out slice "
+                                     "(default: the one the candidate was trained on)."),
+    config: Path | None = typer.Option(None, "--config", help="Training config (tolerance)."),
+) -> None:
+    """Move the `champion` alias to a candidate if it is not worse than the champion."""
+    from training.registry import PromotionError
+    from training.registry import promote as run_promotion
+
+    try:
+        decision = run_promotion(_load_training_config(config), version, data)
+    except (PromotionError, DataContractError) as exc:
+        fail(str(exc))
+    verb = "promoted" if decision.promoted else "refused"
+    typer.echo(f"{verb}: version {decision.candidate_version}: {decision.reason}")
+    if not decision.promoted:
+        raise typer.Exit(1)
+
+
+@app.command()
+def evaluate(
+    model: str = typer.Option("models:/strikeout-listing-risk@champion", "--model",
+                              help="MLflow model URI."),
+    data: Path = typer.Option(..., "--data", help="Labelled dataset folder (data contract)."),
+    out: Path = typer.Option(Path("evaluation_report.html"), "--out", help="HTML report to write."),
+    config: Path | None = typer.Option(None, "--config", help="Training config (review capacity)."),
+) -> None:
+    """Write the evaluation report (metrics by slice, plots) of a model on a labelled dataset."""
+    from mlflow.exceptions import MlflowException
+
+    from training.evaluate import evaluate_model
+    from training.train import TrainingDataError
+
+    settings = _load_training_config(config)
+    try:
+        result = evaluate_model(model, data, out, settings.review_capacity_share)
+    except (DataContractError, TrainingDataError) as exc:
+        fail(str(exc))
+    except MlflowException as exc:
+        fail(f"cannot load model {model}: {exc.message}")
+    for key, value in result.overall.items():
+        typer.echo(f"{key:<24} {value:.4f}")
+    typer.echo(f"report: {out}")

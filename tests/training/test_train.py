@@ -1,0 +1,141 @@
+"""Train -> register -> promote -> score on a temporary MLflow store, and behavioural checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from features.contract import Marketplace, load_marketplace, save_marketplace
+from features.synthetic import SynthConfig, generate_marketplace
+from training.config import BoosterConfig, TrainingConfig
+from training.registry import promote
+from training.train import TrainResult, train
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mlflow-training")]
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("home")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("STRIKEOUT_HOME", str(path))
+    mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+    yield path
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    market = generate_marketplace(SynthConfig(n_listings=20_000, seed=11))
+    return save_marketplace(market, tmp_path_factory.mktemp("data") / "market")
+
+
+@pytest.fixture(scope="module")
+def trained(home: Path, dataset: Path) -> TrainResult:
+    return train(dataset, TrainingConfig())
+
+
+def test_run_logs_metrics_artifacts_and_registers_challenger(trained: TrainResult) -> None:
+    client = MlflowClient()
+    run = client.get_run(trained.run_id)
+    for key in ("test_pr_auc", "test_roc_auc", "test_recall_at_90_precision",
+                "test_precision_at_capacity", "test_ece", "test_brier",
+                "test_ece_before_calibration", "test_new_sellers_pr_auc"):
+        assert key in run.data.metrics, key
+    assert any(k.startswith("test_category_") for k in run.data.metrics)
+    assert run.data.tags["feature_set_version"]
+    artifacts = {a.path for a in client.list_artifacts(trained.run_id)}
+    assert {"evaluation_report.html", "plots", "config.json", "data_fingerprint.json"} <= artifacts
+    plots = {Path(a.path).name for a in client.list_artifacts(trained.run_id, "plots")}
+    assert plots == {"pr_curve.png", "calibration_curve.png", "score_histogram.png",
+                     "feature_importance.png", "shap_summary.png"}
+    html = trained.report_path.read_text()
+    assert "data:image/png;base64," in html and "Sellers with no history" in html
+    version = client.get_model_version_by_alias("strikeout-listing-risk", "challenger")
+    assert version.version == trained.model_version
+    fingerprint = json.loads(Path(mlflow.artifacts.download_artifacts(
+        run_id=trained.run_id, artifact_path="data_fingerprint.json")).read_text())
+    assert fingerprint["rows"]["listings"] == 20_000
+
+
+def test_model_beats_chance_and_is_calibrated(trained: TrainResult) -> None:
+    m = trained.metrics
+    assert m["test_pr_auc"] > 3 * m["test_positive_rate"]
+    assert m["test_ece"] < 0.03
+    assert m["test_ece"] <= m["test_ece_before_calibration"]
+
+
+def test_first_model_becomes_champion_and_gate_refuses_a_worse_one(
+        trained: TrainResult, dataset: Path) -> None:
+    first = promote(TrainingConfig())
+    assert first.promoted and first.candidate_version == trained.model_version
+    weak_config = TrainingConfig(
+        booster=BoosterConfig(n_estimators=1, num_leaves=2, early_stopping_rounds=1),
+        promotion_tolerance=0.0)
+    weak = train(dataset, weak_config)
+    decision = promote(weak_config)
+    assert not decision.promoted
+    assert decision.candidate_pr_auc < decision.champion_pr_auc
+    client = MlflowClient()
+    champion = client.get_model_version_by_alias("strikeout-listing-risk", "champion")
+    assert champion.version == trained.model_version
+    tags = client.get_model_version("strikeout-listing-risk", weak.model_version).tags
+    assert tags["promotion.last"] == "refused"
+    record = json.loads(next(v for k, v in tags.items() if k.startswith("promotion.2")))
+    assert record["champion_pr_auc"] == pytest.approx(decision.champion_pr_auc)
+
+
+def _model(trained: TrainResult):
+    return mlflow.pyfunc.load_model(trained.model_uri).unwrap_python_model()
+
+
+def _one_listing_market(market: Marketplace, listing: dict) -> Marketplace:
+    listings = pd.concat([market.listings, pd.DataFrame([listing])], ignore_index=True)
+    listings["created_at"] = listings["created_at"].astype("datetime64[ns, UTC]")
+    return Marketplace(listings, market.sellers, market.complaints, market.brands, market.fx_rates)
+
+
+def test_replica_far_under_reference_scores_higher_than_at_retail(
+        trained: TrainResult, dataset: Path) -> None:
+    market = load_marketplace(dataset)
+    ref = market.brands.iloc[0]
+    seller = market.sellers.iloc[0]
+    base = {
+        "seller_id": seller["seller_id"], "created_at": market.listings["created_at"].max(),
+        "description": "Brand new in box.", "brand": ref["brand"], "category": ref["category"],
+        "currency": "USD", "quantity": 1, "ships_from": seller["country"], "image_count": 4,
+    }
+    retail = {**base, "listing_id": "RETAIL", "title": f"{ref['brand']} classic {ref['category']}",
+              "price": float(ref["reference_price"])}
+    replica = {**base, "listing_id": "REPLICA",
+               "title": f"{ref['brand']} classic {ref['category']} replica AAA quality",
+               "price": float(ref["reference_price"]) * 0.1}
+    model = _model(trained)
+    scores = {}
+    for listing in (retail, replica):
+        m = _one_listing_market(market, listing)
+        scored = model.score(m, (m.listings["listing_id"] == listing["listing_id"]).to_numpy())
+        scores[listing["listing_id"]] = float(scored["score"].iloc[0])
+    assert scores["REPLICA"] > scores["RETAIL"]
+
+
+def test_renaming_a_seller_everywhere_changes_nothing(trained: TrainResult, dataset: Path) -> None:
+    market = load_marketplace(dataset)
+    seller = market.complaints["seller_id"].value_counts().index[0]
+    rename = {seller: "S-renamed-everywhere"}
+    renamed = Marketplace(
+        market.listings.assign(seller_id=market.listings["seller_id"].replace(rename)),
+        market.sellers.assign(seller_id=market.sellers["seller_id"].replace(rename)),
+        market.complaints.assign(seller_id=market.complaints["seller_id"].replace(rename)),
+        market.brands, market.fx_rates)
+    model = _model(trained)
+    targets = (market.listings["seller_id"] == seller).to_numpy()
+    before = model.score(market, targets)["score"].to_numpy()
+    after = model.score(renamed, targets)["score"].to_numpy()
+    np.testing.assert_allclose(before, after, rtol=0, atol=1e-12)

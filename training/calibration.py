@@ -1,0 +1,63 @@
+"""Calibration of the booster's raw probability on a later slice: isotonic or sigmoid.
+
+The booster is trained with up-weighted positives, so its raw output is not a
+probability; the calibrator, fitted on a slice the booster never saw, maps it
+back. `auto` picks the method with the lower Brier score in 2-fold cross-fitting
+on the calibration slice (choosing on the fitted data would always favour isotonic).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import brier_score_loss
+from sklearn.model_selection import StratifiedKFold
+
+Method = Literal["isotonic", "sigmoid"]
+EPS = 1e-6
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=float), EPS, 1 - EPS)
+    return np.log(p / (1 - p))
+
+
+class Calibrator:
+    """Maps the booster's raw probability to a calibrated probability."""
+
+    def __init__(self, method: Method) -> None:
+        self.method = method
+
+    def fit(self, raw: np.ndarray, y: np.ndarray) -> Calibrator:
+        if self.method == "isotonic":
+            self.model_ = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(raw, y)
+        else:
+            self.model_ = LogisticRegression(C=1e6).fit(_logit(raw).reshape(-1, 1), y)
+        return self
+
+    def predict(self, raw: np.ndarray) -> np.ndarray:
+        raw = np.asarray(raw, dtype=float)
+        if self.method == "isotonic":
+            return np.clip(self.model_.predict(raw), 0.0, 1.0)
+        return self.model_.predict_proba(_logit(raw).reshape(-1, 1))[:, 1]
+
+
+def choose_and_fit(raw: np.ndarray, y: np.ndarray, method: str = "auto",
+                   seed: int = 0) -> tuple[Calibrator, dict[str, float]]:
+    """Fit the requested calibrator, or under `auto` the one with the lower cross-fitted Brier."""
+    candidates: tuple[Method, ...] = ("isotonic", "sigmoid") if method == "auto" else (method,)  # type: ignore[assignment]
+    briers: dict[str, float] = {}
+    if len(candidates) > 1:
+        folds = StratifiedKFold(n_splits=2, shuffle=True, random_state=seed)
+        for name in candidates:
+            out = np.empty(len(y))
+            for fit_idx, eval_idx in folds.split(raw, y):
+                out[eval_idx] = Calibrator(name).fit(raw[fit_idx], y[fit_idx]).predict(raw[eval_idx])
+            briers[name] = float(brier_score_loss(y, out))
+        best = min(briers, key=briers.__getitem__)
+    else:
+        best = candidates[0]
+    return Calibrator(best).fit(raw, y), briers

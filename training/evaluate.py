@@ -1,0 +1,36 @@
+"""`strikeout evaluate`: the training report's figures and plots on any labelled dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import numpy as np
+
+from features.contract import load_marketplace
+from training.report import NEW_SELLER_COLUMN, Evaluation, build_report, evaluate, write_images
+from training.tracking import connect
+from training.train import TrainingDataError, labelled
+
+
+def evaluate_model(model_uri: str, data_path: Path, out_path: Path,
+                   capacity_share: float) -> Evaluation:
+    """Score every labelled listing of a dataset and write the HTML report (and its PNGs)."""
+    connect()
+    market = load_marketplace(data_path)
+    targets = labelled(market)
+    model = mlflow.pyfunc.load_model(model_uri).unwrap_python_model()
+    features = model.pipeline.transform(market, targets)
+    raw = model.raw_scores(features)
+    p = model.calibrator.predict(raw)
+    y = market.listings.loc[features.index, "label"].astype(int).to_numpy()
+    if len(np.unique(y)) < 2:
+        raise TrainingDataError("the labelled listings hold only one class; need both 0 and 1")
+    evaluation = evaluate(y, p, market.listings.loc[features.index, "category"],
+                          (features[NEW_SELLER_COLUMN] == 0).to_numpy(), capacity_share, raw=raw)
+    where = f"{len(y):,} labelled listings of {data_path}, model {model_uri} ({model.version})"
+    page, images = build_report(model, evaluation, features, where)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(page, encoding="utf-8")
+    write_images(out_path.parent / f"{out_path.stem}_plots", images)
+    return evaluation

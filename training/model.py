@@ -1,0 +1,123 @@
+"""The registered model: fitted feature pipeline + LightGBM booster + calibrator + bands.
+
+`ListingRiskModel` is what MLflow stores. Batch scoring and the service load it
+with `mlflow.pyfunc.load_model(uri).unwrap_python_model()` and call `score`
+with a whole `Marketplace` (the listings plus their sellers' history); the plain
+pyfunc `predict` takes listing rows (optionally with their seller's columns) and
+treats the rows themselves as all the history there is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import lightgbm as lgb
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+
+from features.contract import Marketplace
+from features.descriptions import describe
+from features.pipeline import FeaturePipeline
+from training.calibration import Calibrator
+from training.config import BandConfig
+
+LISTING_COLUMNS = ("listing_id", "seller_id", "created_at", "title", "description", "brand",
+                   "category", "price", "currency", "quantity", "ships_from", "image_count")
+SELLER_COLUMNS = ("registered_at", "country", "business_verified")
+TOP_REASONS = 3
+
+
+@dataclass(frozen=True)
+class Reason:
+    signal: str
+    text: str
+    contribution: float
+
+
+def band_of(scores: np.ndarray, bands: BandConfig) -> np.ndarray:
+    return np.where(scores >= bands.high, "high", np.where(scores >= bands.review, "review", "low"))
+
+
+class ListingRiskModel(mlflow.pyfunc.PythonModel):
+    """Calibrated counterfeit risk for listings, with bands and reasons."""
+
+    def __init__(self, pipeline: FeaturePipeline, booster: lgb.Booster, calibrator: Calibrator,
+                 bands: BandConfig, fx_rates: pd.DataFrame, brands: pd.DataFrame) -> None:
+        self.pipeline = pipeline
+        self.booster = booster
+        self.calibrator = calibrator
+        self.bands = bands
+        self.fx_rates = fx_rates
+        self.brands = brands
+        self.version = "unregistered"
+
+    # -- scoring ---------------------------------------------------------------
+    def raw_scores(self, features: pd.DataFrame) -> np.ndarray:
+        # one thread: small batches jitter badly with LightGBM's default threading
+        threads = 1 if len(features) < 2000 else 0
+        return self.booster.predict(features.to_numpy(dtype="float64"), num_threads=threads)
+
+    def scores(self, features: pd.DataFrame) -> np.ndarray:
+        return self.calibrator.predict(self.raw_scores(features))
+
+    def reasons(self, features: pd.DataFrame) -> list[list[Reason]]:
+        """The top signals pushing each row's score up, from LightGBM's own contributions."""
+        if features.empty:
+            return []
+        contrib = self.booster.predict(features.to_numpy(dtype="float64"), pred_contrib=True,
+                                       num_threads=1)[:, :-1]
+        names = features.columns
+        values = features.to_numpy()
+        out = []
+        for i in range(len(features)):
+            top = np.argsort(-contrib[i])[:TOP_REASONS]
+            out.append([
+                Reason(names[j], describe(names[j], float(values[i, j])), round(float(contrib[i, j]), 4))
+                for j in top if contrib[i, j] > 0
+            ])
+        return out
+
+    def score(self, market: Marketplace, targets: np.ndarray | None = None,
+              with_reasons: bool = True) -> pd.DataFrame:
+        """Score the target listings of a marketplace: listing_id, score, band, reasons."""
+        features = self.pipeline.transform(market, targets)
+        p = self.scores(features)
+        band = band_of(p, self.bands)
+        reasons: list[list[Reason]] = [[] for _ in range(len(p))]
+        flagged = np.flatnonzero(band != "low")
+        if with_reasons and len(flagged):
+            for i, r in zip(flagged, self.reasons(features.iloc[flagged]), strict=True):
+                reasons[i] = r
+        ids = market.listings.loc[features.index, "listing_id"].to_numpy()
+        return pd.DataFrame({
+            "listing_id": ids, "score": p, "band": band,
+            "reasons": reasons, "model_version": self.version,
+        }, index=features.index)
+
+    # -- plain pyfunc ----------------------------------------------------------
+    def market_from_rows(self, rows: pd.DataFrame) -> Marketplace:
+        """A marketplace from listing rows alone: the rows are the only history there is."""
+        listings = rows[list(LISTING_COLUMNS)].reset_index(drop=True).copy()
+        listings["created_at"] = pd.to_datetime(listings["created_at"], utc=True).astype(
+            "datetime64[ns, UTC]")
+        if set(SELLER_COLUMNS) <= set(rows.columns):
+            sellers = rows[["seller_id", *SELLER_COLUMNS]].drop_duplicates("seller_id")
+            sellers = sellers.assign(registered_at=pd.to_datetime(
+                sellers["registered_at"], utc=True).astype("datetime64[ns, UTC]"))
+        else:
+            sellers = pd.DataFrame({"seller_id": listings["seller_id"].unique()})
+        complaints = pd.DataFrame({
+            "complaint_id": pd.Series(dtype="str"), "listing_id": pd.Series(dtype="str"),
+            "seller_id": pd.Series(dtype="str"), "brand": pd.Series(dtype="str"),
+            "filed_at": pd.Series(dtype="datetime64[ns, UTC]"),
+            "status": pd.Series(dtype="str"),
+            "resolved_at": pd.Series(dtype="datetime64[ns, UTC]"),
+        })
+        return Marketplace(listings=listings, sellers=sellers.reset_index(drop=True),
+                           complaints=complaints, brands=self.brands, fx_rates=self.fx_rates)
+
+    def predict(self, context: object, model_input: pd.DataFrame,
+                params: dict | None = None) -> pd.DataFrame:
+        scored = self.score(self.market_from_rows(model_input), with_reasons=False)
+        return scored[["listing_id", "score", "band"]].reset_index(drop=True)
