@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from enum import Enum
 from pathlib import Path
 from typing import NoReturn
 
@@ -116,3 +118,45 @@ def evaluate(
     for key, value in result.overall.items():
         typer.echo(f"{key:<24} {value:.4f}")
     typer.echo(f"report: {out}")
+
+
+class DatasetFormat(str, Enum):
+    csv = "csv"
+    parquet = "parquet"
+
+
+@app.command()
+def synth(
+    out: Path = typer.Option(..., "--out", help="Folder to write the five tables into."),
+    listings: int | None = typer.Option(None, "--listings", min=1,
+                                        help="Number of listings (default: SynthConfig)."),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed (default: SynthConfig)."),
+    fmt: DatasetFormat = typer.Option(DatasetFormat.csv, "--format", help="Table file format."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar and no summary."),
+) -> None:
+    """Generate a synthetic marketplace into a dataset folder (docs/synthetic-marketplace.md)."""
+    from tqdm import tqdm
+
+    from features.contract import TABLES, save_marketplace
+    from features.synthetic import SynthConfig, generate_marketplace
+
+    other = "csv" if fmt is DatasetFormat.parquet else "parquet"
+    stale = [f"{name}.{other}" for name in TABLES if (out / f"{name}.{other}").exists()]
+    if stale:
+        fail(f"{out} already holds {', '.join(stale)}, which would shadow or mix with the new "
+             f"{fmt.value} tables; remove them or choose another --out")
+    overrides = {k: v for k, v in (("n_listings", listings), ("seed", seed)) if v is not None}
+    try:
+        config = SynthConfig(**overrides)
+    except ValueError as exc:
+        fail(str(exc))
+    with tqdm(total=config.n_listings, unit=" listings", disable=quiet, file=sys.stderr,
+              desc="synth") as bar:
+        market = generate_marketplace(config, progress=lambda done: bar.update(done - bar.n))
+        bar.set_postfix_str(f"writing {fmt.value}")
+        save_marketplace(market, out, fmt=fmt.value)
+    if not quiet:
+        for name, frame in market.tables().items():
+            typer.echo(f"{name:<11} {len(frame):>10,} rows")
+        typer.echo(f"wrote {out} (seed {config.seed}, "
+                   f"label rate {market.listings['label'].mean():.2%})")

@@ -18,6 +18,7 @@ from sklearn.model_selection import StratifiedKFold
 
 Method = Literal["isotonic", "sigmoid"]
 EPS = 1e-6
+TIE_BREAK = 1e-6
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -41,7 +42,10 @@ class Calibrator:
     def predict(self, raw: np.ndarray) -> np.ndarray:
         raw = np.asarray(raw, dtype=float)
         if self.method == "isotonic":
-            return np.clip(self.model_.predict(raw), 0.0, 1.0)
+            # Isotonic steps tie whole blocks of listings; a vanishing share of the raw
+            # score keeps the booster's ranking inside each step without moving calibration.
+            stepped = np.clip(self.model_.predict(raw), 0.0, 1.0)
+            return (1 - TIE_BREAK) * stepped + TIE_BREAK * np.clip(raw, 0.0, 1.0)
         return self.model_.predict_proba(_logit(raw).reshape(-1, 1))[:, 1]
 
 

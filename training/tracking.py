@@ -20,8 +20,12 @@ class TrackingSettings(BaseSettings):
     home: Path = Field(Path(".strikeout"), description="folder for the embedded stores")
 
     @property
+    def embedded_uri(self) -> str:
+        return f"sqlite:///{self.home.resolve() / 'mlflow.db'}"
+
+    @property
     def tracking_uri(self) -> str:
-        return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{self.home.resolve() / 'mlflow.db'}"
+        return os.environ.get("MLFLOW_TRACKING_URI") or self.embedded_uri
 
     @property
     def artifact_root(self) -> Path:
@@ -46,6 +50,6 @@ def use_experiment(name: str, settings: TrackingSettings | None = None) -> str:
     if experiment is not None:
         return experiment.experiment_id
     location = None
-    if not os.environ.get("MLFLOW_TRACKING_URI"):
+    if mlflow.get_tracking_uri() == settings.embedded_uri:  # a shared server keeps its own default
         location = settings.artifact_root.as_uri()
     return mlflow.create_experiment(name, artifact_location=location)

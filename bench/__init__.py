@@ -1,0 +1,1 @@
+"""Benchmarks: each module times one job and writes bench/results/<name>.json."""
