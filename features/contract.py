@@ -8,7 +8,7 @@ bad rows. `docs/data-contract.md` is the human-readable version of `TABLES`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -184,9 +184,10 @@ class Marketplace:
 class _Raw:
     """One table as read from disk, all values still text, plus how to name its rows."""
 
-    def __init__(self, path: Path, frame: pd.DataFrame) -> None:
+    def __init__(self, path: Path, frame: pd.DataFrame, first_row: int = 0) -> None:
         self.path = path
         self.frame = frame
+        self.first_row = first_row  # position of this frame's first row in the file
         self.is_csv = path.suffix == ".csv"
 
     def row_names(self, mask: pd.Series | np.ndarray, column: str, key: str | None) -> tuple[
@@ -195,7 +196,8 @@ class _Raw:
         positions = np.flatnonzero(np.asarray(mask))
         names = []
         for pos in positions[:MAX_BAD_ROWS_SHOWN]:
-            where = f"line {pos + 2}" if self.is_csv else f"row {pos}"
+            row = self.first_row + pos
+            where = f"line {row + 2}" if self.is_csv else f"row {row}"
             ident = f" ({key} {self.frame[key].iat[pos]})" if key and key != column else ""
             value = self.frame[column].iat[pos] if column in self.frame else ""
             names.append(f"{where}{ident}: {_shorten(value)!r}")
@@ -358,15 +360,16 @@ def _cross_checks(raws: dict[str, _Raw], frames: dict[str, pd.DataFrame]) -> lis
     return problems
 
 
-def load_marketplace(folder: Path | str) -> Marketplace:
-    """Load and check a dataset folder; raise `DataContractError` listing every problem."""
-    folder = Path(folder)
+def _load_tables(folder: Path, names: Iterable[str]) -> tuple[
+    dict[str, _Raw], dict[str, pd.DataFrame], list[Problem]
+]:
     if not folder.is_dir():
         raise DataContractError(folder, [Problem(str(folder), "", "is not a folder")])
     problems: list[Problem] = []
     raws: dict[str, _Raw] = {}
     frames: dict[str, pd.DataFrame] = {}
-    for name, table in TABLES.items():
+    for name in names:
+        table = TABLES[name]
         path = find_table(folder, name)
         if path is None:
             problems.append(Problem(f"{name}.csv", "", f"table missing: no {name}.csv or "
@@ -382,10 +385,102 @@ def load_marketplace(folder: Path | str) -> Marketplace:
         dup = _duplicate_keys(raw, table, frames[name])
         if dup:
             problems.append(dup)
+    return raws, frames, problems
+
+
+def load_marketplace(folder: Path | str) -> Marketplace:
+    """Load and check a dataset folder; raise `DataContractError` listing every problem."""
+    folder = Path(folder)
+    raws, frames, problems = _load_tables(folder, TABLES)
     problems.extend(_cross_checks(raws, frames))
     if problems:
         raise DataContractError(folder, problems)
     return Marketplace(**frames, sources={n: r.path for n, r in raws.items()})
+
+
+def load_context(folder: Path | str) -> Marketplace:
+    """Every table but the listings (left empty), for reading the listings in chunks."""
+    folder = Path(folder)
+    raws, frames, problems = _load_tables(folder, [n for n in TABLES if n != "listings"])
+    problems.extend(_cross_checks(raws, frames))
+    if problems:
+        raise DataContractError(folder, problems)
+    listings_path = find_table(folder, "listings")
+    if listings_path is None:
+        raise DataContractError(folder, [Problem("listings.csv", "", "table missing: no "
+                                                 f"listings.csv or listings.parquet in {folder}")])
+    empty = pd.DataFrame({c.name: pd.Series(dtype=_EMPTY_DTYPES[c.kind])
+                          for c in TABLES["listings"].columns if c.required})
+    return Marketplace(listings=empty, **frames,
+                       sources={**{n: r.path for n, r in raws.items()}, "listings": listings_path})
+
+
+_EMPTY_DTYPES = {"string": "str", "timestamp": "datetime64[ns, UTC]", "number": "float64",
+                 "integer": "int64", "boolean": "bool"}
+
+
+def _raw_listing_batches(path: Path, rows: int) -> Iterator[pd.DataFrame]:
+    wanted = TABLES["listings"].column_names
+    if path.suffix == ".csv":
+        convert = pacsv.ConvertOptions(column_types={c: pa.string() for c in wanted},
+                                       strings_can_be_null=False)
+        reader = pacsv.open_csv(path, convert_options=convert,
+                                read_options=pacsv.ReadOptions(block_size=16 << 20))
+        batches: Iterable[pa.RecordBatch] = reader
+    else:
+        parquet = pq.ParquetFile(path)
+        present = [c for c in wanted if c in parquet.schema_arrow.names]
+        batches = parquet.iter_batches(batch_size=rows, columns=present)
+    pending = pd.DataFrame()
+    for batch in batches:
+        frame = batch.to_pandas()
+        frame = frame[[c for c in frame.columns if c in wanted]]
+        pending = frame if pending.empty else pd.concat([pending, frame], ignore_index=True)
+        while len(pending) >= rows:
+            yield pending.iloc[:rows].reset_index(drop=True)
+            pending = pending.iloc[rows:].reset_index(drop=True)
+    if len(pending):
+        yield pending
+
+
+def iter_listing_chunks(context: Marketplace, rows: int = 200_000) -> Iterator[pd.DataFrame]:
+    """The listings of `context`'s folder in checked chunks of about `rows` rows.
+
+    Each chunk is checked like `load_marketplace` checks the whole table (rows named
+    by their place in the file), and a `listing_id` seen in an earlier chunk is a
+    duplicate. Memory holds one chunk and an 8-byte hash per listing seen.
+    """
+    path = context.sources["listings"]
+    table = TABLES["listings"]
+    seen = np.empty(0, dtype=np.uint64)
+    first_row = 0
+    try:
+        for text in _raw_listing_batches(path, rows):
+            raw = _Raw(path, text, first_row)
+            problems: list[Problem] = []
+            frame = _convert(raw, table, problems)
+            dup = _duplicate_keys(raw, table, frame)
+            if dup:
+                problems.append(dup)
+            if "listing_id" in frame:
+                hashes = pd.util.hash_array(frame["listing_id"].to_numpy(dtype=object))
+                again = np.isin(hashes, seen)
+                if again.any():
+                    names, n = raw.row_names(again, "listing_id", None)
+                    problems.append(Problem(path.name, "listing_id",
+                                            "duplicate listing_id (seen earlier in the file)",
+                                            names, n))
+                seen = np.union1d(seen, hashes)
+            raws = {"listings": raw}
+            raws.update({n: _Raw(p, pd.DataFrame()) for n, p in context.sources.items()
+                         if n != "listings"})
+            problems.extend(_cross_checks(raws, {**context.tables(), "listings": frame}))
+            if problems:
+                raise DataContractError(path.parent, problems)
+            first_row += len(frame)
+            yield frame
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
+        raise DataContractError(path.parent, [Problem(path.name, "", f"cannot be read: {exc}")]) from exc
 
 
 def save_marketplace(market: Marketplace, folder: Path | str, fmt: str = "csv") -> Path:

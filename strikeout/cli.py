@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from typing import NoReturn
@@ -160,3 +162,112 @@ def synth(
             typer.echo(f"{name:<11} {len(frame):>10,} rows")
         typer.echo(f"wrote {out} (seed {config.seed}, "
                    f"label rate {market.listings['label'].mean():.2%})")
+
+
+@app.command()
+def score(
+    data: Path = typer.Option(..., "--data", help="Dataset folder (data contract); labels ignored."),
+    out: Path = typer.Option(..., "--out", help="Scores file: .csv or .parquet."),
+    model: str = typer.Option("models:/strikeout-listing-risk@champion", "--model",
+                              help="MLflow model URI."),
+    since: datetime | None = typer.Option(
+        None, "--since", formats=["%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d"],
+        help="Score only listings created at or after this UTC moment; older ones are history."),
+    chunk_rows: int = typer.Option(200_000, "--chunk-rows", min=1_000,
+                                   help="Listings held in memory at a time."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Score a dataset's listings in chunks and write listing_id, score, band, model_version, reasons."""
+    import pandas as pd
+    from tqdm import tqdm
+
+    from serving.batch import ScoringError, score_dataset
+    from training.tracking import connect
+
+    connect()
+    moment = None if since is None else pd.Timestamp(since, tz="UTC")
+    try:
+        with tqdm(unit=" listings", disable=quiet, file=sys.stderr, desc="score") as bar:
+            summary = score_dataset(model, data, out, chunk_rows, moment, progress=bar.update)
+    except (DataContractError, ScoringError) as exc:
+        fail(str(exc))
+    typer.echo(f"scored {summary.listings_scored:,} of {summary.listings_read:,} listings with "
+               f"{summary.model_version}: " + ", ".join(f"{k} {v:,}" for k, v in summary.bands.items()))
+    typer.echo(f"wrote {summary.out_path}")
+
+
+keys_app = typer.Typer(help="API keys for the service and the ledger.", no_args_is_help=True)
+ledger_app = typer.Typer(help="The strike ledger: complaints, strikes, freezes.",
+                         no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(ledger_app, name="ledger")
+
+
+@keys_app.command("create")
+def keys_create(
+    role: str = typer.Option(..., "--role", help="One of: scorer, brand, reviewer, admin."),
+    brand: str | None = typer.Option(None, "--brand", help="The brand a brand key files for."),
+) -> None:
+    """Create an API key and print it once; only its hash is stored."""
+    from serving.keys import create_key
+    from serving.ledger.ledger import Ledger
+
+    ledger = Ledger.open()
+    try:
+        issued = create_key(ledger.store, role, brand)
+    except ValueError as exc:
+        fail(str(exc))
+    finally:
+        ledger.close()
+    typer.echo(issued.key)
+    scope = f" for brand {brand}" if brand else ""
+    typer.secho(f"created {role} key {issued.principal.key_id}{scope}; it is shown only now.",
+                err=True)
+
+
+@ledger_app.command("import")
+def ledger_import(
+    data: Path = typer.Option(..., "--data", help="Dataset folder (data contract)."),
+) -> None:
+    """Load a dataset's complaint history into the ledger; importing again changes nothing."""
+    from serving.ledger.ledger import ImportConflict, Ledger
+
+    ledger = Ledger.open()
+    try:
+        report = ledger.import_history(data)
+    except (DataContractError, ImportConflict) as exc:
+        fail(str(exc))
+    finally:
+        ledger.close()
+    typer.echo(f"filed {report.filed}, decided {report.decided}, unchanged {report.unchanged}; "
+               f"{report.strikes} strike(s), {report.freezes} freeze(s)")
+
+
+@ledger_app.command("seller")
+def ledger_seller(seller_id: str = typer.Argument(..., help="The seller's id.")) -> None:
+    """Print a seller's strikes, freezes and complaints (as GET /sellers/{id} returns them)."""
+    from serving.ledger.ledger import Ledger
+    from serving.ledger_api import SellerResponse
+
+    ledger = Ledger.open()
+    try:
+        state = ledger.seller(seller_id)
+    finally:
+        ledger.close()
+    typer.echo(json.dumps(SellerResponse.of(state).model_dump(mode="json"), indent=2))
+
+
+@ledger_app.command("verify")
+def ledger_verify() -> None:
+    """Recompute the hash chain and check the derived tables; exit 1 if anything is wrong."""
+    from serving.ledger.ledger import Ledger
+
+    ledger = Ledger.open()
+    try:
+        report = ledger.verify()
+    finally:
+        ledger.close()
+    if not report.ok:
+        where = f" at seq {report.broken_seq}" if report.broken_seq is not None else ""
+        fail(f"ledger verification failed{where}:\n" + "\n".join(report.problems), code=1)
+    typer.echo(f"ok: {report.events} events, chain head {report.head_hash}")

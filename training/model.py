@@ -19,6 +19,7 @@ import pandas as pd
 from features.contract import Marketplace
 from features.descriptions import describe
 from features.pipeline import FeaturePipeline
+from features.rings import RingIndex
 from training.calibration import Calibrator
 from training.config import BandConfig
 
@@ -79,9 +80,12 @@ class ListingRiskModel(mlflow.pyfunc.PythonModel):
         return out
 
     def score(self, market: Marketplace, targets: np.ndarray | None = None,
-              with_reasons: bool = True) -> pd.DataFrame:
-        """Score the target listings of a marketplace: listing_id, score, band, reasons."""
-        features = self.pipeline.transform(market, targets)
+              with_reasons: bool = True, ring_index: RingIndex | None = None) -> pd.DataFrame:
+        """Score the target listings of a marketplace: listing_id, score, band, reasons.
+
+        `ring_index` carries cross-seller signals when `market` holds only some sellers.
+        """
+        features = self.pipeline.transform(market, targets, ring_index)
         p = self.scores(features)
         band = band_of(p, self.bands)
         reasons: list[list[Reason]] = [[] for _ in range(len(p))]

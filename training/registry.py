@@ -95,15 +95,17 @@ def promote(config: TrainingConfig, version: str | None = None,
                   f"listings ({tags['test_start']} to {tags['test_end']})")
         decision = PromotionDecision(ok, candidate.version, champion.version, cand, champ, reason)
 
-    if decision.promoted:
-        client.set_registered_model_alias(name, CHAMPION, candidate.version)
+    now = datetime.now(UTC)
     record = {
         "decision": "promoted" if decision.promoted else "refused",
-        "by": getpass.getuser(), "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "by": getpass.getuser(), "at": now.isoformat(timespec="seconds"),
         "candidate_pr_auc": decision.candidate_pr_auc, "champion_pr_auc": decision.champion_pr_auc,
         "champion_version": decision.champion_version, "reason": decision.reason,
     }
-    client.set_model_version_tag(name, candidate.version, f"promotion.{record['at']}",
-                                 json.dumps(record))
+    # the record first: an alias that moved without its record would be unexplained
+    client.set_model_version_tag(name, candidate.version,
+                                 f"promotion.{now.strftime('%Y%m%dT%H%M%S.%fZ')}", json.dumps(record))
     client.set_model_version_tag(name, candidate.version, "promotion.last", record["decision"])
+    if decision.promoted:
+        client.set_registered_model_alias(name, CHAMPION, candidate.version)
     return decision

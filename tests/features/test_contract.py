@@ -159,3 +159,31 @@ def test_many_bad_rows_are_summarised(tmp_path: Path) -> None:
 def test_not_a_folder(tmp_path: Path) -> None:
     with pytest.raises(DataContractError, match="is not a folder"):
         load_marketplace(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_listings_read_in_chunks_equal_the_whole_table(tmp_path: Path, fmt: str) -> None:
+    from features.contract import iter_listing_chunks, load_context
+
+    folder = write_tables(tmp_path / fmt, tiny_tables(), fmt)
+    whole = load_marketplace(folder).listings
+    chunks = list(iter_listing_chunks(load_context(folder), rows=1))
+    assert len(chunks) >= 2
+    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), whole, check_dtype=False)
+
+
+def test_chunked_read_names_rows_by_place_in_file_and_finds_cross_chunk_duplicates(
+        tmp_path: Path) -> None:
+    from features.contract import iter_listing_chunks, load_context
+
+    tables = tiny_tables()
+    tables["listings"].loc[3, "listing_id"] = "L1"
+    folder = write_tables(tmp_path / "dup", tables)
+    with pytest.raises(DataContractError, match=r"duplicate listing_id \(seen earlier in the file\)"
+                       r"; first bad rows: line 5: 'L1'"):
+        list(iter_listing_chunks(load_context(folder), rows=2))
+    tables = tiny_tables()
+    tables["listings"].loc[2, "currency"] = "XYZ"
+    folder = write_tables(tmp_path / "fx", tables)
+    with pytest.raises(DataContractError, match=r"line 4 \(listing_id L3\): 'XYZ'"):
+        list(iter_listing_chunks(load_context(folder), rows=2))

@@ -1,0 +1,156 @@
+"""`strikeout score`: batch scoring of a dataset folder, in chunks, with bounded memory.
+
+Seller history needs all of a seller's listings together, so scoring runs in two
+passes. Pass 1 reads the listings in checked chunks and spreads them over bucket
+files by a hash of the seller; it keeps aside only the listings of sellers with
+an upheld strike, the sole source of the cross-seller phrase index. Pass 2 scores
+one bucket at a time with the registered model. Memory holds the seller,
+complaint and reference tables, the struck sellers' listing texts and one bucket.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from mlflow.tracking import MlflowClient
+
+from features.contract import Marketplace, iter_listing_chunks, load_context
+from features.rings import first_strikes
+
+SCORE_COLUMNS = ("listing_id", "score", "band", "model_version", "reasons")
+RING_TEXT_COLUMNS = ("listing_id", "seller_id", "created_at", "title", "description")
+BYTES_PER_LISTING = {".csv": 200, ".parquet": 50}  # to size the buckets before reading
+
+
+class ScoringError(ValueError):
+    """Scoring cannot start: a bad output path or a model that cannot be loaded."""
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    listings_read: int
+    listings_scored: int
+    bands: dict[str, int]
+    model_version: str
+    out_path: Path
+
+
+def load_scorer(model_uri: str) -> object:
+    """The registered model's scorer, labelled with the registry version it came from."""
+    try:
+        model = mlflow.pyfunc.load_model(model_uri).unwrap_python_model()
+    except mlflow.exceptions.MlflowException as exc:
+        raise ScoringError(f"cannot load model {model_uri}: {exc.message}") from exc
+    model.version = registry_version(model_uri)
+    return model
+
+
+def registry_version(model_uri: str) -> str:
+    """'name/3' for models:/name@alias or models:/name/3; the URI itself for anything else."""
+    if not model_uri.startswith("models:/"):
+        return model_uri
+    path = model_uri.removeprefix("models:/")
+    client = MlflowClient()
+    if "@" in path:
+        name, alias = path.split("@", 1)
+        return f"{name}/{client.get_model_version_by_alias(name, alias).version}"
+    return path
+
+
+def reasons_text(reasons: list) -> str:
+    return "; ".join(f"{r.text} ({r.contribution:+.2f})" for r in reasons)
+
+
+class _ScoreWriter:
+    """Appends scored chunks to a CSV or Parquet file, chosen by the extension."""
+
+    def __init__(self, path: Path) -> None:
+        if path.suffix not in (".csv", ".parquet"):
+            raise ScoringError(f"--out must end in .csv or .parquet, got {path.name}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.parquet: pq.ParquetWriter | None = None
+        self.wrote_header = False
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self.path.suffix == ".csv":
+            frame.to_csv(self.path, mode="a" if self.wrote_header else "w",
+                         header=not self.wrote_header, index=False)
+            self.wrote_header = True
+            return
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self.parquet is None:
+            self.parquet = pq.ParquetWriter(self.path, table.schema)
+        self.parquet.write_table(table)
+
+    def close(self) -> None:
+        if self.parquet is not None:
+            self.parquet.close()
+        elif not self.wrote_header:
+            self.write(pd.DataFrame({c: pd.Series(dtype="str") for c in SCORE_COLUMNS}))
+
+
+def _bucket_of(seller_id: pd.Series, buckets: int) -> np.ndarray:
+    return (pd.util.hash_array(seller_id.to_numpy(dtype=object)) % np.uint64(buckets)).astype(int)
+
+
+def score_dataset(model_uri: str, data_path: Path, out_path: Path, chunk_rows: int = 200_000,
+                  since: pd.Timestamp | None = None,
+                  progress: Callable[[int], None] = lambda _: None) -> BatchSummary:
+    """Score every listing of `data_path` created at or after `since` (default: all)."""
+    writer = _ScoreWriter(out_path)
+    context = load_context(data_path)
+    model = load_scorer(model_uri)
+    listings_path = context.sources["listings"]
+    estimate = listings_path.stat().st_size / BYTES_PER_LISTING.get(listings_path.suffix, 100)
+    buckets = max(1, math.ceil(estimate / chunk_rows))
+    struck = set(first_strikes(context.complaints).index)
+
+    read, scored = 0, 0
+    bands = {"low": 0, "review": 0, "high": 0}
+    with tempfile.TemporaryDirectory(prefix="strikeout-score-") as tmp:
+        writers: dict[int, pq.ParquetWriter] = {}
+        struck_rows = []
+        for chunk in iter_listing_chunks(context, chunk_rows):
+            read += len(chunk)
+            struck_rows.append(chunk.loc[chunk["seller_id"].isin(struck), list(RING_TEXT_COLUMNS)])
+            for bucket, rows in chunk.groupby(_bucket_of(chunk["seller_id"], buckets)):
+                table = pa.Table.from_pandas(rows, preserve_index=False)
+                if bucket not in writers:
+                    writers[bucket] = pq.ParquetWriter(Path(tmp) / f"{bucket}.parquet", table.schema)
+                writers[bucket].write_table(table)
+        for w in writers.values():
+            w.close()
+        ring_rows = pd.concat(struck_rows, ignore_index=True) if struck_rows else context.listings
+        ring_market = _with_listings(context, ring_rows)
+        ring_index = model.pipeline.ring_index(ring_market)
+
+        for bucket in sorted(writers):
+            listings = pq.read_table(Path(tmp) / f"{bucket}.parquet").to_pandas()
+            market = _with_listings(context, listings)
+            targets = None if since is None else (listings["created_at"] >= since).to_numpy()
+            if targets is not None and not targets.any():
+                continue
+            result = model.score(market, targets, ring_index=ring_index)
+            result["reasons"] = result["reasons"].map(reasons_text)
+            writer.write(result[list(SCORE_COLUMNS)])
+            scored += len(result)
+            for band, n in result["band"].value_counts().items():
+                bands[str(band)] += int(n)
+            progress(len(listings))
+    writer.close()
+    return BatchSummary(read, scored, bands, model.version, out_path)
+
+
+def _with_listings(context: Marketplace, listings: pd.DataFrame) -> Marketplace:
+    return Marketplace(listings=listings, sellers=context.sellers, complaints=context.complaints,
+                       brands=context.brands, fx_rates=context.fx_rates, sources=context.sources)

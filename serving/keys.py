@@ -1,0 +1,82 @@
+"""API keys: a role (and a brand, for brand keys) behind a secret bearer token.
+
+Only the SHA-256 of a key is stored (in the ledger's database, shared by replicas); the
+key itself is returned once, when it is created. Keys are 256-bit random tokens, so a
+fast hash is enough: there is nothing to brute-force.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal, get_args
+
+import sqlalchemy as sa
+
+from serving.ledger.events import MAX_ID_CHARS, check_text
+from serving.ledger.store import LedgerStore, WriteTx, api_keys_table
+
+Role = Literal["scorer", "brand", "reviewer", "admin"]
+ROLES: tuple[Role, ...] = get_args(Role)
+KEY_PREFIX = "sk_"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key's id (safe to log), its role and, for brand keys, the brand."""
+
+    key_id: str
+    role: Role
+    brand: str | None = None
+
+    @property
+    def actor(self) -> str:
+        """How events name this caller."""
+        who = f"{self.role}:{self.brand}" if self.brand else self.role
+        return f"{who}/{self.key_id}"
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    key: str
+    principal: Principal
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def create_key(store: LedgerStore, role: str, brand: str | None = None) -> IssuedKey:
+    """Make a new key for `role` (brand keys need `brand`, other roles take none)."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}; got {role!r}")
+    if role == "brand":
+        if not brand or not brand.strip():
+            raise ValueError("a brand key needs --brand NAME: the brand it files for")
+        check_text(brand, "brand", MAX_ID_CHARS)
+    elif brand is not None:
+        raise ValueError(f"only brand keys belong to a brand; a {role} key takes no brand")
+    principal = Principal(key_id=secrets.token_hex(6), role=role, brand=brand)  # type: ignore[arg-type]
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+
+    def work(tx: WriteTx) -> None:
+        tx.conn.execute(api_keys_table.insert().values(
+            key_id=principal.key_id, key_hash=key_hash(key), role=role, brand=brand,
+            created_at=datetime.now(UTC)))
+
+    store.write(work)
+    return IssuedKey(key, principal)
+
+
+def authenticate(store: LedgerStore, key: str) -> Principal | None:
+    """The principal that `key` belongs to, or None for an unknown key."""
+    if not key.startswith(KEY_PREFIX) or len(key) > 100:
+        return None
+    with store.read() as conn:
+        row = conn.execute(sa.select(api_keys_table).where(
+            api_keys_table.c.key_hash == key_hash(key))).first()
+    if row is None:
+        return None
+    return Principal(key_id=row.key_id, role=row.role, brand=row.brand)

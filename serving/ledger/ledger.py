@@ -1,0 +1,623 @@
+"""The strike ledger's operations: file, decide, unfreeze, look up, verify, import.
+
+Each operation reads what it needs and appends its events in one serialized write
+transaction (`LedgerStore.write`), so concurrent callers, replicas included, can
+neither lose an event nor count one twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from features.contract import load_marketplace
+from serving.ledger.events import (
+    GENESIS_HASH,
+    MAX_ID_CHARS,
+    MAX_TEXT_CHARS,
+    Event,
+    EventType,
+    RecordedEvent,
+    canonical_json,
+    chain_hash,
+    check_text,
+    event_body,
+    format_time,
+)
+from serving.ledger.projections import LEDGER_PROJECTIONS
+from serving.ledger.rules import Standing, Strike, StrikeRules, UpheldComplaint, consequences
+from serving.ledger.store import (
+    LedgerStore,
+    Projection,
+    WriteTx,
+    compare_projections,
+    complaints_table,
+    freezes_table,
+    strikes_table,
+)
+from serving.settings import LedgerSettings
+
+Decision = Literal["upheld", "rejected"]
+DECISIONS: tuple[Decision, ...] = ("upheld", "rejected")
+COMPLAINT_COLUMNS = ("complaint_id", "listing_id", "seller_id", "brand", "filed_at", "status",
+                     "resolved_at")
+IMPORT_BATCH = 500
+
+
+class LedgerError(Exception):
+    """A request the ledger refuses; the message says why."""
+
+
+class ComplaintNotFound(LedgerError):
+    pass
+
+
+class LedgerConflict(LedgerError):
+    """The request contradicts what the ledger already holds (HTTP 409)."""
+
+
+class IdempotencyConflict(LedgerConflict):
+    pass
+
+
+class AlreadyDecided(LedgerConflict):
+    pass
+
+
+class NotFrozen(LedgerConflict):
+    pass
+
+
+class ImportConflict(LedgerError):
+    """A dataset's complaint history contradicts the ledger's."""
+
+
+@dataclass(frozen=True)
+class ComplaintFiling:
+    """What a brand says when it files a complaint."""
+
+    listing_id: str
+    seller_id: str
+    brand: str
+    reason: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("listing_id", "seller_id", "brand"):
+            value = getattr(self, name)
+            if not value or not value.strip():
+                raise ValueError(f"{name} must not be empty")
+            check_text(value, name, MAX_ID_CHARS)
+        if self.reason is not None:
+            check_text(self.reason, "reason", MAX_TEXT_CHARS)
+
+    def request_hash(self) -> str:
+        """Fingerprint of the request body, to tell a replay from a different request."""
+        body = canonical_json({"listing_id": self.listing_id, "seller_id": self.seller_id,
+                               "brand": self.brand, "reason": self.reason})
+        return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ComplaintRecord:
+    complaint_id: str
+    listing_id: str
+    seller_id: str
+    brand: str
+    reason: str | None
+    status: str
+    filed_at: datetime
+    filed_by: str
+    resolved_at: datetime | None
+    decided_by: str | None
+    note: str | None
+
+    @classmethod
+    def from_row(cls, row: sa.Row) -> ComplaintRecord:
+        return cls(**{name: getattr(row, name) for name in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class Filed:
+    complaint: ComplaintRecord
+    created: bool
+
+
+@dataclass(frozen=True)
+class DecisionOutcome:
+    complaint: ComplaintRecord
+    strike_recorded: bool
+    frozen_now: bool
+    seller_frozen: bool
+
+
+@dataclass(frozen=True)
+class StrikeRecord:
+    listing_id: str
+    brand: str
+    complaint_id: str
+    at: datetime
+    counting: bool
+
+
+@dataclass(frozen=True)
+class FreezeRecord:
+    frozen_at: datetime
+    scope: str
+    reason: str
+    caused_by: tuple[dict[str, str], ...]
+    lifted_at: datetime | None = None
+    lifted_by: str | None = None
+    lift_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class SellerState:
+    """A seller as the ledger sees it (or as one brand may see it)."""
+
+    seller_id: str
+    frozen: bool
+    scope: str
+    strikes_to_freeze: int
+    strikes: tuple[StrikeRecord, ...]
+    freezes: tuple[FreezeRecord, ...]
+    complaints: tuple[ComplaintRecord, ...]
+
+    @property
+    def current_freeze(self) -> FreezeRecord | None:
+        return self.freezes[-1] if self.frozen else None
+
+    @property
+    def strikes_by_brand(self) -> dict[str, int]:
+        return dict(Counter(s.brand for s in self.strikes))
+
+    @property
+    def counting_by_brand(self) -> dict[str, int]:
+        """Strikes since the last lift, by brand: those that count towards a freeze."""
+        return dict(Counter(s.brand for s in self.strikes if s.counting))
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    events: int
+    head_hash: str
+    broken_seq: int | None = None
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    filed: int = 0
+    decided: int = 0
+    unchanged: int = 0
+    strikes: int = 0
+    freezes: int = 0
+
+
+@dataclass
+class _ChainWalk:
+    """Invariants checked while walking the chain: one freeze at a time, one decision each."""
+
+    frozen: set[str] = field(default_factory=set)
+    filed: set[str] = field(default_factory=set)
+    decided: set[str] = field(default_factory=set)
+    strikes: set[tuple[str | None, str | None, str | None]] = field(default_factory=set)
+
+    def check(self, event: RecordedEvent) -> str | None:
+        at = f"seq {event.seq}"
+        match event.type:
+            case EventType.COMPLAINT_FILED:
+                if event.complaint_id in self.filed:
+                    return f"{at}: complaint {event.complaint_id} filed twice"
+                self.filed.add(str(event.complaint_id))
+            case EventType.COMPLAINT_DECIDED:
+                if event.complaint_id not in self.filed or event.complaint_id in self.decided:
+                    return f"{at}: complaint {event.complaint_id} decided twice or never filed"
+                self.decided.add(str(event.complaint_id))
+            case EventType.STRIKE_RECORDED:
+                key = (event.seller_id, event.listing_id, event.brand)
+                if key in self.strikes:
+                    return f"{at}: second strike for seller {event.seller_id}, listing " \
+                           f"{event.listing_id}, brand {event.brand}"
+                self.strikes.add(key)
+            case EventType.SELLER_FROZEN:
+                if event.seller_id in self.frozen:
+                    return f"{at}: seller {event.seller_id} frozen again without a lift"
+                self.frozen.add(str(event.seller_id))
+            case EventType.FREEZE_LIFTED:
+                if event.seller_id not in self.frozen:
+                    return f"{at}: freeze of seller {event.seller_id} lifted but not frozen"
+                self.frozen.discard(str(event.seller_id))
+        return None
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Ledger:
+    """The strike ledger over one store, applying one set of strike rules."""
+
+    def __init__(self, store: LedgerStore, rules: StrikeRules) -> None:
+        self.store = store
+        self.rules = rules
+
+    @classmethod
+    def open(cls, settings: LedgerSettings | None = None,
+             projections: Sequence[Projection] = ()) -> Ledger:
+        """Open (and migrate) the ledger that `settings` name; `projections` are extra ones."""
+        settings = settings or LedgerSettings()
+        store = LedgerStore(
+            settings.database_url, (*LEDGER_PROJECTIONS, *projections),
+            busy_timeout_s=settings.busy_timeout_s, write_attempts=settings.write_attempts,
+        )
+        return cls(store, StrikeRules.from_settings(settings))
+
+    def close(self) -> None:
+        self.store.close()
+
+    # --- writes -----------------------------------------------------------------------
+
+    def file_complaint(self, filing: ComplaintFiling, *, actor: str,
+                       idempotency_key: str | None = None, at: datetime | None = None) -> Filed:
+        """Record a complaint; the same key with the same body returns the same complaint."""
+        if idempotency_key is not None:
+            check_text(idempotency_key, "idempotency key", MAX_ID_CHARS)
+            with self.store.read() as conn:
+                replayed = _replay(conn, filing, idempotency_key)
+            if replayed is not None:
+                return replayed
+        at = at or now()
+
+        def work(tx: WriteTx) -> Filed:
+            if idempotency_key is not None:
+                replayed = _replay(tx.conn, filing, idempotency_key)
+                if replayed is not None:
+                    return replayed
+            complaint_id = f"cmp_{secrets.token_hex(12)}"
+            event = tx.append(_filed_event(filing, complaint_id, actor, at, idempotency_key))
+            return Filed(ComplaintRecord(
+                complaint_id, filing.listing_id, filing.seller_id, filing.brand, filing.reason,
+                "pending", event.at, actor, None, None, None), created=True)
+
+        return self.store.write(work)
+
+    def decide(self, complaint_id: str, decision: Decision, *, actor: str,
+               note: str | None = None, at: datetime | None = None) -> DecisionOutcome:
+        """Uphold or reject a pending complaint; deciding it again is an `AlreadyDecided`."""
+        if decision not in DECISIONS:
+            raise ValueError(f"decision must be one of {DECISIONS}, got {decision!r}")
+        if note is not None:
+            check_text(note, "note", MAX_TEXT_CHARS)
+        moment = at or now()
+        query = sa.select(complaints_table).where(complaints_table.c.complaint_id == complaint_id)
+        with self.store.read() as conn:  # refuse the common conflicts without the write lock
+            _decidable(conn.execute(query).first(), complaint_id)
+
+        def work(tx: WriteTx) -> DecisionOutcome:
+            row = _decidable(tx.conn.execute(query).first(), complaint_id)
+            return self._decide(tx, row, decision, actor, note, moment)
+
+        return self.store.write(work)
+
+    def _decide(self, tx: WriteTx, row: sa.Row, decision: Decision, actor: str,
+                note: str | None, at: datetime) -> DecisionOutcome:
+        # Replicas' clocks differ a little; a decision is never recorded before its filing.
+        at = max(at, row.filed_at)
+        tx.append(Event(
+            type=EventType.COMPLAINT_DECIDED, actor=actor, at=at, seller_id=row.seller_id,
+            brand=row.brand, listing_id=row.listing_id, complaint_id=row.complaint_id,
+            reason=note, payload={"decision": decision},
+        ))
+        follow: list[Event] = []
+        if decision == "upheld":
+            standing = _standing(tx.conn, row.seller_id)
+            upheld = UpheldComplaint(row.complaint_id, row.seller_id, row.listing_id, row.brand)
+            follow = consequences(self.rules, standing, upheld, actor=actor, at=at)
+            was_frozen = standing.frozen
+        else:
+            was_frozen = _is_frozen(tx.conn, row.seller_id)
+        for event in follow:
+            tx.append(event)
+        types = {e.type for e in follow}
+        return DecisionOutcome(
+            complaint=replace(ComplaintRecord.from_row(row), status=decision, resolved_at=at,
+                              decided_by=actor, note=note),
+            strike_recorded=EventType.STRIKE_RECORDED in types,
+            frozen_now=EventType.SELLER_FROZEN in types,
+            seller_frozen=was_frozen or EventType.SELLER_FROZEN in types,
+        )
+
+    def unfreeze(self, seller_id: str, *, reason: str, actor: str,
+                 at: datetime | None = None) -> FreezeRecord:
+        """Lift a seller's freeze (admins only, with a written reason)."""
+        if not reason or not reason.strip():
+            raise ValueError("a reason is required to lift a freeze")
+        check_text(reason, "reason", MAX_TEXT_CHARS)
+        moment = at or now()
+
+        def work(tx: WriteTx) -> FreezeRecord:
+            if not _is_frozen(tx.conn, seller_id):
+                raise NotFrozen(f"seller {seller_id} is not frozen")
+            tx.append(Event(type=EventType.FREEZE_LIFTED, actor=actor, at=moment,
+                            seller_id=seller_id, reason=reason))
+            return _freezes(tx.conn, seller_id)[-1].record
+
+        return self.store.write(work)
+
+    # --- reads ------------------------------------------------------------------------
+
+    def complaint(self, complaint_id: str) -> ComplaintRecord | None:
+        with self.store.read() as conn:
+            row = conn.execute(sa.select(complaints_table).where(
+                complaints_table.c.complaint_id == complaint_id)).first()
+        return ComplaintRecord.from_row(row) if row is not None else None
+
+    def seller(self, seller_id: str, *, brand: str | None = None) -> SellerState:
+        """A seller's strikes, freezes and complaints; with `brand`, what that brand may see."""
+        with self.store.read() as conn:
+            strikes = _strike_rows(conn, seller_id)
+            freezes = _freezes(conn, seller_id)
+            complaints = [ComplaintRecord.from_row(r) for r in conn.execute(
+                sa.select(complaints_table).where(complaints_table.c.seller_id == seller_id)
+                .order_by(complaints_table.c.filed_seq))]
+        frozen = bool(freezes) and freezes[-1].lifted_seq is None
+        last_lift = max((f.lifted_seq or 0 for f in freezes), default=0)
+        records = tuple(StrikeRecord(s.listing_id, s.brand, s.complaint_id, s.at,
+                                     counting=s.seq > last_lift) for s in strikes)
+        state = SellerState(seller_id, frozen, self.rules.scope, self.rules.strikes_to_freeze,
+                            records, tuple(f.record for f in freezes), tuple(complaints))
+        return state if brand is None else _as_seen_by(state, brand)
+
+    def frozen_sellers(self, seller_ids: Iterable[str]) -> set[str]:
+        """Which of `seller_ids` are frozen now (for the scoring endpoint)."""
+        ids = list(dict.fromkeys(seller_ids))
+        frozen: set[str] = set()
+        with self.store.read() as conn:
+            for start in range(0, len(ids), 500):
+                frozen.update(conn.execute(
+                    sa.select(freezes_table.c.seller_id).where(
+                        freezes_table.c.seller_id.in_(ids[start:start + 500]),
+                        freezes_table.c.lifted_seq.is_(None))).scalars())
+        return frozen
+
+    def complaints_frame(self, seller_ids: Iterable[str] | None = None) -> pd.DataFrame:
+        """Complaints in the data contract's `complaints` columns and types.
+
+        Online seller-history features are built from this exactly as batch features
+        are built from `complaints.csv`.
+        """
+        query = sa.select(*(complaints_table.c[c] for c in COMPLAINT_COLUMNS)).order_by(
+            complaints_table.c.filed_at, complaints_table.c.complaint_id)
+        with self.store.read() as conn:
+            if seller_ids is None:
+                rows = conn.execute(query).all()
+            else:
+                ids = list(dict.fromkeys(seller_ids))
+                rows = [r for start in range(0, len(ids), 500) for r in conn.execute(
+                    query.where(complaints_table.c.seller_id.in_(ids[start:start + 500])))]
+        return complaints_frame(rows)
+
+    def verify(self) -> VerifyReport:
+        """Recompute the hash chain, check the rule invariants and the projections."""
+        prev_hash, count, walk = GENESIS_HASH, 0, _ChainWalk()
+        with self.store.read() as conn:
+            for event in self.store.events(conn):
+                problem = _chain_problem(event, count + 1, prev_hash)
+                if problem is not None:
+                    return VerifyReport(count, prev_hash, count + 1, (problem,))
+                invariant = walk.check(event)
+                if invariant is not None:
+                    return VerifyReport(count, prev_hash, event.seq, (invariant,))
+                prev_hash, count = event.hash, count + 1
+            problems = compare_projections(self.store, conn)
+        return VerifyReport(count, prev_hash, None, tuple(problems))
+
+    # --- import -----------------------------------------------------------------------
+
+    def import_history(self, folder: Path | str, *, actor: str = "import") -> ImportReport:
+        """Load a dataset's complaint history, in time order, with its original timestamps.
+
+        Complaints already in the ledger are left as they are (a re-import changes
+        nothing); a pending one that the dataset shows decided gets its decision. A
+        complaint that contradicts the ledger raises `ImportConflict` before anything is
+        written.
+        """
+        complaints = load_marketplace(folder).complaints
+        with self.store.read() as conn:
+            known = {r.complaint_id: ComplaintRecord.from_row(r) for r in conn.execute(
+                sa.select(complaints_table))}
+        actions, conflicts, unchanged = _import_plan(complaints, known)
+        if conflicts:
+            shown = "\n".join(f"  - {c}" for c in conflicts[:10])
+            more = f"\n  (and {len(conflicts) - 10} more)" if len(conflicts) > 10 else ""
+            raise ImportConflict(
+                f"{len(conflicts)} complaint(s) in {folder} contradict the ledger:\n{shown}{more}")
+        report = ImportReport(unchanged=unchanged)
+        for start in range(0, len(actions), IMPORT_BATCH):
+            work = partial(self._import_batch, batch=actions[start:start + IMPORT_BATCH],
+                           actor=actor, report=report)
+            report = self.store.write(work)
+        return report
+
+    def _import_batch(self, tx: WriteTx, batch: list[_ImportAction], actor: str,
+                      report: ImportReport) -> ImportReport:
+        for action in batch:
+            row = tx.conn.execute(sa.select(complaints_table).where(
+                complaints_table.c.complaint_id == action.filing_id)).first()
+            if action.decision is None:
+                if row is None:
+                    tx.append(_filed_event(action.filing, action.filing_id, actor, action.at, None))
+                    report = replace(report, filed=report.filed + 1)
+            elif row is not None and row.status == "pending":
+                outcome = self._decide(tx, row, action.decision, actor, None, action.at)
+                report = replace(report, decided=report.decided + 1,
+                                 strikes=report.strikes + outcome.strike_recorded,
+                                 freezes=report.freezes + outcome.frozen_now)
+        return report
+
+
+@dataclass(frozen=True)
+class _ImportAction:
+    at: datetime
+    order: int
+    filing_id: str
+    filing: ComplaintFiling
+    decision: Decision | None = None
+
+
+@dataclass(frozen=True)
+class _FreezeRow:
+    record: FreezeRecord
+    frozen_seq: int
+    lifted_seq: int | None
+
+
+def _import_plan(complaints: pd.DataFrame, known: dict[str, ComplaintRecord]
+                 ) -> tuple[list[_ImportAction], list[str], int]:
+    actions: list[_ImportAction] = []
+    conflicts: list[str] = []
+    unchanged = 0
+    for row in complaints.itertuples(index=False):
+        filing = ComplaintFiling(row.listing_id, row.seller_id, row.brand)
+        filed_at = _timestamp(row.filed_at)
+        status = str(row.status)
+        decision: Decision | None = status if status in DECISIONS else None  # type: ignore[assignment]
+        old = known.get(row.complaint_id)
+        if old is None:
+            actions.append(_ImportAction(filed_at, 0, row.complaint_id, filing))
+        elif (old.listing_id, old.seller_id, old.brand, format_time(old.filed_at)) != (
+                filing.listing_id, filing.seller_id, filing.brand, format_time(filed_at)):
+            conflicts.append(f"complaint {row.complaint_id}: listing, seller, brand or filed_at "
+                             f"differ from the ledger's")
+            continue
+        elif old.status != "pending" and decision is not None and decision != old.status:
+            conflicts.append(f"complaint {row.complaint_id} is {decision} in the dataset but "
+                             f"{old.status} in the ledger")
+            continue
+        if decision is not None and (old is None or old.status == "pending"):
+            actions.append(_ImportAction(_timestamp(row.resolved_at), 1, row.complaint_id,
+                                         filing, decision))
+        elif old is not None:
+            unchanged += 1
+    actions.sort(key=lambda a: (a.at, a.order, a.filing_id))
+    return actions, conflicts, unchanged
+
+
+def _timestamp(value: pd.Timestamp) -> datetime:
+    return pd.Timestamp(value).floor("us").to_pydatetime()
+
+
+def _filed_event(filing: ComplaintFiling, complaint_id: str, actor: str, at: datetime,
+                 idempotency_key: str | None) -> Event:
+    payload = {} if idempotency_key is None else {
+        "idempotency_key": idempotency_key, "request_hash": filing.request_hash()}
+    return Event(
+        type=EventType.COMPLAINT_FILED, actor=actor, at=at, seller_id=filing.seller_id,
+        brand=filing.brand, listing_id=filing.listing_id, complaint_id=complaint_id,
+        reason=filing.reason, payload=payload,
+    )
+
+
+def _replay(conn: Connection, filing: ComplaintFiling, idempotency_key: str) -> Filed | None:
+    row = conn.execute(sa.select(complaints_table).where(
+        complaints_table.c.brand == filing.brand,
+        complaints_table.c.idempotency_key == idempotency_key)).first()
+    if row is None:
+        return None
+    if row.request_hash != filing.request_hash():
+        raise IdempotencyConflict(
+            f"idempotency key {idempotency_key!r} was already used for complaint "
+            f"{row.complaint_id} with a different body")
+    return Filed(ComplaintRecord.from_row(row), created=False)
+
+
+def _decidable(row: sa.Row | None, complaint_id: str) -> sa.Row:
+    """The complaint's row if it can be decided; otherwise the reason why not."""
+    if row is None:
+        raise ComplaintNotFound(f"no complaint {complaint_id!r}")
+    if row.status != "pending":
+        raise AlreadyDecided(f"complaint {complaint_id} was already decided: {row.status}")
+    return row
+
+
+def _strike_rows(conn: Connection, seller_id: str) -> list[sa.Row]:
+    return list(conn.execute(sa.select(strikes_table).where(
+        strikes_table.c.seller_id == seller_id).order_by(strikes_table.c.seq)))
+
+
+def _freezes(conn: Connection, seller_id: str) -> list[_FreezeRow]:
+    rows = conn.execute(sa.select(freezes_table).where(
+        freezes_table.c.seller_id == seller_id).order_by(freezes_table.c.frozen_seq))
+    return [_FreezeRow(
+        FreezeRecord(r.frozen_at, r.scope, r.reason, tuple(json.loads(r.caused_by)),
+                     r.lifted_at, r.lifted_by, r.lift_reason),
+        r.frozen_seq, r.lifted_seq) for r in rows]
+
+
+def _is_frozen(conn: Connection, seller_id: str) -> bool:
+    return conn.execute(sa.select(freezes_table.c.frozen_seq).where(
+        freezes_table.c.seller_id == seller_id,
+        freezes_table.c.lifted_seq.is_(None))).first() is not None
+
+
+def _standing(conn: Connection, seller_id: str) -> Standing:
+    strikes = tuple(Strike(r.listing_id, r.brand, r.complaint_id, r.seq)
+                    for r in _strike_rows(conn, seller_id))
+    lifts = conn.execute(sa.select(freezes_table.c.lifted_seq).where(
+        freezes_table.c.seller_id == seller_id)).scalars().all()
+    frozen = any(seq is None for seq in lifts)
+    return Standing(seller_id, strikes, frozen, max((s for s in lifts if s), default=0))
+
+
+def _chain_problem(event: RecordedEvent, expected_seq: int, prev_hash: str) -> str | None:
+    if event.seq != expected_seq:
+        return f"seq {expected_seq} is missing (the next stored event is seq {event.seq})"
+    if event.prev_hash != prev_hash:
+        return f"seq {event.seq}: prev_hash does not match the hash of seq {event.seq - 1}"
+    if chain_hash(prev_hash, event_body(event, event.seq)) != event.hash:
+        return f"seq {event.seq}: the event's content does not match its hash (edited)"
+    return None
+
+
+def _as_seen_by(state: SellerState, brand: str) -> SellerState:
+    """What a brand may see: its own complaints and strikes, and the freezes."""
+    freezes = tuple(
+        replace(f, caused_by=tuple(c for c in f.caused_by if c["brand"] == brand),
+                lifted_by=None, lift_reason=None)
+        for f in state.freezes)
+    return replace(
+        state,
+        strikes=tuple(s for s in state.strikes if s.brand == brand),
+        freezes=freezes,
+        complaints=tuple(c for c in state.complaints if c.brand == brand),
+    )
+
+
+def complaints_frame(rows: Sequence[sa.Row]) -> pd.DataFrame:
+    """Rows of (complaint_id, ..., resolved_at) as a contract-typed complaints table."""
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(COMPLAINT_COLUMNS)
+    data = dict(zip(COMPLAINT_COLUMNS, columns, strict=True))
+    frame = pd.DataFrame({
+        name: (pd.to_datetime(pd.Series(list(values), dtype=object), utc=True)
+               .astype("datetime64[ns, UTC]")
+               if name in ("filed_at", "resolved_at")
+               else pd.Series(list(values), dtype=object).astype(str))
+        for name, values in data.items()
+    })
+    return frame

@@ -1,0 +1,201 @@
+"""The ledger's HTTP routes through the ASGI app: keys, roles, brands, conflicts, logging."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from serving.keys import create_key
+from serving.ledger.ledger import Ledger
+from serving.ledger_app import create_app
+from serving.settings import LedgerSettings
+
+
+@dataclass
+class Api:
+    client: TestClient
+    keys: dict[str, str]
+
+    def auth(self, who: str, **headers: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[who]}", **headers}
+
+    def file(self, who: str, key: str, **body: str) -> httpx.Response:
+        payload = {"listing_id": "L1", "seller_id": "S1", "brand": "Arvedo",
+                   "reason": "replica sold as genuine", **body}
+        return self.client.post("/complaints", json=payload,
+                                headers=self.auth(who, **{"Idempotency-Key": key}))
+
+    def decide(self, complaint_id: str, decision: str = "upheld",
+               who: str = "reviewer") -> httpx.Response:
+        return self.client.post(f"/complaints/{complaint_id}/decision",
+                                json={"decision": decision}, headers=self.auth(who))
+
+
+def make_api(url: str) -> Iterator[Api]:
+    settings = LedgerSettings(ledger_url=url)
+    ledger = Ledger.open(settings)
+    keys = {
+        "arvedo": create_key(ledger.store, "brand", "Arvedo").key,
+        "kathea": create_key(ledger.store, "brand", "Kathea").key,
+        "reviewer": create_key(ledger.store, "reviewer").key,
+        "admin": create_key(ledger.store, "admin").key,
+        "scorer": create_key(ledger.store, "scorer").key,
+    }
+    ledger.close()
+    with TestClient(create_app(settings)) as client:
+        yield Api(client, keys)
+
+
+@pytest.fixture
+def api(sqlite_url: str) -> Iterator[Api]:
+    yield from make_api(sqlite_url)
+
+
+@pytest.fixture
+def any_api(ledger_url: str) -> Iterator[Api]:
+    yield from make_api(ledger_url)
+
+
+def test_strike_out_over_http(any_api: Api) -> None:
+    api = any_api
+    ids = []
+    for i in range(3):
+        filed = api.file("arvedo", f"key-{i}", listing_id=f"never-scored-{i}")
+        assert filed.status_code == 201, filed.text
+        assert filed.json()["status"] == "pending"
+        ids.append(filed.json()["complaint_id"])
+    outcomes = [api.decide(cid).json() for cid in ids]
+    assert [o["frozen_now"] for o in outcomes] == [False, False, True]
+
+    seller = api.client.get("/sellers/S1", headers=api.auth("reviewer")).json()
+    assert seller["frozen"] and seller["strikes_by_brand"] == {"Arvedo": 3}
+    assert sorted(c["complaint_id"] for c in seller["freeze"]["caused_by"]) == sorted(ids)
+
+    lifted = api.client.post("/sellers/S1/unfreeze", json={"reason": "appeal granted"},
+                             headers=api.auth("admin"))
+    assert lifted.status_code == 200 and lifted.json()["freeze"]["lift_reason"] == "appeal granted"
+    again = api.client.post("/sellers/S1/unfreeze", json={"reason": "again"},
+                            headers=api.auth("admin"))
+    assert again.status_code == 409
+    assert not api.client.get("/sellers/S1", headers=api.auth("admin")).json()["frozen"]
+
+
+def test_idempotency_key_replays_and_conflicts(api: Api) -> None:
+    first = api.file("arvedo", "k1")
+    replay = api.file("arvedo", "k1")
+    assert (first.status_code, replay.status_code) == (201, 200)
+    assert replay.json()["complaint_id"] == first.json()["complaint_id"]
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    different = api.file("arvedo", "k1", listing_id="L2")
+    assert different.status_code == 409
+    assert "different body" in different.json()["detail"]
+
+
+def test_deciding_twice_is_409(api: Api) -> None:
+    cid = api.file("arvedo", "k1").json()["complaint_id"]
+    assert api.decide(cid).status_code == 200
+    second = api.decide(cid, "rejected")
+    assert second.status_code == 409
+    assert api.decide("cmp_unknown").status_code == 404
+    seller = api.client.get("/sellers/S1", headers=api.auth("reviewer")).json()
+    assert seller["strikes_by_brand"] == {"Arvedo": 1}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer sk_not-a-key"}, {"Authorization": "Basic dXNlcjpwdw=="},
+     {"Authorization": "Bearer"}],
+)
+def test_no_valid_key_is_401(api: Api, headers: dict[str, str]) -> None:
+    calls = [
+        api.client.post("/complaints", headers={**headers, "Idempotency-Key": "k"},
+                        json={"listing_id": "L1", "seller_id": "S1", "brand": "Arvedo",
+                              "reason": "x"}),
+        api.client.get("/sellers/S1", headers=headers),
+        api.client.post("/complaints/c/decision", headers=headers, json={"decision": "upheld"}),
+        api.client.post("/sellers/S1/unfreeze", headers=headers, json={"reason": "x"}),
+    ]
+    for response in calls:
+        assert response.status_code == 401, response.text
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_wrong_role_is_403(api: Api) -> None:
+    cid = api.file("arvedo", "k1").json()["complaint_id"]
+    assert api.file("scorer", "k2").status_code == 403
+    assert api.file("reviewer", "k3").status_code == 403
+    assert api.decide(cid, who="arvedo").status_code == 403
+    assert api.decide(cid, who="admin").status_code == 403
+    assert api.client.get("/sellers/S1", headers=api.auth("scorer")).status_code == 403
+    unfreeze = api.client.post("/sellers/S1/unfreeze", json={"reason": "x"},
+                               headers=api.auth("reviewer"))
+    assert unfreeze.status_code == 403
+
+
+def test_a_brand_acts_only_for_itself(api: Api) -> None:
+    assert api.file("kathea", "k1").status_code == 403
+    mine = api.file("arvedo", "k1").json()["complaint_id"]
+    theirs = api.file("kathea", "k1", brand="Kathea", listing_id="L2").json()["complaint_id"]
+    assert api.client.get(f"/complaints/{mine}", headers=api.auth("arvedo")).status_code == 200
+    assert api.client.get(f"/complaints/{theirs}", headers=api.auth("arvedo")).status_code == 403
+    assert api.client.get(f"/complaints/{theirs}", headers=api.auth("reviewer")).status_code == 200
+
+    seen = api.client.get("/sellers/S1", headers=api.auth("arvedo")).json()
+    assert [c["complaint_id"] for c in seen["complaints"]] == [mine]
+    full = api.client.get("/sellers/S1", headers=api.auth("reviewer")).json()
+    assert {c["complaint_id"] for c in full["complaints"]} == {mine, theirs}
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "field"),
+    [
+        ({"reason": "x"}, {}, "Idempotency-Key"),
+        ({"reason": "   "}, {"Idempotency-Key": "k"}, "reason"),
+        ({"reason": "x", "listing_id": ""}, {"Idempotency-Key": "k"}, "listing_id"),
+        ({"reason": "x", "price": 3}, {"Idempotency-Key": "k"}, "price"),
+        ({"reason": "x" * 5000}, {"Idempotency-Key": "k"}, "reason"),
+        ({"reason": "\ud800"}, {"Idempotency-Key": "k"}, "reason"),
+    ],
+)
+def test_bad_requests_are_422_naming_the_field(api: Api, body: dict[str, object],
+                                               headers: dict[str, str], field: str) -> None:
+    payload = {"listing_id": "L1", "seller_id": "S1", "brand": "Arvedo", **body}
+    # json.dumps escapes a lone surrogate as \ud800, as a hostile client could send it
+    response = api.client.post("/complaints", content=json.dumps(payload),
+                               headers=api.auth("arvedo", **headers,
+                                                **{"Content-Type": "application/json"}))
+    assert response.status_code == 422, response.text
+    assert field in {str(part) for e in response.json()["detail"] for part in e["loc"]}
+
+
+def test_bad_decisions_and_lifts_are_422(api: Api) -> None:
+    cid = api.file("arvedo", "k1").json()["complaint_id"]
+    assert api.decide(cid, "maybe").status_code == 422
+    no_reason = api.client.post("/sellers/S1/unfreeze", json={}, headers=api.auth("admin"))
+    assert no_reason.status_code == 422
+
+
+def test_every_refused_call_is_logged_without_the_key(api: Api,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="strikeout.ledger.api")
+    api.client.get("/sellers/S1")
+    api.file("kathea", "k1")
+    api.file("arvedo", "k1", reason="")
+    refused = [r.getMessage() for r in caplog.records if r.name == "strikeout.ledger.api"]
+    assert len(refused) == 3
+    assert "-> 401" in refused[0] and "-> 403" in refused[1] and "-> 422" in refused[2]
+    assert all(key not in message for message in refused for key in api.keys.values())
+
+
+def test_openapi_describes_every_field(api: Api) -> None:
+    schemas = api.client.get("/openapi.json").json()["components"]["schemas"]
+    for name in ("ComplaintRequest", "DecisionRequest", "UnfreezeRequest", "ComplaintResponse",
+                 "DecisionResponse", "SellerResponse"):
+        for field, spec in schemas[name]["properties"].items():
+            assert spec.get("description"), f"{name}.{field} has no description"

@@ -1,0 +1,98 @@
+"""Importing a dataset's complaint history: time order, original timestamps, idempotence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from features.contract import DataContractError, load_marketplace
+from serving.ledger.events import EventType
+from serving.ledger.ledger import ImportConflict, ImportReport, Ledger
+from tests.conftest import tiny_tables, write_tables
+from tests.serving.test_ledger_rules import count_events
+
+# S1 gets three upheld Arvedo complaints; in time of decision C2 comes last, so the freeze
+# happens when C2 is decided, although C3 was filed after it. C4 is about a listing
+# that is not in listings.csv; C5 is pending; C6 is a second complaint about L1.
+COMPLAINTS = pd.DataFrame(
+    {
+        "complaint_id": ["C1", "C2", "C3", "C4", "C5", "C6"],
+        "listing_id": ["L1", "L2", "L7", "L9", "L3", "L1"],
+        "seller_id": ["S1", "S1", "S1", "S2", "S2", "S1"],
+        "brand": ["Arvedo", "Arvedo", "Arvedo", "Kathea", "Kathea", "Arvedo"],
+        "filed_at": ["2026-03-01T00:00:00Z", "2026-03-02T00:00:00Z", "2026-03-03T00:00:00Z",
+                     "2026-03-04T00:00:00Z", "2026-03-05T00:00:00Z", "2026-03-06T00:00:00Z"],
+        "status": ["upheld", "upheld", "upheld", "rejected", "pending", "upheld"],
+        "resolved_at": ["2026-03-02T12:00:00Z", "2026-03-09T08:30:00Z", "2026-03-04T00:00:00Z",
+                        "2026-03-05T00:00:00Z", "", "2026-03-07T00:00:00Z"],
+    }
+)
+
+
+def dataset(folder: Path, complaints: pd.DataFrame = COMPLAINTS) -> Path:
+    return write_tables(folder, {**tiny_tables(), "complaints": complaints})
+
+
+def test_import_replays_history_in_time_order(ledger: Ledger, tmp_path: Path) -> None:
+    report = ledger.import_history(dataset(tmp_path / "d"))
+    assert report == ImportReport(filed=6, decided=5, unchanged=0, strikes=3, freezes=1)
+    state = ledger.seller("S1")
+    assert state.frozen and state.strikes_by_brand == {"Arvedo": 3}
+    freeze = state.current_freeze
+    assert freeze is not None
+    assert freeze.frozen_at == pd.Timestamp("2026-03-09T08:30:00Z").to_pydatetime()
+    assert sorted(c["complaint_id"] for c in freeze.caused_by) == ["C1", "C2", "C3"]
+    assert ledger.verify().ok
+
+
+def test_complaints_frame_is_the_contract_table(ledger: Ledger, tmp_path: Path) -> None:
+    folder = dataset(tmp_path / "d")
+    ledger.import_history(folder)
+    expected = load_marketplace(folder).complaints.sort_values("complaint_id", ignore_index=True)
+    got = ledger.complaints_frame().sort_values("complaint_id", ignore_index=True)
+    pd.testing.assert_frame_equal(got, expected)
+    only_s2 = ledger.complaints_frame(["S2"])
+    assert list(only_s2["complaint_id"]) == ["C4", "C5"]
+    assert only_s2.dtypes.equals(expected.dtypes)
+
+
+def test_reimport_changes_nothing(ledger: Ledger, tmp_path: Path) -> None:
+    folder = dataset(tmp_path / "d")
+    ledger.import_history(folder)
+    before = count_events(ledger)
+    assert ledger.import_history(folder) == ImportReport(unchanged=6)
+    assert count_events(ledger) == before
+    assert ledger.verify().ok
+
+
+def test_reimport_adds_a_decision_made_since(ledger: Ledger, tmp_path: Path) -> None:
+    ledger.import_history(dataset(tmp_path / "d1"))
+    later = COMPLAINTS.copy()
+    later.loc[later["complaint_id"] == "C5", ["status", "resolved_at"]] = [
+        "upheld", "2026-03-10T00:00:00Z"]
+    report = ledger.import_history(dataset(tmp_path / "d2", later))
+    assert report == ImportReport(decided=1, unchanged=5, strikes=1)
+    assert ledger.complaint("C5").status == "upheld"  # type: ignore[union-attr]
+
+
+def test_contradicting_history_is_refused_before_any_write(ledger: Ledger, tmp_path: Path) -> None:
+    ledger.import_history(dataset(tmp_path / "d1"))
+    before = count_events(ledger)
+    other = COMPLAINTS.copy()
+    other.loc[other["complaint_id"] == "C1", "status"] = "rejected"
+    other.loc[other["complaint_id"] == "C4", "listing_id"] = "L4"
+    extra = pd.DataFrame([["C7", "L4", "S2", "Kathea", "2026-03-11T00:00:00Z", "pending", ""]],
+                         columns=COMPLAINTS.columns)
+    with pytest.raises(ImportConflict, match=r"2 complaint\(s\)") as err:
+        ledger.import_history(dataset(tmp_path / "d2", pd.concat([other, extra])))
+    assert "C1" in str(err.value) and "C4" in str(err.value)
+    assert count_events(ledger) == before
+    assert ledger.complaint("C7") is None
+
+
+def test_a_broken_dataset_is_refused(ledger: Ledger, tmp_path: Path) -> None:
+    with pytest.raises(DataContractError):
+        ledger.import_history(tmp_path / "missing")
+    assert count_events(ledger, EventType.COMPLAINT_FILED) == 0

@@ -1,0 +1,80 @@
+"""The store: settings, SQLite durability settings, migrations, bounded retries."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from pydantic import ValidationError
+
+from serving.ledger.ledger import ComplaintFiling, Ledger
+from serving.ledger.store import SCHEMA_VERSION_TABLE, LedgerBusyError, LedgerStore, database_url
+from serving.settings import LedgerSettings, ServingSettings
+
+
+def test_settings_defaults_environment_and_closed(monkeypatch: pytest.MonkeyPatch,
+                                                  tmp_path: Path) -> None:
+    monkeypatch.delenv("STRIKEOUT_LEDGER_URL", raising=False)
+    monkeypatch.setenv("STRIKEOUT_HOME", str(tmp_path))
+    monkeypatch.setenv("STRIKEOUT_STRIKE_SCOPE", "all")
+    settings = ServingSettings()
+    assert settings.database_url == f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    assert (settings.strike_scope, settings.strikes_to_freeze) == ("all", 3)
+    monkeypatch.setenv("STRIKEOUT_LEDGER_URL", "postgresql://u@db/ledger")
+    assert LedgerSettings().database_url == "postgresql://u@db/ledger"
+    with pytest.raises(ValidationError, match="strike_scope"):
+        LedgerSettings(strike_scope="seller")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="Extra inputs"):
+        LedgerSettings(strikes=3)  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="frozen"):
+        settings.home = tmp_path  # type: ignore[misc]
+
+
+def test_postgres_urls_use_psycopg() -> None:
+    assert database_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert database_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert database_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_sqlite_runs_in_wal_with_full_sync(sqlite_url: str) -> None:
+    store = LedgerStore(sqlite_url)
+    try:
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+    finally:
+        store.close()
+
+
+def test_migrations_run_once_and_reopen_is_a_no_op(ledger_url: str) -> None:
+    first = Ledger.open(LedgerSettings(ledger_url=ledger_url))
+    first.file_complaint(ComplaintFiling("L1", "S1", "Arvedo"), actor="b")
+    first.close()
+    again = Ledger.open(LedgerSettings(ledger_url=ledger_url))
+    try:
+        with again.store.read() as conn:
+            versions = conn.execute(sa.text(f"SELECT version_num FROM {SCHEMA_VERSION_TABLE}"))
+            assert versions.scalars().all() == ["ledger_0001"]
+        assert again.verify().events == 1
+    finally:
+        again.close()
+
+
+def test_a_held_write_lock_gives_a_bounded_busy_error(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    Ledger.open(LedgerSettings(home=tmp_path)).close()
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        ledger = Ledger.open(LedgerSettings(home=tmp_path, busy_timeout_s=0.05, write_attempts=2))
+        with pytest.raises(LedgerBusyError, match="after 2 attempts"):
+            ledger.file_complaint(ComplaintFiling("L1", "S1", "Arvedo"), actor="b")
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    ledger.file_complaint(ComplaintFiling("L1", "S1", "Arvedo"), actor="b")
+    assert ledger.verify().events == 1
+    ledger.close()
