@@ -139,3 +139,33 @@ def test_renaming_a_seller_everywhere_changes_nothing(trained: TrainResult, data
     before = model.score(market, targets)["score"].to_numpy()
     after = model.score(renamed, targets)["score"].to_numpy()
     np.testing.assert_allclose(before, after, rtol=0, atol=1e-12)
+
+
+def test_batch_scoring_in_chunks_matches_the_in_memory_model(
+        trained: TrainResult, dataset: Path, tmp_path: Path) -> None:
+    from serving.batch import score_dataset
+
+    out = tmp_path / "scores.parquet"
+    summary = score_dataset(trained.model_uri, dataset, out, chunk_rows=3_000)
+    assert summary.listings_scored == summary.listings_read == 20_000
+    batch = pd.read_parquet(out).set_index("listing_id")
+    assert list(batch.columns) == ["score", "band", "model_version", "reasons"]
+    market = load_marketplace(dataset)
+    whole = _model(trained).score(market).set_index("listing_id")
+    np.testing.assert_allclose(batch.loc[whole.index, "score"], whole["score"], rtol=0, atol=1e-12)
+    assert (batch.loc[whole.index, "band"] == whole["band"]).all()
+    flagged = batch["band"] != "low"
+    assert flagged.any() and (batch.loc[flagged, "reasons"] != "").all()
+    assert (batch.loc[~flagged, "reasons"].fillna("") == "").all()
+
+
+def test_score_command_refuses_an_unknown_output_format(trained: TrainResult, dataset: Path,
+                                                        tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from strikeout.cli import app
+
+    result = CliRunner().invoke(app, ["score", "--data", str(dataset), "--out",
+                                      str(tmp_path / "scores.xlsx"), "--model", trained.model_uri])
+    assert result.exit_code == 2
+    assert "--out must end in .csv or .parquet" in result.output

@@ -1,0 +1,89 @@
+"""`make demo`: everything on one machine, from an empty STRIKEOUT_HOME to a running service.
+
+Runs the same `strikeout` commands a user would, in order, and prints where to look.
+Steps already done (data generated, a champion registered) are not repeated.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+DEMO_LISTINGS = 60_000
+DEMO_SEED = 7
+
+
+def strikeout(*args: str, capture: bool = False) -> str:
+    """Run one `strikeout` command as the user would; stop the demo if it fails."""
+    command = [sys.executable, "-m", "strikeout", *args]
+    print(f"$ strikeout {' '.join(args)}", flush=True)
+    done = subprocess.run(command, check=False, text=True,
+                          stdout=subprocess.PIPE if capture else None)
+    if done.returncode != 0:
+        sys.exit(f"demo stopped: `strikeout {' '.join(args)}` failed ({done.returncode})")
+    return done.stdout or ""
+
+
+def has_champion(home: Path) -> bool:
+    if not (home / "mlflow.db").exists():
+        return False
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from training.config import REGISTERED_MODEL_NAME
+    from training.tracking import connect
+
+    connect()
+    try:
+        MlflowClient().get_model_version_by_alias(REGISTERED_MODEL_NAME, "champion")
+    except MlflowException:
+        return False
+    return True
+
+
+def main() -> None:
+    started = time.perf_counter()
+    home = Path(os.environ.setdefault("STRIKEOUT_HOME", ".strikeout")).resolve()
+    os.environ["STRIKEOUT_HOME"] = str(home)
+    data = home / "demo-data"
+
+    if not (data / "listings.csv").exists():
+        strikeout("synth", "--out", str(data), "--listings", str(DEMO_LISTINGS),
+                  "--seed", str(DEMO_SEED))
+    if not has_champion(home):
+        strikeout("train", "--data", str(data))
+        strikeout("promote")
+    strikeout("ledger", "import", "--data", str(data))
+    keys_file = home / "demo-keys.txt"
+    if not keys_file.exists():
+        brand = _busiest_brand(data)
+        keys = {
+            "scorer": strikeout("keys", "create", "--role", "scorer", capture=True).strip(),
+            "reviewer": strikeout("keys", "create", "--role", "reviewer", capture=True).strip(),
+            "admin": strikeout("keys", "create", "--role", "admin", capture=True).strip(),
+            f"brand ({brand})": strikeout("keys", "create", "--role", "brand", "--brand", brand,
+                                          capture=True).strip(),
+        }
+        keys_file.write_text("".join(f"{role}: {key}\n" for role, key in keys.items()))
+        keys_file.chmod(0o600)
+
+    uri = f"sqlite:///{home / 'mlflow.db'}"
+    print(f"\nset-up done in {time.perf_counter() - started:.0f} s, everything under {home}\n"
+          f"  MLflow runs and models: .venv/bin/mlflow ui --backend-store-uri {uri}\n"
+          f"  demo API keys ({keys_file}):")
+    print("".join(f"    {line}\n" for line in keys_file.read_text().splitlines()), end="")
+    print(f"  data: {data}\n  ledger check: .venv/bin/strikeout ledger verify\n", flush=True)
+
+
+def _busiest_brand(data: Path) -> str:
+    import pandas as pd
+
+    complaints = pd.read_csv(data / "complaints.csv", usecols=["brand"])
+    return str(complaints["brand"].value_counts().index[0])
+
+
+if __name__ == "__main__":
+    main()
