@@ -271,3 +271,53 @@ def ledger_verify() -> None:
         where = f" at seq {report.broken_seq}" if report.broken_seq is not None else ""
         fail(f"ledger verification failed{where}:\n" + "\n".join(report.problems), code=1)
     typer.echo(f"ok: {report.events} events, chain head {report.head_hash}")
+
+
+@app.command()
+def drift(
+    reference: Path = typer.Option(..., "--reference", help="Dataset the model was trained on."),
+    current: Path = typer.Option(..., "--current", help="Recent dataset to compare."),
+    model: str = typer.Option("models:/strikeout-listing-risk@champion", "--model",
+                              help="MLflow model URI whose features and score are compared."),
+    threshold: float = typer.Option(0.2, "--threshold", min=0.0,
+                                    help="PSI above which a feature is flagged."),
+    out: Path | None = typer.Option(None, "--out", help="Also write the table as CSV."),
+    quiet: bool = typer.Option(False, "--quiet", help="Print only flagged features."),
+) -> None:
+    """Population stability index of every feature and of the score; exit 1 if any drifted."""
+    from mlflow.exceptions import MlflowException
+
+    from training.drift import drift_report
+
+    say = (lambda _: None) if quiet else (lambda m: typer.echo(f"[drift] {m}", err=True))
+    try:
+        table = drift_report(model, reference, current, threshold, progress=say)
+    except DataContractError as exc:
+        fail(str(exc))
+    except MlflowException as exc:
+        fail(f"cannot load model {model}: {exc.message}")
+    if out is not None:
+        table.to_csv(out, index=False)
+    shown = table[table["drifted"]] if quiet else table
+    typer.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    flagged = int(table["drifted"].sum())
+    typer.echo(f"{flagged} of {len(table)} drifted (PSI > {threshold})")
+    if flagged:
+        raise typer.Exit(1)
+
+
+@app.command()
+def card(
+    out: Path = typer.Option(Path("models/README.md"), "--out", help="Where to write the card."),
+    alias: str = typer.Option("champion", "--alias", help="Registry alias to describe."),
+) -> None:
+    """Write the model card of the champion from its MLflow run."""
+    from mlflow.exceptions import MlflowException
+
+    from training.card import write_card
+
+    try:
+        path = write_card(out, alias)
+    except MlflowException as exc:
+        fail(f"no model under alias {alias}: {exc.message}")
+    typer.echo(f"wrote {path}")

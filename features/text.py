@@ -1,0 +1,834 @@
+"""Text signals of a listing: disguised brands, obfuscation, cue terms and a character n-gram model.
+
+`TextFeatures` reads a listing's title, description and typed brand. Marketplace
+text repeats a lot, so nothing is computed twice: each column is keyed with its
+standalone numbers masked (model numbers, shop codes); normalization, brand
+reading and the phrase rules run once per distinct key; the character n-grams
+and cue terms once per distinct word. Character n-grams stay inside a word
+(like scikit-learn's `analyzer="char_wb"`), so a text's n-gram counts are the
+sum of its words' counts and the linear model's score is assembled from
+per-word sums. Every value of a row depends on that row's text alone, so a
+listing scored by itself gets exactly the features it gets in a batch.
+
+The learned parts, an L2 logistic regression over hashed n-grams of title and
+description and the cue terms (words and word pairs with a high smoothed
+log-odds of label 1), are fitted on distinct texts weighted by their label
+counts, so a million training rows never become a million-row sparse matrix.
+`fit_transform` returns their out-of-fold scores (rows split into stratified
+folds, like scikit-learn's `TargetEncoder`), so the downstream model never
+sees in-sample scores.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from scipy import optimize, sparse
+from scipy.special import expit
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.model_selection import StratifiedKFold
+from sklearn.utils.validation import check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
+
+from features.brand_match import (
+    NO_MATCH,
+    BrandBook,
+    common_words,
+    known_brands,
+    read_brand_fields,
+)
+from features.normalize import fold_counting, mask_digits, normalize
+
+TEXT_COLUMNS = ("title", "description", "brand")
+
+# Counterfeit slang known before any data; `text__cue_score` learns the rest.
+SEED_CUES = (
+    "replica", "replicas", "aaa", "aaa quality", "1:1", "mirror quality", "mirror copy",
+    "inspired by", "dupe", "unbranded copy", "high copy", "first copy", "master copy",
+    "super copy", "knockoff", "knock off", "knock-off", "imitation", "fake", "look-alike",
+    "lookalike", "same as original", "replica grade",
+)
+
+
+class PhraseRule:
+    """A phrase regex behind a cheap substring test, since most texts hold none of its words.
+
+    Every match of `pattern` contains one of `needles`, so a text without them
+    is skipped without changing any result.
+    """
+
+    def __init__(self, pattern: str, needles: Sequence[str]) -> None:
+        self.pattern = re.compile(pattern)
+        self.needles = tuple(needles)
+
+    def count(self, text: str) -> int:
+        for needle in self.needles:
+            if needle in text:
+                return len(self.pattern.findall(text))
+        return 0
+
+
+def _any_phrase(phrases: Sequence[str], needles: Sequence[str]) -> PhraseRule:
+    """Any of `phrases` as whole words, longest first."""
+    longest_first = sorted(phrases, key=len, reverse=True)
+    return PhraseRule(r"\b(?:" + "|".join(map(re.escape, longest_first)) + r")\b", needles)
+
+
+# Phrase rules, read on folded text.
+SEED_CUE = _any_phrase(SEED_CUES, ("replica", "aaa", "1:1", "mirror", "inspired by", "dupe",
+                                   "copy", "knock", "imitation", "fake", "alike",
+                                   "same as original"))
+INSPIRED = PhraseRule(
+    r"\b(?:inspired|in the style of|dupe of|alternative to|similar to|look-?alike)\b",
+    ("inspired", "style of", "dupe of", "alternative to", "similar to", "alike"))
+USED = PhraseRule(
+    r"(?<!never )(?<!not )\b(?:used|pre-?owned|pre-?loved|second[- ]hand|worn|signs of use|"
+    r"like new)\b", ("used", "owned", "loved", "hand", "worn", "signs of use", "like new"))
+AUTHENTICITY = PhraseRule(
+    r"\b(?:\d+ ?% ?(?:authentic|genuine|original|real)|authentic|genuine|original|legit)\b",
+    ("authentic", "genuine", "original", "legit"))
+PHRASES = ("seed", "inspired", "used", "authentic")
+# Punctuation stripped from the ends of a word before it is read as a cue term.
+CUE_PUNCTUATION = ".,;:!?()[]{}\"'`*“”‘’«»"
+
+FEATURES = (
+    "text__ngram_score", "text__cue_score", "text__seed_cue_count",
+    "text__brand_mentioned", "text__brand_edit_distance", "text__brand_disguised",
+    "text__brand_mismatch", "text__brands_named", "text__compatibility_phrase",
+    "text__brand_field_generic", "text__brand_field_disguised",
+    "text__homoglyphs", "text__invisible_chars", "text__leet_chars", "text__spaced_letters",
+    "text__masked_letters",
+    "text__inspired_by", "text__used_condition", "text__authenticity_claim",
+    "text__title_chars", "text__description_chars", "text__title_upper_ratio",
+    "text__title_digit_share",
+)
+FEATURE_INDEX = pd.Index(FEATURES)
+
+
+# --- distinct texts and words -------------------------------------------------------------
+
+def _as_strings(values: pd.Series | Sequence[str]) -> pa.Array:
+    """An Arrow string array without nulls (missing text is empty text)."""
+    if isinstance(values, pd.Series):
+        stored = values.array
+        array = pa.array(stored) if hasattr(stored, "__arrow_array__") else pa.array(
+            values, from_pandas=True)
+    else:
+        array = pa.array(values, pa.string())
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        array = array.cast(pa.string())
+    return pc.fill_null(array, "") if array.null_count else array
+
+
+def _numpy(array: pa.Array) -> np.ndarray:
+    return array.to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+_STANDALONE_NUMBER = re.compile(r"\b[0-9]{2,}\b", re.ASCII)
+
+
+def number_key(text: str) -> str:
+    """`text` with standalone numbers of two or more digits masked ("Grand 51" -> "Grand 00").
+
+    A number touching an ASCII letter, digit or "_" ("100ml", "x12") is part of a word and stays.
+    """
+    return _STANDALONE_NUMBER.sub("00", text)
+
+
+_DROP_DIGITS = str.maketrans("", "", "0123456789")
+
+
+@dataclass(frozen=True)
+class KeyedColumn:
+    """A text column deduplicated twice: raw text, then its key with numbers masked."""
+
+    raw: list[str]
+    """Distinct raw texts."""
+    raw_codes: np.ndarray
+    """Per row, index into `raw`."""
+    keys: list[str]
+    """Distinct keys (raw text with standalone numbers masked)."""
+    key_of_raw: np.ndarray
+    """Per distinct raw text, index into `keys`."""
+
+    @classmethod
+    def of(cls, column: pd.Series) -> KeyedColumn:
+        encoded = _as_strings(column).dictionary_encode()
+        raw = encoded.dictionary.to_pylist()
+        index: dict[str, int] = {}
+        key_of_raw = np.array([index.setdefault(number_key(text), len(index)) for text in raw],
+                              np.int64)
+        return cls(raw, _numpy(encoded.indices), list(index), key_of_raw)
+
+    @property
+    def key_codes(self) -> np.ndarray:
+        """Per row, index into `keys`."""
+        return self.key_of_raw[self.raw_codes]
+
+    def lengths(self) -> np.ndarray:
+        """Characters of each distinct raw text."""
+        return np.array([len(text) for text in self.raw], np.float64)
+
+    def digits(self) -> np.ndarray:
+        """ASCII digits in each distinct raw text."""
+        return np.array([len(text) - len(text.translate(_DROP_DIGITS)) for text in self.raw],
+                        np.float64)
+
+
+@dataclass(frozen=True)
+class WordBag:
+    """The whitespace-separated words of many texts, each distinct word kept once."""
+
+    words: list[str]
+    word_ids: np.ndarray
+    """Per word occurrence, in text order: index into `words`."""
+    text_of: np.ndarray
+    """Per word occurrence: index of its text."""
+    n_texts: int
+
+    @classmethod
+    def of(cls, texts: pa.Array) -> WordBag:
+        split = pc.utf8_split_whitespace(texts)
+        flat = pc.list_flatten(split)
+        parents = _numpy(pc.list_parent_indices(split))
+        nonempty = pc.not_equal(flat, "")
+        encoded = flat.filter(nonempty).dictionary_encode()
+        return cls(encoded.dictionary.to_pylist(), _numpy(encoded.indices),
+                   parents[nonempty.to_numpy(zero_copy_only=False)], len(texts))
+
+    def per_text(self, per_word: np.ndarray) -> np.ndarray:
+        """Sum over each text's word occurrences of a per-word value."""
+        return np.bincount(self.text_of, weights=per_word[self.word_ids], minlength=self.n_texts)
+
+
+# --- character n-grams, hashed with numpy -----------------------------------------------
+
+_PRIME = np.uint64(0x100000001B3)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_CHUNK_BYTES = 8_000_000
+
+
+def ngram_hashes(texts: Sequence[str], n_min: int, n_max: int, n_bits: int) -> tuple[
+        np.ndarray, np.ndarray]:
+    """Hashed character n-grams inside words (as `analyzer="char_wb"`), over UTF-8 bytes.
+
+    Each word is padded with one space on both sides; an n-gram never spans two
+    words. Returns (text index, bucket in [0, 2**n_bits)) per n-gram occurrence.
+    """
+    docs: list[np.ndarray] = []
+    buckets: list[np.ndarray] = []
+    start = 0
+    while start < len(texts):
+        stop, size = start, 0
+        while stop < len(texts) and (size < _CHUNK_BYTES or stop == start):
+            size += len(texts[stop]) + 3
+            stop += 1
+        d, b = _hash_chunk(texts[start:stop], n_min, n_max, n_bits)
+        docs.append(d + start)
+        buckets.append(b)
+        start = stop
+    if not docs:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(docs), np.concatenate(buckets)
+
+
+def _hash_chunk(texts: Sequence[str], n_min: int, n_max: int, n_bits: int) -> tuple[
+        np.ndarray, np.ndarray]:
+    # texts are joined by NUL bytes; a window holding a NUL or an inner space is no n-gram
+    joined = "\x00".join([" " + " ".join(t.replace("\x00", " ").split()) + " " for t in texts])
+    data = np.frombuffer((joined + "\x00").encode("utf-8"), dtype=np.uint8)
+    length = len(data)
+    nul = np.zeros(length + 1, np.int64)
+    np.cumsum(data == 0, out=nul[1:])
+    space = np.zeros(length + 1, np.int64)
+    np.cumsum(data == 32, out=space[1:])
+    values = data.astype(np.uint64)
+    rolling = values.copy()
+    docs, buckets = [], []
+    shift = np.uint64(64 - n_bits)
+    for n in range(2, n_max + 1):
+        rolling = rolling[:-1] * _PRIME + values[n - 1:]
+        if n < n_min:
+            continue
+        m = length - n + 1
+        ok = nul[n:n + m] == nul[:m]
+        ok &= space[n - 1:n - 1 + m] == space[1:1 + m]
+        at = np.flatnonzero(ok)
+        mixed = (rolling[at] ^ np.uint64(0x51ED27 * n)) * _GOLDEN
+        buckets.append((mixed >> shift).astype(np.int64))
+        docs.append(nul[at])
+    return np.concatenate(docs), np.concatenate(buckets)
+
+
+MAX_CACHED_WORDS = 2_000_000
+
+
+class NgramScorer:
+    """Scores texts with fitted per-bucket n-gram weights: summed weights over root(n-grams).
+
+    Each word's weight sum and n-gram count are cached, so a word is hashed once
+    per process; the cache is not pickled.
+    """
+
+    def __init__(self, weights: np.ndarray, n_min: int, n_max: int) -> None:
+        self.weights = weights
+        self.n_min = n_min
+        self.n_max = n_max
+        self._words: dict[str, tuple[float, int]] = {}
+
+    def __getstate__(self) -> dict[str, object]:
+        # most buckets never occurred in training: store the weights sparse, drop the cache
+        state = {k: v for k, v in self.__dict__.items() if k not in ("weights", "_words")}
+        used = np.flatnonzero(self.weights)
+        return {**state, "n_buckets": len(self.weights), "used": used,
+                "used_weights": self.weights[used]}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        weights = np.zeros(int(state.pop("n_buckets")), np.float32)
+        weights[state.pop("used")] = state.pop("used_weights")
+        self.__dict__.update(state, weights=weights, _words={})
+
+    def scores(self, bag: WordBag) -> np.ndarray:
+        """The score of each text in `bag`."""
+        cache = self._words
+        stats = [cache.get(word) for word in bag.words]
+        missing = [i for i, found in enumerate(stats) if found is None]
+        if missing:
+            if len(cache) + len(missing) > MAX_CACHED_WORDS:
+                cache.clear()
+            words = [bag.words[i] for i in missing]
+            n_bits = int(np.log2(len(self.weights)))
+            docs, buckets = ngram_hashes(words, self.n_min, self.n_max, n_bits)
+            totals = np.bincount(docs, weights=self.weights[buckets], minlength=len(words))
+            counts = np.bincount(docs, minlength=len(words))
+            for i, word, total, count in zip(missing, words, totals.tolist(), counts.tolist(),
+                                             strict=True):
+                stats[i] = cache[word] = (total, count)
+        per_word = np.array(stats, np.float64).reshape(len(stats), 2)
+        return bag.per_text(per_word[:, 0]) / np.sqrt(np.maximum(bag.per_text(per_word[:, 1]),
+                                                                   1.0))
+
+
+@dataclass(frozen=True)
+class NgramDesign:
+    """Hashed n-gram counts per text over the root of the text's n-gram count.
+
+    The same numbers `NgramScorer` multiplies by the weights. Only buckets that
+    occur become columns (`buckets` maps them back), so the regression is as
+    small as the vocabulary actually seen.
+    """
+
+    matrix: sparse.csr_matrix
+    buckets: np.ndarray
+
+    @classmethod
+    def of(cls, bag: WordBag, n_min: int, n_max: int, n_bits: int) -> NgramDesign:
+        docs, buckets = ngram_hashes(bag.words, n_min, n_max, n_bits)
+        used, columns = np.unique(buckets, return_inverse=True)
+        per_word = sparse.csr_matrix((np.ones(len(docs)), (docs, columns)),
+                                     shape=(len(bag.words), len(used)))
+        per_text = sparse.csr_matrix((np.ones(len(bag.word_ids)), (bag.text_of, bag.word_ids)),
+                                     shape=(bag.n_texts, len(bag.words)))
+        counts = (per_text @ per_word).tocsr()
+        scale = 1.0 / np.sqrt(np.maximum(np.asarray(counts.sum(axis=1)).ravel(), 1.0))
+        matrix = sparse.diags(scale) @ counts
+        return cls(sparse.csr_matrix(matrix, dtype=np.float32), used)
+
+    def expand(self, weights: np.ndarray, n_bits: int) -> np.ndarray:
+        """Weights per column as a dense vector over all 2**n_bits buckets."""
+        full = np.zeros(1 << n_bits, np.float32)
+        full[self.buckets] = weights
+        return full
+
+
+@dataclass(frozen=True)
+class PairRows:
+    """Labelled rows grouped by their (title key, description key) pair."""
+
+    title: np.ndarray
+    description: np.ndarray
+    positives: np.ndarray
+    total: np.ndarray
+
+    @classmethod
+    def of(cls, title: np.ndarray, description: np.ndarray, y: np.ndarray,
+           n_descriptions: int) -> PairRows:
+        pair = title.astype(np.int64) * n_descriptions + description
+        keys, inverse = np.unique(pair, return_inverse=True)
+        return cls(keys // n_descriptions, keys % n_descriptions,
+                   np.bincount(inverse, weights=y), np.bincount(inverse).astype(np.float64))
+
+
+def fit_logistic(titles: sparse.csr_matrix, descriptions: sparse.csr_matrix, rows: PairRows,
+                 l2: float, max_iter: int) -> np.ndarray:
+    """L2 logistic regression on [title n-grams | description n-grams]; returns (w_t, w_d, b).
+
+    The rows are pairs of distinct texts weighted by their label counts and the
+    gradient is gathered per distinct text, so the row-level matrix is never built.
+    BLAS runs single-threaded: L-BFGS-B's many small vector operations slow down
+    tenfold when OpenBLAS threads compete for a busy machine.
+    """
+    f_t, f_d = titles.shape[1], descriptions.shape[1]
+    n = rows.total.sum()
+
+    def loss_and_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        w_t = theta[:f_t].astype(np.float32)
+        w_d = theta[f_t:f_t + f_d].astype(np.float32)
+        margin = ((titles @ w_t)[rows.title] + (descriptions @ w_d)[rows.description]
+                  + theta[-1]).astype(np.float64)
+        loss = (rows.total * np.logaddexp(0.0, margin) - rows.positives * margin).sum() / n
+        residual = (rows.total * expit(margin) - rows.positives) / n
+        per_title = np.bincount(rows.title, weights=residual, minlength=titles.shape[0])
+        per_description = np.bincount(rows.description, weights=residual,
+                                      minlength=descriptions.shape[0])
+        gradient = np.concatenate([
+            titles.T @ per_title.astype(np.float32),
+            descriptions.T @ per_description.astype(np.float32),
+            [residual.sum()]]).astype(np.float64)
+        gradient[:-1] += l2 * theta[:-1]
+        return loss + 0.5 * l2 * float(theta[:-1] @ theta[:-1]), gradient
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        result = optimize.minimize(loss_and_gradient, np.zeros(f_t + f_d + 1), jac=True,
+                                   method="L-BFGS-B", options={"maxiter": max_iter})
+    return result.x
+
+
+# --- cue terms learned from the labels ----------------------------------------------------
+
+def _cue_words(bag: WordBag) -> tuple[list[str], np.ndarray]:
+    """Cue words (edge punctuation stripped) and, per distinct bag word, its cue word (-1: none)."""
+    index: dict[str, int] = {}
+    of_word = np.full(len(bag.words), -1, np.int64)
+    for i, word in enumerate(bag.words):
+        stripped = word.strip(CUE_PUNCTUATION)
+        if stripped:
+            of_word[i] = index.setdefault(stripped, len(index))
+    return list(index), of_word
+
+
+def _adjacent(bag: WordBag, cue_word: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Adjacent word pairs inside a text, both cue words: (text, first, second) per pair."""
+    first, second = cue_word[:-1], cue_word[1:]
+    ok = (bag.text_of[:-1] == bag.text_of[1:]) & (first >= 0) & (second >= 0)
+    return bag.text_of[:-1][ok], first[ok], second[ok]
+
+
+def term_matrix(bag: WordBag) -> tuple[sparse.csr_matrix, list[str]]:
+    """Binary text x term matrix over every cue word and adjacent word pair, with the terms."""
+    words, of_word = _cue_words(bag)
+    cue_word = of_word[bag.word_ids]
+    single = cue_word >= 0
+    pair_text, first, second = _adjacent(bag, cue_word)
+    pair_keys, pair_ids = np.unique(first * len(words) + second, return_inverse=True)
+    terms = words + [f"{words[k // len(words)]} {words[k % len(words)]}" for k in pair_keys]
+    text = np.concatenate([bag.text_of[single], pair_text])
+    term = np.concatenate([cue_word[single], len(words) + pair_ids.ravel()])
+    matrix = sparse.csr_matrix((np.ones(len(text)), (text, term)),
+                               shape=(bag.n_texts, len(terms)))
+    matrix.sum_duplicates()
+    matrix.data[:] = 1.0
+    return matrix, terms
+
+
+@dataclass(frozen=True)
+class CueRule:
+    """Which terms count as cues: enough support and a high smoothed log-odds lift."""
+
+    min_support: int
+    min_lift: float
+    prior_weight: float
+    max_terms: int
+
+    def lifts(self, terms: sparse.csr_matrix, positives: np.ndarray,
+              total: np.ndarray) -> np.ndarray:
+        """Per term, its log-odds lift over the base rate if it is a cue, else 0."""
+        prior = float(np.clip(positives.sum() / max(total.sum(), 1.0), 1e-6, 1 - 1e-6))
+        term_pos = terms.T @ positives
+        term_total = terms.T @ total
+        rate = (term_pos + self.prior_weight * prior) / (term_total + self.prior_weight)
+        lift = np.log(rate / (1 - rate)) - np.log(prior / (1 - prior))
+        lift[(term_total < self.min_support) | (lift < self.min_lift)] = 0.0
+        if np.count_nonzero(lift) > self.max_terms:
+            order = np.lexsort((np.arange(len(lift)), -lift))
+            lift[order[self.max_terms:]] = 0.0
+        return lift
+
+
+@dataclass(frozen=True)
+class CueTable:
+    """The cue terms of one field with their lifts; scores texts as `term_matrix` reads them."""
+
+    lifts: dict[str, float]
+    pair_starts: frozenset[str]
+    pair_ends: frozenset[str]
+
+    @classmethod
+    def of(cls, terms: Sequence[str], lifts: np.ndarray) -> CueTable:
+        table = {terms[i]: float(lifts[i]) for i in np.flatnonzero(lifts).tolist()}
+        pairs = [t.split(" ", 1) for t in table if " " in t]
+        return cls(table, frozenset(a for a, _ in pairs), frozenset(b for _, b in pairs))
+
+    def scores(self, bag: WordBag) -> np.ndarray:
+        """Per text, the sum of the lifts of the distinct cue terms it holds."""
+        if not self.lifts:
+            return np.zeros(bag.n_texts)
+        words, of_word = _cue_words(bag)
+        # one extra slot at the end, so that cue word -1 ("no word") reads 0 / False
+        lift = np.array([self.lifts.get(w, 0.0) for w in words] + [0.0])
+        cue_word = of_word[bag.word_ids]
+        hit = lift[cue_word] != 0.0
+        text = [bag.text_of[hit]]
+        term = [cue_word[hit]]
+        values = [lift[cue_word[hit]]]
+        starts = np.array([w in self.pair_starts for w in words] + [False])
+        ends = np.array([w in self.pair_ends for w in words] + [False])
+        pair_text, first, second = _adjacent(bag, cue_word)
+        maybe = starts[first] & ends[second]
+        if maybe.any():
+            keys, inverse = np.unique(first[maybe] * len(words) + second[maybe],
+                                      return_inverse=True)
+            pair_lift = np.array([self.lifts.get(
+                f"{words[k // len(words)]} {words[k % len(words)]}", 0.0) for k in keys])
+            text.append(pair_text[maybe])
+            term.append(len(words) + keys[inverse.ravel()])
+            values.append(pair_lift[inverse.ravel()])
+        text_all, term_all, value_all = map(np.concatenate, (text, term, values))
+        order = np.lexsort((term_all, text_all))
+        text_all, term_all, value_all = text_all[order], term_all[order], value_all[order]
+        once = np.ones(len(text_all), bool)  # each term counted once per text
+        once[1:] = (text_all[1:] != text_all[:-1]) | (term_all[1:] != term_all[:-1])
+        text_all, value_all = text_all[once], value_all[once]
+        order = np.lexsort((value_all, text_all))  # a fixed summation order: by lift
+        return np.bincount(text_all[order], weights=value_all[order], minlength=bag.n_texts)
+
+
+# --- per distinct key ---------------------------------------------------------------------
+
+TITLE_SIGNALS = ("brand", "distance", "mentioned", "disguised", "brands_named",
+                 "compatibility", "homoglyphs", "invisible", "leet", "spaced", "masked",
+                 "upper", "cased", *PHRASES)
+
+
+def phrases(folded: str) -> tuple[int, int, int, int]:
+    """Seed cues, "inspired by", used condition and authenticity claims in a folded text."""
+    return (SEED_CUE.count(folded), INSPIRED.count(folded) > 0, USED.count(folded) > 0,
+            AUTHENTICITY.count(folded))
+
+
+_UPPER = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_LOWER = b"abcdefghijklmnopqrstuvwxyz"
+
+
+def _cased_letters(text: str) -> tuple[int, int]:
+    """Upper-case letters and all cased letters of `text`."""
+    if text.isascii():
+        data = text.encode("ascii")
+        upper = len(data) - len(data.translate(None, _UPPER))
+        return upper, upper + len(data) - len(data.translate(None, _LOWER))
+    upper = sum(c.isupper() for c in text)
+    return upper, upper + sum(c.islower() for c in text)
+
+
+def title_signals(keys: Sequence[str], book: BrandBook) -> tuple[dict[str, np.ndarray],
+                                                                 list[str]]:
+    """Brand reading, obfuscation counts and phrases per distinct title key, and the folds."""
+    read_title = book.matcher.read_title
+    plain_in = book.plain_in
+    rows = []
+    folded = []
+    for key in keys:
+        text = normalize(key)
+        brand, distance, mentioned, compatibility, brands_named = read_title(text)
+        disguised = brand != NO_MATCH and (distance > 0 or not plain_in(brand, key.casefold()))
+        rows.append((brand, distance, mentioned, disguised, brands_named, compatibility,
+                     text.homoglyphs, text.invisible, text.leet, text.spaced_runs, text.masked,
+                     *_cased_letters(key), *phrases(text.folded)))
+        folded.append(text.folded)
+    table = np.array(rows, dtype=np.float64).reshape(len(keys), len(TITLE_SIGNALS))
+    return dict(zip(TITLE_SIGNALS, table.T, strict=True)), folded
+
+
+DESCRIPTION_SIGNALS = ("homoglyphs", "invisible", *PHRASES)
+
+
+def description_signals(keys: Sequence[str]) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Look-alike letters, invisible characters and phrases per distinct description key."""
+    rows = []
+    folded = []
+    for key in keys:
+        text, homoglyphs, invisible = fold_counting(key)
+        rows.append((homoglyphs, invisible, *phrases(text)))
+        folded.append(text)
+    table = np.array(rows, dtype=np.float64).reshape(len(keys), len(DESCRIPTION_SIGNALS))
+    return dict(zip(DESCRIPTION_SIGNALS, table.T, strict=True)), folded
+
+
+def model_text(folded: Sequence[str]) -> pa.Array:
+    """The text the n-gram model and the cue terms read: folded, every digit masked."""
+    return _as_strings([mask_digits(text) for text in folded])
+
+
+@dataclass(frozen=True)
+class Field:
+    """One text column read once per distinct key: its signals and the words of its model text."""
+
+    column: KeyedColumn
+    signals: dict[str, np.ndarray]
+    words: WordBag
+
+
+def read_titles(keyed: KeyedColumn, book: BrandBook) -> Field:
+    signals, folded = title_signals(keyed.keys, book)
+    return Field(keyed, signals, WordBag.of(model_text(folded)))
+
+
+def read_descriptions(column: pd.Series) -> Field:
+    keyed = KeyedColumn.of(column)
+    signals, folded = description_signals(keyed.keys)
+    return Field(keyed, signals, WordBag.of(model_text(folded)))
+
+
+# --- the transformer ----------------------------------------------------------------------
+
+class TextFeatures(TransformerMixin, BaseEstimator):
+    """Text signals of listings (`text__*` columns); fit_transform gives out-of-fold scores.
+
+    Args:
+        registry_brands: brand names from the registry; always known.
+        n_folds: folds of the cross-fitting that gives training rows their model scores.
+        random_state: seed of the fold assignment.
+        min_brand_listings: listings whose brand field plainly names a brand before that
+            brand becomes known without being registered.
+        variant_ratio: a typed brand within a few edits of a known brand and typed less than
+            this share as often is a misspelling of it, not a brand of its own.
+        common_word_brands: a title word that fuzzily resembles a brand but appears next to
+            at least this many different typed brands is an ordinary word ("grand").
+        ngram_range: character n-gram sizes of the text model.
+        ngram_bits: log2 of the hashed n-gram buckets per field (title, description).
+        ngram_l2: L2 penalty of the logistic regression (per row, loss averaged).
+        ngram_max_iter: L-BFGS iterations of the logistic regression.
+        cue_min_support: labelled rows a word or word pair needs to become a cue term.
+        cue_min_lift: minimal smoothed log-odds lift of a cue term over the base rate.
+        cue_prior_weight: pseudo-rows pulling a term's rate toward the base rate.
+        cue_max_terms: cue terms kept per field.
+    """
+
+    def __init__(self, registry_brands: tuple[str, ...] = (), n_folds: int = 5,
+                 random_state: int = 0, min_brand_listings: int = 5,
+                 variant_ratio: float = 0.2, common_word_brands: int = 5,
+                 ngram_range: tuple[int, int] = (3, 5), ngram_bits: int = 20,
+                 ngram_l2: float = 1e-5, ngram_max_iter: int = 150,
+                 cue_min_support: int = 30, cue_min_lift: float = 1.0,
+                 cue_prior_weight: float = 20.0, cue_max_terms: int = 300) -> None:
+        self.registry_brands = registry_brands
+        self.n_folds = n_folds
+        self.random_state = random_state
+        self.min_brand_listings = min_brand_listings
+        self.variant_ratio = variant_ratio
+        self.common_word_brands = common_word_brands
+        self.ngram_range = ngram_range
+        self.ngram_bits = ngram_bits
+        self.ngram_l2 = ngram_l2
+        self.ngram_max_iter = ngram_max_iter
+        self.cue_min_support = cue_min_support
+        self.cue_min_lift = cue_min_lift
+        self.cue_prior_weight = cue_prior_weight
+        self.cue_max_terms = cue_max_terms
+
+    def fit(self, X: pd.DataFrame, y: object) -> TextFeatures:
+        """Learn the known brands, the common words, the cue terms and the n-gram model."""
+        self._fit(X, y, out_of_fold=False)
+        return self
+
+    def fit_transform(self, X: pd.DataFrame, y: object = None, **fit_params: object) -> (
+            pd.DataFrame):
+        """Fit, and return the training rows' features with out-of-fold learned scores.
+
+        Rows without a label take no part in learning; they get the final model's scores.
+        """
+        if y is None:
+            raise ValueError("TextFeatures needs labels y to fit its text model and cue terms")
+        return self._fit(X, y, out_of_fold=True)
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Text features of any listings; each row depends only on its own text."""
+        check_is_fitted(self, "ngram_scorers_")
+        frame = self._frame(X)
+        titles = read_titles(KeyedColumn.of(frame["title"]), self.brands_)
+        descriptions = read_descriptions(frame["description"])
+        return self._assemble(titles, descriptions, KeyedColumn.of(frame["brand"]), X.index)
+
+    def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
+        return np.asarray(FEATURES, dtype=object)
+
+    # fitting -------------------------------------------------------------------------------
+
+    def _frame(self, X: pd.DataFrame) -> dict[str, pd.Series]:
+        """The text columns of `X`, checked."""
+        if not isinstance(X, pd.DataFrame):
+            raise TypeError(f"TextFeatures takes a pandas DataFrame, got {type(X).__name__}")
+        missing = [c for c in TEXT_COLUMNS if c not in X.columns]
+        if missing:
+            raise ValueError(f"TextFeatures needs the listing columns {missing}; "
+                             f"got {list(X.columns)}")
+        columns = {name: X[name] for name in TEXT_COLUMNS}
+        for name, column in columns.items():
+            if not (pd.api.types.is_string_dtype(column.dtype) or column.isna().all()):
+                raise TypeError(f"column '{name}' must hold text, got dtype {column.dtype}")
+        return columns
+
+    def _check_params(self) -> None:
+        if not isinstance(self.n_folds, int) or self.n_folds < 2:
+            raise ValueError(f"n_folds must be an integer >= 2, got {self.n_folds!r}")
+        low, high = self.ngram_range
+        if not 2 <= low <= high <= 8:
+            raise ValueError(f"ngram_range must satisfy 2 <= low <= high <= 8, got "
+                             f"{self.ngram_range!r}")
+        if not 10 <= self.ngram_bits <= 24:
+            raise ValueError(f"ngram_bits must be in 10..24, got {self.ngram_bits!r}")
+
+    def _fit(self, X: pd.DataFrame, y: object, out_of_fold: bool) -> pd.DataFrame:
+        self._check_params()
+        frame = self._frame(X)
+        validate_data(self, X[list(TEXT_COLUMNS)], skip_check_array=True)  # feature names
+        labels = _labels(y, len(X))
+        labelled = ~np.isnan(labels)
+        if labelled.sum() < self.n_folds or len(np.unique(labels[labelled])) < 2:
+            raise ValueError("TextFeatures needs labelled rows of both classes, at least "
+                             f"n_folds={self.n_folds} of them")
+        fields = KeyedColumn.of(frame["brand"])
+        typed = fields.raw
+        book = known_brands(typed, np.bincount(fields.raw_codes, minlength=len(typed)).tolist(),
+                            self.registry_brands, self.min_brand_listings, self.variant_ratio)
+        title_column = KeyedColumn.of(frame["title"])
+        field_brand = read_brand_fields(typed, book)[0][fields.raw_codes]
+        self.brands_ = book.with_common_words(common_words(
+            [normalize(k).tokens for k in title_column.keys], title_column.key_codes,
+            field_brand, book.matcher, self.common_word_brands))
+        titles = read_titles(title_column, self.brands_)
+        descriptions = read_descriptions(frame["description"])
+
+        rows_t = titles.column.key_codes[labelled]
+        rows_d = descriptions.column.key_codes[labelled]
+        y_known = labels[labelled]
+        low, high = self.ngram_range
+        design_t = NgramDesign.of(titles.words, low, high, self.ngram_bits)
+        design_d = NgramDesign.of(descriptions.words, low, high, self.ngram_bits)
+        terms_t, vocabulary_t = term_matrix(titles.words)
+        terms_d, vocabulary_d = term_matrix(descriptions.words)
+        rule = CueRule(self.cue_min_support, self.cue_min_lift, self.cue_prior_weight,
+                       self.cue_max_terms)
+        n_t, n_d = len(titles.column.keys), len(descriptions.column.keys)
+        f_t = design_t.matrix.shape[1]
+
+        def learn(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            pairs = PairRows.of(rows_t[rows], rows_d[rows], y_known[rows], n_d)
+            theta = fit_logistic(design_t.matrix, design_d.matrix, pairs, self.ngram_l2,
+                                 self.ngram_max_iter)
+            cues_t = rule.lifts(terms_t, *_counts(rows_t[rows], y_known[rows], n_t))
+            cues_d = rule.lifts(terms_d, *_counts(rows_d[rows], y_known[rows], n_d))
+            return theta, cues_t, cues_d
+
+        theta, cues_t, cues_d = learn(np.arange(len(y_known)))
+        self.ngram_scorers_ = (
+            NgramScorer(design_t.expand(theta[:f_t], self.ngram_bits), low, high),
+            NgramScorer(design_d.expand(theta[f_t:-1], self.ngram_bits), low, high))
+        self.ngram_bias_ = float(theta[-1])
+        self.cue_terms_ = (CueTable.of(vocabulary_t, cues_t), CueTable.of(vocabulary_d, cues_d))
+        if not out_of_fold:
+            return pd.DataFrame()
+
+        features = self._assemble(titles, descriptions, fields, X.index)
+        ngram = features["text__ngram_score"].to_numpy(dtype=np.float64)
+        cue = features["text__cue_score"].to_numpy(dtype=np.float64)
+        ngram_known, cue_known = np.zeros(len(y_known)), np.zeros(len(y_known))
+        splitter = StratifiedKFold(self.n_folds, shuffle=True, random_state=self.random_state)
+        for train, held_out in splitter.split(np.zeros(len(y_known)), y_known):
+            theta_k, cues_t_k, cues_d_k = learn(train)
+            score_t = design_t.matrix @ theta_k[:f_t].astype(np.float32)
+            score_d = design_d.matrix @ theta_k[f_t:-1].astype(np.float32)
+            ngram_known[held_out] = (score_t[rows_t[held_out]] + score_d[rows_d[held_out]]
+                                     + theta_k[-1])
+            cue_known[held_out] = ((terms_t @ cues_t_k)[rows_t[held_out]]
+                                   + (terms_d @ cues_d_k)[rows_d[held_out]])
+        ngram[labelled] = ngram_known
+        cue[labelled] = cue_known
+        return features.assign(text__ngram_score=ngram.astype(np.float32),
+                               text__cue_score=cue.astype(np.float32))
+
+    # features ------------------------------------------------------------------------------
+
+    def _assemble(self, titles: Field, descriptions: Field, fields: KeyedColumn,
+                  index: pd.Index) -> pd.DataFrame:
+        """Row features from the per-key signals, the brand field and the raw-text shape."""
+        t, d = titles.signals, descriptions.signals
+        t_rows, d_rows = titles.column.key_codes, descriptions.column.key_codes
+        f_rows = fields.raw_codes
+        scorer_t, scorer_d = self.ngram_scorers_
+        ngram = (scorer_t.scores(titles.words)[t_rows] + scorer_d.scores(descriptions.words)[d_rows]
+                 + self.ngram_bias_)
+        cues_t, cues_d = self.cue_terms_
+        cue = cues_t.scores(titles.words)[t_rows] + cues_d.scores(descriptions.words)[d_rows]
+        field_brand, field_generic, field_disguised = read_brand_fields(
+            fields.raw, self.brands_)
+        own = t["brand"][t_rows]
+        raw_t, raw_d = titles.column, descriptions.column
+        title_chars = raw_t.lengths()
+        values = {
+            "text__ngram_score": ngram,
+            "text__cue_score": cue,
+            "text__seed_cue_count": t["seed"][t_rows] + d["seed"][d_rows],
+            "text__brand_mentioned": t["mentioned"][t_rows],
+            "text__brand_edit_distance": t["distance"][t_rows],
+            "text__brand_disguised": t["disguised"][t_rows],
+            "text__brand_mismatch": (own != NO_MATCH) & (own != field_brand[f_rows]),
+            "text__brands_named": t["brands_named"][t_rows],
+            "text__compatibility_phrase": t["compatibility"][t_rows],
+            "text__brand_field_generic": field_generic[f_rows],
+            "text__brand_field_disguised": field_disguised[f_rows],
+            "text__homoglyphs": t["homoglyphs"][t_rows] + d["homoglyphs"][d_rows],
+            "text__invisible_chars": t["invisible"][t_rows] + d["invisible"][d_rows],
+            "text__leet_chars": t["leet"][t_rows],
+            "text__spaced_letters": t["spaced"][t_rows],
+            "text__masked_letters": t["masked"][t_rows],
+            "text__inspired_by": np.maximum(t["inspired"][t_rows], d["inspired"][d_rows]),
+            "text__used_condition": np.maximum(t["used"][t_rows], d["used"][d_rows]),
+            "text__authenticity_claim": t["authentic"][t_rows] + d["authentic"][d_rows],
+            "text__title_chars": title_chars[raw_t.raw_codes],
+            "text__description_chars": raw_d.lengths()[raw_d.raw_codes],
+            "text__title_upper_ratio": (t["upper"] / np.maximum(t["cased"], 1))[t_rows],
+            "text__title_digit_share": (raw_t.digits() / np.maximum(title_chars, 1))[
+                raw_t.raw_codes],
+        }
+        table = np.empty((len(index), len(FEATURES)), np.float32, order="F")
+        for j, name in enumerate(FEATURES):
+            table[:, j] = values[name]
+        return pd.DataFrame(table, columns=FEATURE_INDEX, index=index, copy=False)
+
+
+def _labels(y: object, n_rows: int) -> np.ndarray:
+    """Labels as float 0/1 with NaN where unknown."""
+    values = pd.Series(y).astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
+    if len(values) != n_rows:
+        raise ValueError(f"y has {len(values)} labels for {n_rows} rows")
+    known = values[~np.isnan(values)]
+    if not np.isin(known, (0.0, 1.0)).all():
+        raise ValueError("labels must be 0, 1 or missing")
+    return values
+
+
+def _counts(rows: np.ndarray, y: np.ndarray, n_texts: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per distinct text, its positive and total labelled rows."""
+    return (np.bincount(rows, weights=y, minlength=n_texts),
+            np.bincount(rows, minlength=n_texts).astype(np.float64))

@@ -1,0 +1,112 @@
+"""`strikeout card`: the model card (models/README.md), written from the champion's MLflow run."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from training.config import REGISTERED_MODEL_NAME
+from training.tracking import connect
+
+KEY_METRICS = (
+    ("pr_auc", "PR-AUC"), ("roc_auc", "ROC-AUC"), ("recall_at_90_precision", "recall at 90% precision"),
+    ("precision_at_capacity", "precision at the review capacity (top 1%)"),
+    ("ece", "expected calibration error"), ("brier", "Brier score"),
+)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def render_card(alias: str = "champion", name: str = REGISTERED_MODEL_NAME) -> str:
+    connect()
+    client = MlflowClient()
+    version = client.get_model_version_by_alias(name, alias)
+    run = client.get_run(version.run_id)
+    m, tags = run.data.metrics, run.data.tags
+    config = json.loads(Path(mlflow.artifacts.download_artifacts(
+        run_id=run.info.run_id, artifact_path="config.json")).read_text())
+    data = json.loads(Path(mlflow.artifacts.download_artifacts(
+        run_id=run.info.run_id, artifact_path="data_fingerprint.json")).read_text())
+    split = json.loads(Path(mlflow.artifacts.download_artifacts(
+        run_id=run.info.run_id, artifact_path="split.json")).read_text())
+    categories = sorted({k.split("_category_")[1].rsplit("_pr_auc", 1)[0]
+                         for k in m if k.startswith("test_category_") and k.endswith("_pr_auc")})
+
+    lines = [
+        f"# Model card: {name} v{version.version} (@{alias})",
+        "",
+        f"Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `strikeout card` from MLflow run "
+        f"`{run.info.run_id}`, trained {datetime.fromtimestamp(run.info.start_time / 1000, UTC):%Y-%m-%d} "
+        f"by {tags.get('trained_by', 'unknown')}. Feature set version {tags.get('feature_set_version')}.",
+        "",
+        "## Intended use",
+        "Ranks new and edited marketplace listings by the calibrated probability that they are "
+        "counterfeit or infringing, so that reviewers see the riskiest first and listing systems "
+        "can hold `high` listings for review. It is a triage aid: a score alone never takes a "
+        "listing down or strikes a seller; reviewers and brands' upheld complaints do.",
+        "Not for: judging sellers outside the marketplace it was trained on, or categories and "
+        "brands it has never seen without watching `strikeout drift` first.",
+        "",
+        "## Data",
+        f"- listings: {data['rows']['listings']:,}, sellers: {data['rows']['sellers']:,}, "
+        f"complaints: {data['rows']['complaints']:,}; created {data['time_range'][0]} to "
+        f"{data['time_range'][1]}; label rate {data['positive_rate']:.2%}.",
+        f"- time split: train {split['train'][0]} to {split['train'][1]}, then (after a "
+        f"{config['split']['gap_days']}-day label-delay gap) validation, calibration and a "
+        f"held-out test slice {split['test'][0]} to {split['test'][1]}.",
+        f"- labels come from review decisions and upheld complaints; some counterfeits are never "
+        f"caught, so measured precision is a lower bound.",
+        "",
+        "## Metrics on the held-out test slice",
+        "| metric | all listings | sellers with no history |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {label} | {_fmt(m.get(f'test_{key}'))} | {_fmt(m.get(f'test_new_sellers_{key}'))} |"
+              for key, label in KEY_METRICS]
+    lines += [
+        "",
+        f"Calibration ({tags.get('calibration_method')}): ECE "
+        f"{_fmt(m.get('test_ece_before_calibration'))} before, {_fmt(m.get('test_ece'))} after; "
+        f"Brier {_fmt(m.get('test_brier_before_calibration'))} before, {_fmt(m.get('test_brier'))} after.",
+        "",
+        "### By category",
+        "| category | PR-AUC | recall at 90% precision | ECE |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {c} | {_fmt(m.get(f'test_category_{c}_pr_auc'))} | "
+              f"{_fmt(m.get(f'test_category_{c}_recall_at_90_precision'))} | "
+              f"{_fmt(m.get(f'test_category_{c}_ece'))} |" for c in categories]
+    bands = config["bands"]
+    weakest = sorted(categories, key=lambda c: m.get(f"test_category_{c}_pr_auc", 1.0))[:2]
+    lines += [
+        "",
+        "## Thresholds",
+        f"- `review` at score >= {bands['review']}, `high` at score >= {bands['high']} "
+        "(stored with the model; notebook 2 shows the cost of each choice). A frozen "
+        "seller's listings are always `high`.",
+        "",
+        "## Known weaknesses",
+        f"- New sellers: no history to read, so the model leans on price and text "
+        f"(PR-AUC {_fmt(m.get('test_new_sellers_pr_auc'))} vs {_fmt(m.get('test_pr_auc'))} overall).",
+        "- New brands: a brand absent from the registry and from training has only a learned "
+        "category price as reference, and disguised spellings of it are not recognised.",
+        "- Stealth listings that copy genuine wording and price near retail are found mostly "
+        "through seller history and shared phrases with struck sellers; the first listings of "
+        "a new ring are the hardest.",
+        f"- Weakest categories on this test slice: {', '.join(weakest)}.",
+        "- Tactics drift: retrain when `strikeout drift` flags the score or text features.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_card(out_path: Path, alias: str = "champion") -> Path:
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(render_card(alias), encoding="utf-8")
+    return out_path
