@@ -1,0 +1,486 @@
+"""Seller history as of each listing's own `created_at`: what was known then, and nothing later.
+
+`seller_history(targets, listings, sellers, complaints)` is the one function for a
+batch of a million listings and for one listing scored online. Every count is
+"events strictly before `as_of`" (the target's `created_at`): a listing is known
+from its `created_at`, a complaint from `filed_at`, its outcome from
+`resolved_at`. An event at exactly `as_of` is not yet known. Each seller's
+features read only that seller's own rows, so the online call (the seller's
+stored listings and ledger complaints) gives the same numbers as the batch.
+
+Vectorized: events are packed into one sortable int64 key (group, moment rank)
+so "how many events of this seller before this moment" is two binary searches,
+and sums, maxima and medians over those events are read from prefix arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from pandas.api.indexers import BaseIndexer
+
+from features.price import GENERIC_BRANDS
+
+NS_PER_DAY = 86_400 * 10**9
+MISSING_NS = np.iinfo(np.int64).min  # NaT as int64
+
+TARGET_COLUMNS = ("seller_id", "created_at", "brand", "category", "price_usd", "quantity")
+LISTING_COLUMNS = (*TARGET_COLUMNS, "price_ratio")
+SELLER_COLUMNS = ("seller_id", "registered_at", "business_verified")
+COMPLAINT_COLUMNS = ("listing_id", "seller_id", "brand", "filed_at", "status", "resolved_at")
+
+
+@dataclass(frozen=True)
+class HistorySettings:
+    """The knobs of the seller-history family; each default lives here."""
+
+    strikes_to_freeze: int = 3
+    strike_scope: Literal["brand", "all"] = "brand"
+    underpriced_ratio: float = 0.4
+    velocity_windows_days: tuple[int, ...] = (7, 30)
+    no_strike_days: float = 3650.0  # days since last strike for a seller who has none
+
+    def __post_init__(self) -> None:
+        if self.strikes_to_freeze < 1:
+            raise ValueError(f"strikes_to_freeze must be >= 1, got {self.strikes_to_freeze}")
+        if self.strike_scope not in ("brand", "all"):
+            raise ValueError(f"strike_scope must be 'brand' or 'all', got {self.strike_scope!r}")
+        if not self.underpriced_ratio > 0:
+            raise ValueError(f"underpriced_ratio must be > 0, got {self.underpriced_ratio}")
+        windows = self.velocity_windows_days
+        if len(set(windows)) != len(windows) or any(int(d) != d or d < 1 for d in windows):
+            raise ValueError(
+                f"velocity_windows_days must be distinct whole days >= 1, got {windows}")
+
+    def feature_names(self) -> list[str]:
+        """The output columns, in order."""
+        return [
+            "seller__account_age_days",
+            "seller__business_verified",
+            "seller__complaints_filed_before",
+            "seller__complaints_upheld_before",
+            "seller__complaints_rejected_before",
+            "seller__complaints_pending",
+            "seller__upheld_strikes_before",
+            "seller__max_brand_strikes_before",
+            "seller__frozen",
+            "seller__days_since_last_strike",
+            "seller__listings_before",
+            *(f"seller__listings_last_{d}d" for d in self.velocity_windows_days),
+            "seller__distinct_brands_before",
+            "seller__distinct_categories_before",
+            "seller__underpriced_share_before",
+            "seller__mean_quantity_before",
+            "seller__max_quantity_before",
+            "seller__first_listing",
+            "price__ratio_to_seller_history",
+        ]
+
+
+def seller_history(targets: pd.DataFrame, listings: pd.DataFrame, sellers: pd.DataFrame,
+                   complaints: pd.DataFrame,
+                   settings: HistorySettings | None = None) -> pd.DataFrame:
+    """Seller-history features of each target as of its own `created_at`.
+
+    Args:
+        targets: the listings to featurize (`TARGET_COLUMNS`).
+        listings: every known listing (`LISTING_COLUMNS`); may hold the targets and later
+            listings, which are ignored per target (only `created_at < as_of` counts).
+        sellers: the seller table of the data contract.
+        complaints: the complaints table of the data contract (the strike ledger).
+        settings: thresholds and windows; `HistorySettings()` when omitted.
+
+    Returns:
+        One row per target, indexed like `targets`, columns `settings.feature_names()`,
+        all float64 and never NaN: a seller without history or unknown to `sellers` gets
+        zeros (a new, unverified account) and a price ratio of 1.
+    """
+    settings = settings or HistorySettings()
+    for frame, name, needed in ((targets, "targets", TARGET_COLUMNS),
+                                (listings, "listings", LISTING_COLUMNS),
+                                (sellers, "sellers", SELLER_COLUMNS),
+                                (complaints, "complaints", COMPLAINT_COLUMNS)):
+        require_columns(frame, f"seller_history: {name}", needed)
+
+    target_seller, listing_seller, complaint_seller, seller_seller = _codes(
+        targets["seller_id"], listings["seller_id"], complaints["seller_id"], sellers["seller_id"])
+    if len(distinct(seller_seller)) != len(seller_seller):
+        raise ValueError("seller_history: sellers has duplicate seller_id values")
+    as_of = utc_ns(targets["created_at"], "targets.created_at")
+    created = utc_ns(listings["created_at"], "listings.created_at")
+    filed = utc_ns(complaints["filed_at"], "complaints.filed_at")
+    resolved = utc_ns(complaints["resolved_at"], "complaints.resolved_at", allow_missing=True)
+    window_starts = [as_of - d * NS_PER_DAY for d in settings.velocity_windows_days]
+    (as_of_rank, created_rank, filed_rank, resolved_rank, *window_ranks), stride = moment_ranks(
+        as_of, created, filed, resolved, *window_starts)
+
+    # Targets in (seller, moment) order make every binary search below nearly sequential.
+    order = np.lexsort((as_of, target_seller))
+    query = _Query(target_seller[order], as_of[order], as_of_rank[order],
+                   [r[order] for r in window_ranks])
+    events = _Events(stride, listing_seller, created_rank, complaint_seller, resolved,
+                     filed_rank, resolved_rank)
+    columns: dict[str, np.ndarray] = {}
+    columns.update(_account(query, seller_seller, sellers))
+    columns.update(_complaints(query, events, complaints, settings))
+    target_category, listing_category = _codes(targets["category"], listings["category"])
+    columns.update(_listing_activity(query, events, listings, listing_category, settings))
+    columns["price__ratio_to_seller_history"] = _ratio_to_own_prices(
+        query, events, target_category[order], listing_category,
+        targets["price_usd"].to_numpy(dtype=np.float64)[order], listings)
+
+    names = settings.feature_names()
+    ordered = np.empty((len(names), len(order)), dtype=np.float64)
+    for j, name in enumerate(names):
+        ordered[j] = columns[name]
+    unsorted = np.empty_like(order)
+    unsorted[order] = np.arange(len(order))
+    # (feature, listing) memory is pandas' own column layout, and the array is ours: no copy
+    return pd.DataFrame(np.take(ordered, unsorted, axis=1).T, index=targets.index,
+                        columns=names, copy=False)
+
+
+@dataclass(frozen=True)
+class _Query:
+    """The targets sorted by (seller, as_of): who asks, and the ranks of the moments asked."""
+
+    seller: np.ndarray
+    as_of: np.ndarray
+    as_of_rank: np.ndarray
+    window_start_ranks: Sequence[np.ndarray]
+
+
+@dataclass(frozen=True)
+class _Events:
+    """The history tables as integer arrays: seller codes and shared-clock ranks of moments."""
+
+    stride: np.int64
+    listing_seller: np.ndarray
+    created_rank: np.ndarray
+    complaint_seller: np.ndarray
+    resolved: np.ndarray
+    filed_rank: np.ndarray
+    resolved_rank: np.ndarray
+
+
+def moment_ranks(*moments: np.ndarray) -> tuple[list[np.ndarray], np.int64]:
+    """Dense ranks of the moments of several arrays on one shared clock, and a stride above them.
+
+    Equal moments share a rank, so "rank < rank of as_of" is exactly "strictly before as_of".
+    """
+    joined = np.concatenate(moments)
+    # stable = timsort here: moments arrive as a few time-ordered runs, which it merges fast
+    order = np.argsort(joined, kind="stable")
+    ordered = joined[order]
+    new = np.ones(len(joined), dtype=np.int64)
+    new[1:] = ordered[1:] != ordered[:-1]
+    ranks = np.empty(len(joined), dtype=np.int64)
+    ranks[order] = np.cumsum(new) - 1
+    bounds = np.cumsum([0, *(len(m) for m in moments)])
+    split = [ranks[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return split, np.int64(ranks.max(initial=0) + 2)
+
+
+class Timeline:
+    """Events of many groups sorted by (group, moment), answering "how many before t" per group.
+
+    Group and moment rank pack into one int64 key, so a count is two binary searches
+    and the events of one moment are in or out together.
+    """
+
+    def __init__(self, group: np.ndarray, rank: np.ndarray, stride: np.int64) -> None:
+        self.stride = stride
+        key = group.astype(np.int64) * stride + rank
+        self.order = np.argsort(key, kind="stable")
+        self.key = key[self.order]
+        self.group = group[self.order]
+        self.moments: np.ndarray | None = None
+
+    @classmethod
+    def of_times(cls, group: np.ndarray, time: np.ndarray) -> Timeline:
+        """A timeline on its own clock, to keep and query later with `before_time`."""
+        moments = distinct(time)
+        line = cls(group, np.searchsorted(moments, time), np.int64(len(moments) + 1))
+        line.moments = moments
+        return line
+
+    def before_time(self, group: np.ndarray, time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`before` for raw moments, on a timeline made by `of_times`."""
+        if self.moments is None:
+            raise ValueError("before_time needs a timeline made by Timeline.of_times")
+        return self.before(group, np.searchsorted(self.moments, time, side="left"))
+
+    def before(self, group: np.ndarray, rank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each query: where its group's events start, and how many come before `rank`."""
+        base = group.astype(np.int64) * self.stride
+        first = np.searchsorted(self.key, base, side="left")
+        end = np.searchsorted(self.key, base + rank, side="left")
+        return first, end - first
+
+    def prefix_sum(self, values: np.ndarray) -> np.ndarray:
+        """Cumulative sums of `values` (input order) along the timeline, with a 0 in front."""
+        return np.concatenate([[0.0], np.cumsum(values[self.order], dtype=np.float64)])
+
+    def group_cummax(self, values: np.ndarray) -> np.ndarray:
+        """Running maximum of non-negative integer `values` (input order) within each group."""
+        return _group_running_max(values[self.order], self.group)
+
+
+def _group_running_max(values: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Running maximum of non-negative integers within runs of equal, sorted `group`."""
+    values = values.astype(np.int64)
+    if not len(values):
+        return values
+    # lift each group above every earlier one, so one running maximum restarts per group
+    step = np.int64(values.max() + 1)
+    lift = np.cumsum(np.r_[False, group[1:] != group[:-1]]) * step
+    return np.maximum.accumulate(values + lift) - lift
+
+
+def _running_count(codes: np.ndarray) -> np.ndarray:
+    """For each element, how many elements so far (itself included) share its code."""
+    order = np.argsort(codes, kind="stable")
+    ordered = codes[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    position = np.arange(len(codes)) - np.repeat(starts, np.diff(np.r_[starts, len(codes)]))
+    out = np.empty(len(codes), dtype=np.int64)
+    out[order] = position + 1
+    return out
+
+
+def _first_per(rank: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """Positions of the earliest event (lowest rank) of each distinct key."""
+    order = np.lexsort((rank, key))
+    return order[run_starts(key[order])]
+
+
+def run_starts(ordered: np.ndarray) -> np.ndarray:
+    """Mask of the first element of each run of equal values in a sorted array."""
+    starts = np.ones(len(ordered), dtype=bool)
+    starts[1:] = ordered[1:] != ordered[:-1]
+    return starts
+
+
+def distinct(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values; sort-based, as numpy 2.4's hashing np.unique is far slower."""
+    ordered = np.sort(values)
+    return ordered[run_starts(ordered)]
+
+
+def _last(values: np.ndarray, first: np.ndarray, count: np.ndarray, fallback: float) -> np.ndarray:
+    """values[first + count - 1] where count > 0, else fallback."""
+    out = np.full(len(first), fallback, dtype=np.float64)
+    seen = count > 0
+    out[seen] = values[first[seen] + count[seen] - 1]
+    return out
+
+
+def _account(query: _Query, seller_code: np.ndarray,
+             sellers: pd.DataFrame) -> dict[str, np.ndarray]:
+    n_codes = int(max(query.seller.max(initial=-1), seller_code.max(initial=-1))) + 1
+    registered = np.full(n_codes, MISSING_NS, dtype=np.int64)
+    registered[seller_code] = utc_ns(sellers["registered_at"], "sellers.registered_at")
+    verified = np.zeros(n_codes, dtype=np.float64)
+    verified[seller_code] = sellers["business_verified"].to_numpy(dtype=bool)
+    reg = registered[query.seller]
+    known = reg != MISSING_NS
+    age = np.zeros(len(reg), dtype=np.float64)
+    age[known] = np.maximum(query.as_of[known] - reg[known], 0) / NS_PER_DAY
+    # business_verified is the seller table's current flag: the contract keeps no history of it.
+    return {"seller__account_age_days": age, "seller__business_verified": verified[query.seller]}
+
+
+def _complaints(query: _Query, events: _Events, complaints: pd.DataFrame,
+                settings: HistorySettings) -> dict[str, np.ndarray]:
+    """Complaint counts by what was known at as_of, and strikes: distinct upheld listings."""
+    status = complaints["status"].to_numpy(dtype=object)
+    resolved = events.resolved != MISSING_NS
+    upheld = (status == "upheld") & resolved
+    counts = {}
+    for name, mask, rank in (
+        ("filed", np.ones(len(status), dtype=bool), events.filed_rank),
+        ("upheld", upheld, events.resolved_rank),
+        ("rejected", (status == "rejected") & resolved, events.resolved_rank),
+    ):
+        line = Timeline(events.complaint_seller[mask], rank[mask], events.stride)
+        counts[name] = line.before(query.seller, query.as_of_rank)[1]
+    out = {
+        "seller__complaints_filed_before": counts["filed"],
+        "seller__complaints_upheld_before": counts["upheld"],
+        "seller__complaints_rejected_before": counts["rejected"],
+        # resolved_at >= filed_at: whatever was resolved before as_of was also filed before it
+        "seller__complaints_pending": counts["filed"] - counts["upheld"] - counts["rejected"],
+    }
+
+    seller, rank = events.complaint_seller[upheld], events.resolved_rank[upheld]
+    listing = _codes(complaints["listing_id"])[0][upheld]
+    brand = _brand_codes(complaints["brand"])[0][upheld]
+    n_listings, n_brands = listing.max(initial=0) + 1, brand.max(initial=0) + 1
+    # a strike is dated by its listing's first upholding
+    strike = _first_per(rank, seller * n_listings + listing)
+    strikes = Timeline(seller[strike], rank[strike], events.stride)
+    first, count = strikes.before(query.seller, query.as_of_rank)
+    strike_ns = events.resolved[upheld][strike][strikes.order].astype(np.float64)
+    last_strike = _last(strike_ns, first, count, np.nan)
+    days_since = np.where(count > 0, (query.as_of - last_strike) / NS_PER_DAY,
+                          settings.no_strike_days)
+
+    # a listing upheld for two brands is a strike from each of them
+    branded = _first_per(rank, (seller * n_brands + brand) * n_listings + listing)
+    line = Timeline(seller[branded], rank[branded], events.stride)
+    running = _running_count((seller * n_brands + brand)[branded][line.order])
+    most = _group_running_max(running, line.group).astype(np.float64)
+    bfirst, bcount = line.before(query.seller, query.as_of_rank)
+    max_brand = _last(most, bfirst, bcount, 0.0)
+
+    scoped = max_brand if settings.strike_scope == "brand" else count
+    out.update({
+        "seller__upheld_strikes_before": count,
+        "seller__max_brand_strikes_before": max_brand,
+        "seller__frozen": (scoped >= settings.strikes_to_freeze).astype(np.float64),
+        "seller__days_since_last_strike": days_since,
+    })
+    return out
+
+
+def _listing_activity(query: _Query, events: _Events, listings: pd.DataFrame,
+                      category: np.ndarray, settings: HistorySettings) -> dict[str, np.ndarray]:
+    line = Timeline(events.listing_seller, events.created_rank, events.stride)
+    first, count = line.before(query.seller, query.as_of_rank)
+    out: dict[str, np.ndarray] = {"seller__listings_before": count}
+    for days, start in zip(settings.velocity_windows_days, query.window_start_ranks, strict=True):
+        out[f"seller__listings_last_{days}d"] = count - line.before(query.seller, start)[1]
+
+    brand, generic = _brand_codes(listings["brand"])
+    named = ~generic[brand]
+    out["seller__distinct_brands_before"] = _distinct_before(query, events, brand, named)
+    out["seller__distinct_categories_before"] = _distinct_before(
+        query, events, category, np.ones(len(category), dtype=bool))
+
+    underpriced = listings["price_ratio"].to_numpy(dtype=np.float64) < settings.underpriced_ratio
+    sums = line.prefix_sum(underpriced)
+    seen = np.maximum(count, 1)
+    out["seller__underpriced_share_before"] = (sums[first + count] - sums[first]) / seen
+    # capped so the running maximum's group lift stays inside int64
+    quantity = np.minimum(listings["quantity"].to_numpy(dtype=np.int64), 2**31 - 1)
+    totals = line.prefix_sum(quantity)
+    out["seller__mean_quantity_before"] = (totals[first + count] - totals[first]) / seen
+    out["seller__max_quantity_before"] = _last(line.group_cummax(quantity).astype(np.float64),
+                                               first, count, 0.0)
+    out["seller__first_listing"] = count == 0
+    return out
+
+
+def _brand_codes(brands: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of brands compared trimmed and case-folded, and per code whether it is generic."""
+    (codes,), values = text_codes(brands)
+    merged: dict[str, int] = {}
+    code_of = np.array([merged.setdefault(v.strip().casefold(), len(merged)) for v in values],
+                       dtype=np.int64)
+    generic = np.array([key in GENERIC_BRANDS for key in merged], dtype=bool)
+    return code_of[codes], generic
+
+
+def _distinct_before(query: _Query, events: _Events, codes: np.ndarray,
+                     mask: np.ndarray) -> np.ndarray:
+    """How many distinct values each seller had used before as_of: count first appearances."""
+    seller, rank = events.listing_seller[mask], events.created_rank[mask]
+    firsts = _first_per(rank, seller * (codes.max(initial=0) + 1) + codes[mask])
+    line = Timeline(seller[firsts], rank[firsts], events.stride)
+    return line.before(query.seller, query.as_of_rank)[1]
+
+
+class _PrefixWindows(BaseIndexer):
+    """Rolling windows that start at each row's group start: an expanding window per group."""
+
+    def get_window_bounds(self, num_values: int = 0, min_periods: int | None = None,
+                          center: bool | None = None, closed: str | None = None,
+                          step: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        return self.group_start, np.arange(1, num_values + 1, dtype=np.int64)
+
+
+def _ratio_to_own_prices(query: _Query, events: _Events, target_category: np.ndarray,
+                         listing_category: np.ndarray, price: np.ndarray,
+                         listings: pd.DataFrame) -> np.ndarray:
+    """This price over the median price of the seller's earlier listings in the same category."""
+    n_categories = max(target_category.max(initial=0), listing_category.max(initial=0)) + 1
+    target_group = query.seller * n_categories + target_category
+    group = events.listing_seller * n_categories + listing_category
+    line = Timeline(group, events.created_rank, events.stride)
+    prices = listings["price_usd"].to_numpy(dtype=np.float64)[line.order]
+    medians = prices
+    if len(prices):
+        starts = np.searchsorted(line.group, line.group, side="left").astype(np.int64)
+        window = pd.Series(prices).rolling(_PrefixWindows(group_start=starts), min_periods=1)
+        medians = window.median().to_numpy()
+    first, count = line.before(target_group, query.as_of_rank)
+    median = _last(medians, first, count, 1.0)
+    return np.where(count > 0, price / median, 1.0)
+
+
+def _codes(*series: pd.Series) -> list[np.ndarray]:
+    """Integer codes for ids shared across several columns, one array per column."""
+    return text_codes(*series)[0]
+
+
+def text_codes(*series: pd.Series) -> tuple[list[np.ndarray], list[str]]:
+    """Codes of text values shared across columns (missing as ""), and the values coded."""
+    codes, values = text_dictionary(*series)
+    return codes, values.to_pylist()
+
+
+def text_dictionary(*series: pd.Series) -> tuple[list[np.ndarray], pa.Array]:
+    """Codes of text values shared across columns (missing as ""), and the values as Arrow.
+
+    Arrow's dictionary encoding: no Python string per row, even for a million rows.
+    """
+    encoded = pc.dictionary_encode(text_chunks(*series))
+    codes = np.concatenate([np.asarray(chunk.indices).astype(np.int64)
+                            for chunk in encoded.chunks] or [np.zeros(0, dtype=np.int64)])
+    values = (encoded.chunks[-1].dictionary if encoded.num_chunks
+              else pa.array([], type=pa.large_string()))
+    bounds = np.cumsum([0, *(len(s) for s in series)])
+    parts = [codes[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return parts, values
+
+
+def text_chunks(*series: pd.Series) -> pa.ChunkedArray:
+    """Text columns end to end as one Arrow chunked array, missing as "".
+
+    Zero-copy for pandas' Arrow strings; a chunked array's dictionary encoding
+    shares one dictionary across the chunks.
+    """
+    chunks: list[pa.Array] = []
+    for s in series:
+        text = pa.array(s, type=pa.large_string())
+        if text.null_count:
+            text = pc.fill_null(text, "")
+        chunks.extend(text.chunks if isinstance(text, pa.ChunkedArray) else [text])
+    return pa.chunked_array(chunks, type=pa.large_string())
+
+
+def utc_ns(series: pd.Series, name: str, allow_missing: bool = False) -> np.ndarray:
+    """UTC nanoseconds since the epoch as int64; missing values become `MISSING_NS`."""
+    if not isinstance(series.dtype, pd.DatetimeTZDtype):
+        raise TypeError(f"{name} must be timezone-aware timestamps "
+                        f"(datetime64[ns, UTC] as features.contract loads them), "
+                        f"got {series.dtype}")
+    out = series.to_numpy(dtype="datetime64[ns]").view(np.int64)
+    if not allow_missing and (out == MISSING_NS).any():
+        raise ValueError(f"{name} has missing timestamps")
+    return out
+
+
+def require_columns(frame: pd.DataFrame, name: str, columns: Sequence[str]) -> None:
+    """Raise a ValueError naming the table and every missing column."""
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"{name} must be a pandas DataFrame, got {type(frame).__name__}")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{name} is missing column(s) {missing}")

@@ -1,0 +1,471 @@
+"""Ring signals: phrases shared with sellers already struck, and registration bursts.
+
+Counterfeit rings run many accounts that reuse their own wording ("Contact shop
+No. 888604") and open them in bursts from one country. Both signals are read as
+of the listing's own `created_at`:
+
+- taint: the listing's distinctive phrases (word shingles that few sellers use)
+  that some *other* seller had already used while carrying an upheld strike;
+- burst: the sellers of the same country registered within a window around this
+  seller's registration, and how many of them had been struck.
+
+`RingFeatures.fit(listings)` learns which shingles are boilerplate (used by many
+sellers). `RingFeatures.build_index(listings, sellers, complaints)` turns every
+known table into a `RingIndex` of moments; it may hold the future, because each
+lookup compares those moments with the target's `created_at`. Batch scoring and
+the online service both call `transform(targets, index=...)`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from features.history import (
+    MISSING_NS,
+    Timeline,
+    distinct,
+    require_columns,
+    run_starts,
+    text_codes,
+    text_dictionary,
+    utc_ns,
+)
+from features.normalize import fold
+
+FEATURE_NAMES = ("ring__tainted_shingles", "ring__tainted_share", "ring__burst_size",
+                 "ring__burst_struck")
+TEXT_COLUMNS = ("seller_id", "title", "description")
+TARGET_COLUMNS = ("seller_id", "created_at", "title", "description")
+NEVER = np.iinfo(np.int64).max
+_NOT_WORD = re.compile(r"[\W_]+")
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+# --- shingles ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ShingleSets:
+    """Each text's word shingles in text order, repeats kept.
+
+    Text i owns `hashes[start[i]:start[i + 1]]`.
+    """
+
+    start: np.ndarray
+    hashes: np.ndarray
+
+    def gather(self, texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(position in `texts`, hash) for every shingle of every text listed."""
+        counts = np.diff(self.start)[texts]
+        owner = np.repeat(np.arange(len(texts)), counts)
+        return owner, self.hashes[_ranges(self.start[texts], counts)]
+
+    def subset(self, keep: np.ndarray) -> ShingleSets:
+        """The same texts with only the shingles where `keep` is true."""
+        text = np.repeat(np.arange(len(self.start) - 1), np.diff(self.start))[keep]
+        counts = np.bincount(text, minlength=len(self.start) - 1)
+        return ShingleSets(np.concatenate([[0], np.cumsum(counts)]), self.hashes[keep])
+
+
+class ListingTexts:
+    """The titles and descriptions of listings as distinct texts, each shingled once.
+
+    Marketplace texts repeat a lot, so each distinct text is tokenized once; listing
+    `i` points at text `title[i]` and text `description[i]`. Normalization: `fold`
+    (NFKC, look-alikes, case) per distinct word, punctuation as a word break.
+    """
+
+    def __init__(self, listings: pd.DataFrame, shingle_words: int) -> None:
+        (self.title, self.description), texts = text_dictionary(listings["title"],
+                                                                listings["description"])
+        self.sets = _shingle(*_words(texts), shingle_words)
+
+    def listing_shingles(self, sets: ShingleSets | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(listing position, hash) of title and description shingles; may repeat per listing."""
+        sets = self.sets if sets is None else sets
+        rows_t, hashes_t = sets.gather(self.title)
+        rows_d, hashes_d = sets.gather(self.description)
+        return np.concatenate([rows_t, rows_d]), np.concatenate([hashes_t, hashes_d])
+
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The concatenation of range(s, s + c) for each (s, c)."""
+    begin = np.cumsum(counts) - counts
+    return np.repeat(starts - begin, counts) + np.arange(counts.sum(), dtype=np.int64)
+
+
+def _words(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Word hashes of each text: (start per text, uint64 hashes), after folding the vocabulary."""
+    tokens = pc.utf8_split_whitespace(texts)
+    per_text = np.asarray(pc.list_value_length(tokens).fill_null(0), dtype=np.int64)
+    encoded = pc.dictionary_encode(pc.list_flatten(tokens))
+    parts = [[p for p in _NOT_WORD.split(fold(word)) if p]
+             for word in encoded.dictionary.to_pylist()]
+    n_parts = np.array([len(p) for p in parts], dtype=np.int64)
+    flat = np.array([p for word in parts for p in word], dtype=object)
+    part_hash = pd.util.hash_array(flat, categorize=False) if len(flat) else np.zeros(
+        0, dtype=np.uint64)
+    part_start = np.concatenate([[0], np.cumsum(n_parts)])[:-1]
+    codes = np.asarray(encoded.indices, dtype=np.int64)
+    per_token = n_parts[codes]
+    words = part_hash[_ranges(part_start[codes], per_token)]
+    text_of_token = np.repeat(np.arange(len(per_text)), per_text)
+    words_per_text = np.bincount(text_of_token, weights=per_token, minlength=len(per_text))
+    start = np.concatenate([[0], np.cumsum(words_per_text.astype(np.int64))])
+    return start, words
+
+
+def _shingle(start: np.ndarray, words: np.ndarray, k: int) -> ShingleSets:
+    """The k-word shingles of each text, hashed to uint64 (word order matters).
+
+    Repeats are kept: whoever counts shingles deduplicates what it counts.
+    """
+    n_texts, n = len(start) - 1, len(words)
+    m = max(n - k + 1, 0)
+    text_of_word = np.repeat(np.arange(n_texts), np.diff(start))
+    hashes = words[:m].copy()
+    for j in range(1, k):
+        hashes = (hashes * _MIX) ^ words[j: m + j]
+    # a shingle must not run from one text into the next
+    text = text_of_word[:m]
+    inside = text == text_of_word[k - 1: m + k - 1]
+    counts = np.bincount(text[inside], minlength=n_texts)
+    return ShingleSets(np.concatenate([[0], np.cumsum(counts)]), hashes[inside])
+
+
+def _contains(sorted_values: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Whether each value is in `sorted_values` (a sorted uint64 array)."""
+    if len(values) > 8 * len(sorted_values):
+        # many lookups into a small set: one hash table beats many binary searches
+        found = pc.is_in(pa.array(values, type=pa.uint64()),
+                         value_set=pa.array(sorted_values, type=pa.uint64()))
+        return np.asarray(found, dtype=bool)
+    return _positions(sorted_values, values) >= 0
+
+
+def _positions(sorted_values: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Position of each value in `sorted_values`, or -1 where it is absent."""
+    pos = np.searchsorted(sorted_values, values)
+    found = pos < len(sorted_values)
+    found[found] = sorted_values[pos[found]] == values[found]
+    return np.where(found, pos, -1)
+
+
+# --- the taint index ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TaintIndex:
+    """Per shingle, its two earliest taints from two different sellers.
+
+    A shingle is tainted by seller s at max(created_at of s's listing holding it,
+    s's first strike). Keeping two sellers answers "earliest taint by a seller other
+    than mine" for any seller. Shingles in `ignored` (boilerplate) are left out.
+    `update` merges new rows and equals a rebuild.
+    """
+
+    shingle_words: int
+    ignored: np.ndarray  # sorted uint64 shingles never indexed
+    shingles: np.ndarray  # sorted, unique uint64
+    first_ns: np.ndarray
+    first_seller: np.ndarray  # seller_id strings
+    second_ns: np.ndarray  # NEVER when only one seller tainted the shingle
+    second_seller: np.ndarray  # "" when only one seller tainted the shingle
+
+    def __len__(self) -> int:
+        return len(self.shingles)
+
+    def update(self, listings: pd.DataFrame, complaints: pd.DataFrame) -> TaintIndex:
+        """The index with these rows added, as if rebuilt from everything.
+
+        The service calls it with a seller's new listings when they are stored, and
+        with all of a seller's listings when the seller is struck; `complaints` must be
+        those sellers' full complaint history (their first strike dates the taint).
+        """
+        new = build_taint_index(listings, complaints, shingle_words=self.shingle_words,
+                                ignored=self.ignored)
+        return _two_earliest(
+            self.shingle_words, self.ignored,
+            np.concatenate([self.shingles, self.shingles, new.shingles, new.shingles]),
+            np.concatenate([self.first_seller, self.second_seller, new.first_seller,
+                            new.second_seller]),
+            np.concatenate([self.first_ns, self.second_ns, new.first_ns, new.second_ns]))
+
+
+def first_strikes(complaints: pd.DataFrame) -> pd.Series:
+    """Each struck seller's first strike (earliest upheld outcome) in UTC nanoseconds."""
+    require_columns(complaints, "complaints", ("seller_id", "status", "resolved_at"))
+    resolved = utc_ns(complaints["resolved_at"], "complaints.resolved_at", allow_missing=True)
+    upheld = (complaints["status"].to_numpy(dtype=object) == "upheld") & (resolved != MISSING_NS)
+    sellers = complaints["seller_id"].to_numpy(dtype=object)[upheld]
+    return pd.Series(resolved[upheld], index=sellers, dtype=np.int64).groupby(level=0).min()
+
+
+def build_taint_index(listings: pd.DataFrame, complaints: pd.DataFrame, *, shingle_words: int,
+                      ignored: np.ndarray | None = None) -> TaintIndex:
+    """The taint index of every listing by a seller with an upheld strike.
+
+    Args:
+        listings: listings with seller_id, created_at, title and description.
+        complaints: the complaint ledger (its upheld outcomes date each seller's first strike).
+        shingle_words: words per shingle, as in `RingFeatures`.
+        ignored: shingles to leave out (`RingFeatures.common_shingles_`); none by default.
+
+    Rebuilding from the service's store gives the same index as `TaintIndex.update`.
+    """
+    require_columns(listings, "build_taint_index: listings", (*TEXT_COLUMNS, "created_at"))
+    ignored = np.zeros(0, dtype=np.uint64) if ignored is None else np.asarray(ignored)
+    strikes = first_strikes(complaints)
+    seller = listings["seller_id"].to_numpy(dtype=object)
+    where = strikes.index.get_indexer(pd.Index(seller))
+    struck = where >= 0
+    rows = listings[struck]
+    created = utc_ns(rows["created_at"], "listings.created_at")
+    taint_ns = np.maximum(created, strikes.to_numpy()[where[struck]])
+    texts = ListingTexts(rows, shingle_words)
+    row, hashes = texts.listing_shingles(texts.sets.subset(~_contains(ignored, texts.sets.hashes)))
+    return _two_earliest(shingle_words, ignored, hashes, seller[struck][row], taint_ns[row])
+
+
+def _two_earliest(shingle_words: int, ignored: np.ndarray, hashes: np.ndarray,
+                  sellers: np.ndarray, moments: np.ndarray) -> TaintIndex:
+    """Reduce (shingle, seller, moment) taints to the two earliest sellers per shingle."""
+    real = moments != NEVER
+    codes, names = pd.factorize(sellers[real])
+    order = np.lexsort((moments[real], hashes[real]))
+    hashes, codes, moments = hashes[real][order], codes[order], moments[real][order]
+    starts = run_starts(hashes)
+    first = np.flatnonzero(starts)
+    group = np.cumsum(starts) - 1
+    # the second taint is the earliest one by a seller other than the first's
+    other = np.flatnonzero(codes != codes[first][group])
+    second = other[run_starts(group[other])]
+    second_ns = np.full(len(first), NEVER, dtype=np.int64)
+    second_seller = np.full(len(first), "", dtype=object)
+    second_ns[group[second]] = moments[second]
+    second_seller[group[second]] = np.asarray(names, dtype=object)[codes[second]]
+    return TaintIndex(shingle_words, ignored, hashes[first], moments[first],
+                      np.asarray(names, dtype=object)[codes[first]], second_ns, second_seller)
+
+
+# --- the burst index ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BurstIndex:
+    """Sellers by country and registration, and for each seller its struck burst neighbours.
+
+    `registrations` counts a country's registrations before a moment; `struck_neighbours`
+    counts, per seller, the other accounts of its country registered within the window
+    that had been struck (and registered) before a moment. Rebuild it when sellers or
+    strikes change: it costs a pass over the seller table.
+    """
+
+    window_ns: int
+    seller_ids: pd.Index  # seller_id of each row of the arrays below
+    country: np.ndarray  # int codes
+    registered_ns: np.ndarray
+    registrations: Timeline  # group: country
+    struck_neighbours: Timeline  # group: seller row
+
+
+def build_burst_index(sellers: pd.DataFrame, complaints: pd.DataFrame, *,
+                      window_hours: float) -> BurstIndex:
+    """The burst index of a seller table and the strikes in a complaint ledger."""
+    require_columns(sellers, "build_burst_index: sellers",
+                    ("seller_id", "registered_at", "country"))
+    ids = pd.Index(sellers["seller_id"].to_numpy(dtype=object))
+    if not ids.is_unique:
+        raise ValueError("build_burst_index: sellers has duplicate seller_id values")
+    window_ns = int(round(window_hours * 3600 * 10**9))
+    country = pd.factorize(sellers["country"].to_numpy(dtype=object))[0].astype(np.int64)
+    registered = utc_ns(sellers["registered_at"], "sellers.registered_at")
+    strikes = first_strikes(complaints)
+    where = strikes.index.get_indexer(ids)
+    struck = np.flatnonzero(where >= 0)
+    strike = strikes.to_numpy()[where[struck]]
+
+    registrations = Timeline.of_times(country, registered)
+    # for each struck seller, every account of its country registered within the window
+    lo = registrations.before_time(country[struck], registered[struck] - window_ns)[1]
+    hi = registrations.before_time(country[struck], registered[struck] + window_ns + 1)[1]
+    start = registrations.before(country[struck], np.zeros(len(struck), dtype=np.int64))[0]
+    members = registrations.order[_ranges(start + lo, hi - lo)]
+    neighbour = np.repeat(np.arange(len(struck)), hi - lo)
+    other = members != struck[neighbour]
+    known_ns = np.maximum(registered[struck], strike)[neighbour]
+    return BurstIndex(window_ns, ids, country, registered, registrations,
+                      Timeline.of_times(members[other], known_ns[other]))
+
+
+@dataclass(frozen=True)
+class RingIndex:
+    """Everything the ring features look up: the taint index and the burst index.
+
+    Batch: `RingFeatures.build_index(listings, sellers, complaints)` over the whole
+    dataset. Service: build it at start-up from the store and the ledger, then keep
+    it current: a listing stored for a struck seller -> `taint.update(listing, the
+    seller's complaints)`; a seller's first strike -> `taint.update(all its listings,
+    its complaints)` and `build_burst_index` again (one pass over the sellers); a new
+    seller -> `build_burst_index` again. Rebuilding everything is always correct too.
+    Rows missing from the index are simply not seen, so a stale index can only miss
+    taints, never see the future.
+    """
+
+    taint: TaintIndex
+    bursts: BurstIndex
+
+
+# --- the transformer ---------------------------------------------------------------------
+
+class RingFeatures(TransformerMixin, BaseEstimator):
+    """Cross-seller ring signals as of each listing's `created_at`.
+
+    Inputs are listing tables with text columns, so columns are checked by name
+    rather than with `validate_data` (which wants numeric arrays).
+
+    Args:
+        shingle_words: words per shingle.
+        common_min_sellers: a shingle used by at least max(common_min_sellers,
+            common_seller_share x sellers seen in `fit`) distinct sellers is boilerplate
+            and never counts (ring phrases are shared by a few dozen accounts at most).
+        common_seller_share: see common_min_sellers.
+        burst_window_hours: registrations this close to the seller's count as its burst.
+    """
+
+    def __init__(self, shingle_words: int = 4, common_min_sellers: int = 50,
+                 common_seller_share: float = 0.002, burst_window_hours: float = 48.0) -> None:
+        self.shingle_words = shingle_words
+        self.common_min_sellers = common_min_sellers
+        self.common_seller_share = common_seller_share
+        self.burst_window_hours = burst_window_hours
+
+    def fit(self, X: pd.DataFrame, y: object = None) -> RingFeatures:
+        """Learn the common shingles: those used by many distinct sellers of `X`."""
+        if self.shingle_words < 1:
+            raise ValueError(f"shingle_words must be >= 1, got {self.shingle_words}")
+        if not self.burst_window_hours >= 0:
+            raise ValueError(f"burst_window_hours must be >= 0, got {self.burst_window_hours}")
+        require_columns(X, "RingFeatures.fit: X", TEXT_COLUMNS)
+        sellers = text_codes(X["seller_id"])[0][0]
+        texts = ListingTexts(X, self.shingle_words)
+        # distinct (seller, text) first: sellers reuse their own texts a lot
+        pairs = distinct(np.concatenate([sellers, sellers]) * (len(texts.sets.start)) +
+                         np.concatenate([texts.title, texts.description]))
+        owner, hashes = texts.sets.gather(pairs % len(texts.sets.start))
+        seller = (pairs // len(texts.sets.start))[owner]
+        order = np.lexsort((seller, hashes))
+        hashes, seller = hashes[order], seller[order]
+        fresh = np.ones(len(hashes), dtype=bool)
+        fresh[1:] = (hashes[1:] != hashes[:-1]) | (seller[1:] != seller[:-1])
+        hashes = hashes[fresh]
+        first = np.flatnonzero(run_starts(hashes))
+        unique, n_sellers = hashes[first], np.diff(np.append(first, len(hashes)))
+        self.n_fit_sellers_ = int(sellers.max(initial=-1) + 1)
+        self.common_threshold_ = max(self.common_min_sellers,
+                                     math.ceil(self.common_seller_share * self.n_fit_sellers_))
+        self.common_shingles_ = unique[n_sellers >= self.common_threshold_]
+        return self
+
+    def build_index(self, listings: pd.DataFrame, sellers: pd.DataFrame,
+                    complaints: pd.DataFrame) -> RingIndex:
+        """The index of every known table (future rows are harmless: lookups are dated)."""
+        check_is_fitted(self, "common_shingles_")
+        return RingIndex(
+            build_taint_index(listings, complaints, shingle_words=self.shingle_words,
+                              ignored=self.common_shingles_),
+            build_burst_index(sellers, complaints, window_hours=self.burst_window_hours))
+
+    def transform(self, X: pd.DataFrame, listings: pd.DataFrame | None = None,
+                  sellers: pd.DataFrame | None = None, complaints: pd.DataFrame | None = None,
+                  *, index: RingIndex | None = None) -> pd.DataFrame:
+        """Ring features of the listings `X`, from `index` or from the three tables."""
+        check_is_fitted(self, "common_shingles_")
+        require_columns(X, "RingFeatures.transform: X", TARGET_COLUMNS)
+        if index is None:
+            if listings is None or sellers is None or complaints is None:
+                raise ValueError("RingFeatures.transform needs index= or all of listings, "
+                                 "sellers and complaints")
+            index = self.build_index(listings, sellers, complaints)
+        if index.taint.shingle_words != self.shingle_words:
+            raise ValueError(f"the taint index uses {index.taint.shingle_words}-word shingles, "
+                             f"these features {self.shingle_words}")
+        if not np.array_equal(index.taint.ignored, self.common_shingles_):
+            raise ValueError("the taint index was built for another fit (other common shingles)")
+        if index.bursts.window_ns != int(round(self.burst_window_hours * 3600 * 10**9)):
+            raise ValueError("the burst index was built with another burst_window_hours")
+        as_of = utc_ns(X["created_at"], "X.created_at")
+        (seller,), names = text_codes(X["seller_id"])
+        seller_ids = np.asarray(names, dtype=object)
+        tainted, n_distinct = self._taints(X, seller_ids[seller], as_of, index.taint)
+        size, struck = _bursts(seller, seller_ids, as_of, index.bursts)
+        values = np.column_stack([tainted, tainted / np.maximum(n_distinct, 1), size, struck])
+        return pd.DataFrame(values.astype(np.float64), index=X.index,
+                            columns=list(FEATURE_NAMES), copy=False)
+
+    def fit_transform(self, X: pd.DataFrame, y: object = None,
+                      listings: pd.DataFrame | None = None, sellers: pd.DataFrame | None = None,
+                      complaints: pd.DataFrame | None = None, *,
+                      index: RingIndex | None = None) -> pd.DataFrame:
+        """`fit` on X, then `transform` X (the tables or the index are still needed)."""
+        return self.fit(X, y).transform(X, listings, sellers, complaints, index=index)
+
+    def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
+        return np.asarray(FEATURE_NAMES, dtype=object)
+
+    def _taints(self, X: pd.DataFrame, seller: np.ndarray, as_of: np.ndarray,
+                taint: TaintIndex) -> tuple[np.ndarray, np.ndarray]:
+        """Per listing: distinctive shingles tainted before as_of by other sellers, and all."""
+        texts = ListingTexts(X, self.shingle_words)
+        sets = texts.sets.subset(~_contains(self.common_shingles_, texts.sets.hashes))
+        row, hashes = texts.listing_shingles(sets)
+        # count each listing's distinct shingles: a phrase in title and description is one
+        shingle_ids, unique = _dense(hashes)
+        keys = distinct(row * np.int64(len(unique) + 1) + shingle_ids)
+        row, shingle_ids = keys // (len(unique) + 1), keys % (len(unique) + 1)
+        n_distinct = np.bincount(row, minlength=len(X))
+
+        pos = _positions(taint.shingles, unique)[shingle_ids]
+        hit = pos >= 0
+        row, pos = row[hit], pos[hit]
+        own = seller[row]
+        by_other = np.where(taint.first_seller[pos] != own, taint.first_ns[pos],
+                            taint.second_ns[pos])
+        tainted = np.bincount(row[by_other < as_of[row]], minlength=len(X))
+        return tainted, n_distinct
+
+
+def _dense(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Dense integer ids of values, and the distinct values they index (Arrow hashing)."""
+    encoded = pc.dictionary_encode(pa.array(values, type=pa.uint64()))
+    ids = np.asarray(encoded.indices).astype(np.int64)
+    return ids, np.asarray(encoded.dictionary, dtype=np.uint64)
+
+
+def _bursts(seller: np.ndarray, seller_ids: np.ndarray, as_of: np.ndarray,
+            bursts: BurstIndex) -> tuple[np.ndarray, np.ndarray]:
+    """Burst size and struck burst members of each target's seller as of its listing.
+
+    `seller` codes each target's seller as a position in `seller_ids`.
+    """
+    where = bursts.seller_ids.get_indexer(pd.Index(seller_ids, dtype=object))[seller]
+    # ask in (seller, moment) order: the binary searches then walk the index nearly in order
+    order = np.lexsort((as_of, where))
+    order = order[where[order] >= 0]
+    pos, t = where[order], as_of[order]
+    country, registered = bursts.country[pos], bursts.registered_ns[pos]
+    # others registered in [registered - window, registered + window] and before as_of
+    upper = np.minimum(registered + bursts.window_ns + 1, t)
+    inside = (bursts.registrations.before_time(country, upper)[1]
+              - bursts.registrations.before_time(country, registered - bursts.window_ns)[1])
+    size = np.zeros(len(seller), dtype=np.int64)
+    struck = np.zeros(len(seller), dtype=np.int64)
+    size[order] = np.maximum(inside - (registered < t), 0)
+    struck[order] = bursts.struck_neighbours.before_time(pos, t)[1]
+    return size, struck

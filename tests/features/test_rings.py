@@ -1,0 +1,350 @@
+"""Ring features are point-in-time, equal a slow reference, and find a planted ring."""
+
+from __future__ import annotations
+
+import pickle
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from features.normalize import fold
+from features.rings import FEATURE_NAMES, RingFeatures, build_taint_index
+
+T0 = pd.Timestamp("2026-01-01T00:00:00Z")
+PHRASES = [
+    "Contact shop No. 888604",
+    "contact SHOP no 888604!",  # the same shingle after normalization
+    "C\u043entact\u00a0shop N\u043e.\u200b 888604",  # Cyrillic o, no-break and zero-width spaces
+    "Ships from our store, returns accepted within 30 days.",
+    "Our warehouse no. 386661 ships daily.",
+    "Join group 590808 for new arrivals",
+    "Dofen Grand 51 Hoodie",
+    "bag",
+    "",
+]
+COUNTRIES = ["US", "CN", "FR"]
+
+
+def at(hours: float) -> pd.Timestamp:
+    return T0 + pd.Timedelta(hours=hours)
+
+
+def stamps(values: list[pd.Timestamp | None]) -> pd.Series:
+    return pd.Series(pd.to_datetime(values, utc=True), dtype="datetime64[ns, UTC]")
+
+
+def text(values: list[str]) -> pd.Series:
+    return pd.Series(values, dtype="str")
+
+
+def make_sellers(rows: list[tuple[str, str, float]]) -> pd.DataFrame:
+    """rows: (seller_id, country, registered hour)."""
+    return pd.DataFrame({
+        "seller_id": text([r[0] for r in rows]),
+        "registered_at": stamps([at(r[2]) for r in rows]),
+        "country": text([r[1] for r in rows]),
+        "business_verified": pd.Series([False] * len(rows), dtype=bool),
+    })
+
+
+def make_listings(rows: list[tuple[str, str, float, str, str]]) -> pd.DataFrame:
+    """rows: (listing_id, seller_id, created hour, title, description)."""
+    return pd.DataFrame({
+        "listing_id": text([r[0] for r in rows]),
+        "seller_id": text([r[1] for r in rows]),
+        "created_at": stamps([at(r[2]) for r in rows]),
+        "title": text([r[3] for r in rows]),
+        "description": text([r[4] for r in rows]),
+    })
+
+
+def make_complaints(rows: list[tuple[str, str, str, float, str, float | None]]) -> pd.DataFrame:
+    """rows: (complaint_id, listing_id, seller_id, filed hour, status, resolved hour)."""
+    return pd.DataFrame({
+        "complaint_id": text([r[0] for r in rows]),
+        "listing_id": text([r[1] for r in rows]),
+        "seller_id": text([r[2] for r in rows]),
+        "brand": text(["Dofen"] * len(rows)),
+        "filed_at": stamps([at(r[3]) for r in rows]),
+        "status": text([r[4] for r in rows]),
+        "resolved_at": stamps([None if r[5] is None else at(r[5]) for r in rows]),
+    })
+
+
+def rings(**params: object) -> RingFeatures:
+    defaults: dict[str, object] = {"common_min_sellers": 3, "common_seller_share": 0.0}
+    return RingFeatures(**{**defaults, **params})  # type: ignore[arg-type]
+
+
+PHRASE = st.lists(st.sampled_from(PHRASES), max_size=3).map(" ".join)
+
+
+@st.composite
+def marketplaces(draw: st.DrawFn) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Small marketplaces whose texts are drawn from a few shared phrases, on a coarse clock."""
+    seller_ids = [f"S{i}" for i in range(draw(st.integers(1, 6)))]
+    sellers = make_sellers([(s, draw(st.sampled_from(COUNTRIES)), draw(st.integers(-100, 40)))
+                            for s in seller_ids])
+    hour = st.integers(0, 24)
+    listings = make_listings([
+        (f"L{i}", draw(st.sampled_from(seller_ids)), draw(hour), draw(PHRASE), draw(PHRASE))
+        for i in range(draw(st.integers(1, 12)))])
+    complaint_rows = []
+    for i in range(draw(st.integers(0, 8))):
+        filed = draw(hour)
+        status = draw(st.sampled_from(["upheld", "upheld", "rejected", "pending"]))
+        resolved = None if status == "pending" else filed + draw(st.integers(0, 6))
+        complaint_rows.append((f"C{i}", f"L{i}", draw(st.sampled_from(seller_ids)), filed,
+                               status, resolved))
+    return listings, sellers, make_complaints(complaint_rows)
+
+
+def words(value: str) -> list[str]:
+    return [p for w in value.split() for p in re.split(r"[\W_]+", fold(w)) if p]
+
+
+def shingles(row: pd.Series, k: int) -> set[tuple[str, ...]]:
+    out: set[tuple[str, ...]] = set()
+    for field in ("title", "description"):
+        w = words(row[field])
+        out |= {tuple(w[i:i + k]) for i in range(len(w) - k + 1)}
+    return out
+
+
+def reference(targets: pd.DataFrame, listings: pd.DataFrame, sellers: pd.DataFrame,
+              complaints: pd.DataFrame, fit_on: pd.DataFrame, model: RingFeatures) -> pd.DataFrame:
+    """The ring features computed from their definitions, one listing at a time."""
+    k = model.shingle_words
+    users: dict[tuple[str, ...], set[str]] = {}
+    for _, row in fit_on.iterrows():
+        for s in shingles(row, k):
+            users.setdefault(s, set()).add(row["seller_id"])
+    threshold = max(model.common_min_sellers,
+                    np.ceil(model.common_seller_share * fit_on["seller_id"].nunique()))
+    common = {s for s, who in users.items() if len(who) >= threshold}
+    upheld = complaints[(complaints["status"] == "upheld") & complaints["resolved_at"].notna()]
+    first_strike = upheld.groupby("seller_id")["resolved_at"].min()
+    window = pd.Timedelta(hours=model.burst_window_hours)
+    seller_rows = sellers.set_index("seller_id")
+    out = []
+    for _, target in targets.iterrows():
+        t, me = target["created_at"], target["seller_id"]
+        mine = shingles(target, k) - common
+        tainted = 0
+        for s in mine:
+            tainted += any(
+                other["seller_id"] != me and other["seller_id"] in first_strike
+                and max(other["created_at"], first_strike[other["seller_id"]]) < t
+                and s in shingles(other, k)
+                for _, other in listings.iterrows())
+        size = struck = 0
+        if me in seller_rows.index:
+            me_row = seller_rows.loc[me]
+            for sid, other in seller_rows.iterrows():
+                if (sid != me and other["country"] == me_row["country"]
+                        and abs(other["registered_at"] - me_row["registered_at"]) <= window
+                        and other["registered_at"] < t):
+                    size += 1
+                    struck += sid in first_strike and first_strike[sid] < t
+        out.append({"ring__tainted_shingles": tainted,
+                    "ring__tainted_share": tainted / max(len(mine), 1),
+                    "ring__burst_size": size, "ring__burst_struck": struck})
+    return pd.DataFrame(out, index=targets.index, columns=list(FEATURE_NAMES))
+
+
+def assert_same(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(actual, expected, check_dtype=False, rtol=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(market=marketplaces(), k=st.sampled_from([1, 2, 4]),
+       window=st.sampled_from([0.0, 10.0, 48.0]))
+def test_features_match_the_slow_reference(market, k, window) -> None:
+    listings, sellers, complaints = market
+    model = rings(shingle_words=k, burst_window_hours=window).fit(listings)
+    features = model.transform(listings, listings, sellers, complaints)
+    assert_same(features, reference(listings, listings, sellers, complaints, listings, model))
+
+
+@settings(max_examples=60, deadline=None)
+@given(market=marketplaces(), data=st.data())
+def test_events_after_a_listing_leave_its_features_unchanged(market, data) -> None:
+    listings, sellers, complaints = market
+    model = rings(shingle_words=2).fit(listings)
+    cutoff = data.draw(st.sampled_from(sorted(set(listings["created_at"]))))
+    hours = int((cutoff - T0) / pd.Timedelta(hours=1))
+    later = st.integers(hours, hours + 50)
+    known = list(sellers["seller_id"])
+    newcomers = make_sellers([(f"N{i}", data.draw(st.sampled_from(COUNTRIES)), data.draw(later))
+                              for i in range(data.draw(st.integers(0, 3)))])
+    everyone = known + list(newcomers["seller_id"])
+    new_listings = make_listings([
+        (f"N{i}", data.draw(st.sampled_from(everyone)), data.draw(later), data.draw(PHRASE),
+         data.draw(PHRASE)) for i in range(data.draw(st.integers(0, 5)))])
+    new_complaints = make_complaints([
+        (f"N{i}", "L0", data.draw(st.sampled_from(everyone)), (f := data.draw(later)), "upheld",
+         f + data.draw(st.integers(0, 5))) for i in range(data.draw(st.integers(0, 5)))])
+    decided = complaints.copy()
+    pending = decided["status"] == "pending"
+    decided.loc[pending, "status"] = "upheld"
+    decided.loc[pending, "resolved_at"] = decided.loc[pending, "filed_at"].where(
+        decided.loc[pending, "filed_at"] >= cutoff, cutoff)
+
+    targets = listings[listings["created_at"] <= cutoff]
+    before = model.transform(targets, listings, sellers, complaints)
+    after = model.transform(
+        targets, pd.concat([listings, new_listings], ignore_index=True),
+        pd.concat([sellers, newcomers], ignore_index=True),
+        pd.concat([decided, new_complaints], ignore_index=True))
+    assert_same(after, before)
+
+
+@settings(max_examples=40, deadline=None)
+@given(market=marketplaces())
+def test_one_listing_at_a_time_equals_the_batch(market) -> None:
+    listings, sellers, complaints = market
+    model = rings(shingle_words=2).fit(listings)
+    index = model.build_index(listings, sellers, complaints)
+    batch = model.transform(listings, index=index)
+    for label in listings.index:
+        assert_same(model.transform(listings.loc[[label]], index=index), batch.loc[[label]])
+
+
+@settings(max_examples=40, deadline=None)
+@given(market=marketplaces(), split=st.integers(0, 12))
+def test_updating_the_taint_index_equals_rebuilding_it(market, split) -> None:
+    listings, _, complaints = market
+    old, new = listings.iloc[:split], listings.iloc[split:]
+    ignored = rings(shingle_words=2).fit(listings).common_shingles_
+    updated = build_taint_index(old, complaints, shingle_words=2, ignored=ignored).update(
+        new, complaints)
+    rebuilt = build_taint_index(listings, complaints, shingle_words=2, ignored=ignored)
+    np.testing.assert_array_equal(updated.shingles, rebuilt.shingles)
+    np.testing.assert_array_equal(updated.first_ns, rebuilt.first_ns)
+    np.testing.assert_array_equal(updated.second_ns, rebuilt.second_ns)
+    # which of two sellers tainted at the same moment comes first is arbitrary
+    pairs_u = {frozenset(p) for p in zip(updated.first_seller, updated.second_seller,
+                                         strict=True)}
+    pairs_r = {frozenset(p) for p in zip(rebuilt.first_seller, rebuilt.second_seller,
+                                         strict=True)}
+    assert pairs_u == pairs_r
+
+
+def planted_ring() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Five CN accounts registered within 10 hours sharing a signature; R0 is struck at hour 200."""
+    rng = np.random.default_rng(7)
+    ring = [(f"R{i}", "CN", 1000.0 + 2 * i) for i in range(5)]
+    crowd = [(f"P{i}", str(rng.choice(COUNTRIES)), float(h))
+             for i, h in enumerate(rng.uniform(0, 3000, 40))]
+    # a CN account registered a month later and an FR one in the same hours
+    crowd += [("LATE", "CN", 1800.0), ("FRENCH", "FR", 1003.0)]
+    sellers = make_sellers(ring + crowd)
+    boilerplate = "Ships from our store, returns accepted within 30 days."
+    rows = [(f"RL{i}", f"R{i}", 1100.0 + i, f"Dofen Grand {i} Hoodie",
+             f"{boilerplate} Contact shop No. 888604") for i in range(5)]
+    rows += [(f"PL{i}", s[0], 1100.0 + i, f"Celo Neo {i} Watch", boilerplate)
+             for i, s in enumerate(crowd)]
+    listings = make_listings(rows)
+    complaints = make_complaints([("C0", "RL0", "R0", 1150.0, "upheld", 1200.0)])
+    return listings, sellers, complaints
+
+
+def test_a_planted_ring_is_found_once_one_account_is_struck() -> None:
+    listings, sellers, complaints = planted_ring()
+    model = rings(common_min_sellers=10).fit(listings)  # the ring's 5 accounts stay distinctive
+    late = make_listings([(f"X{i}", f"R{i}", 1300.0, "Dofen Hoodie", "Contact shop No. 888604")
+                          for i in range(1, 5)]
+                         + [("XP", "P0", 1300.0, "Dofen Hoodie", "Contact shop No. 888604")])
+    index = model.build_index(pd.concat([listings, late], ignore_index=True), sellers,
+                              complaints)
+    before = model.transform(listings.iloc[1:5], index=index)
+    after = model.transform(late, index=index)
+    # before the strike: the burst is there, nobody in it is struck, nothing is tainted
+    assert list(before["ring__burst_size"]) == [4, 4, 4, 4]
+    assert list(before["ring__burst_struck"]) == [0, 0, 0, 0]
+    assert list(before["ring__tainted_shingles"]) == [0, 0, 0, 0]
+    # after it: the other four accounts see one struck burst member and a tainted signature
+    assert list(after["ring__burst_struck"])[:4] == [1, 1, 1, 1]
+    assert (after["ring__tainted_shingles"].iloc[:4] > 0).all()
+    # a stranger copying the signature is tainted too, but is in no burst with the ring
+    assert after["ring__tainted_shingles"].iloc[4] > 0
+    assert after["ring__burst_struck"].iloc[4] == 0
+    # the struck account is not tainted by its own phrase
+    own = model.transform(make_listings([("Y", "R0", 1300.0, "", "Contact shop No. 888604")]),
+                          index=index)
+    assert own["ring__tainted_shingles"].iloc[0] == 0
+
+
+def test_a_taint_counts_only_strictly_before_the_listing() -> None:
+    sellers = make_sellers([("A", "US", 0.0), ("B", "FR", 500.0)])
+    listings = make_listings([("LA", "A", 10.0, "", "Contact shop No. 888604")])
+    complaints = make_complaints([("C0", "LA", "A", 11.0, "upheld", 20.0)])
+    model = rings().fit(listings)
+    targets = make_listings([(f"T{h}", "B", h, "", "Contact shop No. 888604")
+                             for h in (10.0, 19.0, 20.0, 20.001)])
+    tainted = model.transform(targets, listings, sellers, complaints)["ring__tainted_shingles"]
+    # A's phrase is tainted from its strike at hour 20, not from its listing at hour 10
+    assert list(tainted) == [0, 0, 0, 1]
+
+
+def test_boilerplate_used_by_many_sellers_is_not_a_ring_phrase() -> None:
+    listings, sellers, complaints = planted_ring()
+    model = rings(common_min_sellers=10).fit(listings)
+    boilerplate = "Ships from our store, returns accepted within 30 days."
+    target = make_listings([("B", "P1", 1500.0, "", boilerplate)])
+    features = model.transform(target, listings, sellers, complaints)
+    assert features["ring__tainted_shingles"].iloc[0] == 0
+    assert features["ring__tainted_share"].iloc[0] == 0
+    # the same phrase counts when boilerplate is not learned away
+    strict = rings(common_min_sellers=10_000).fit(listings)
+    assert strict.transform(target, listings, sellers, complaints)[
+        "ring__tainted_shingles"].iloc[0] > 0
+
+
+def test_transformer_follows_scikit_learn_conventions() -> None:
+    listings, sellers, complaints = planted_ring()
+    model = RingFeatures(shingle_words=3)
+    assert clone(model).get_params() == model.get_params()
+    with pytest.raises(NotFittedError):
+        model.transform(listings, listings, sellers, complaints)
+    model.fit(listings)
+    assert hasattr(model, "common_shingles_")
+    assert list(model.get_feature_names_out()) == list(FEATURE_NAMES)
+    out = model.set_output(transform="pandas").transform(listings, listings, sellers, complaints)
+    assert list(out.columns) == list(FEATURE_NAMES)
+    assert out.index.equals(listings.index)
+    assert not out.isna().any().any()
+    # the fitted transformer travels inside the model: a pickled copy gives the same features
+    again = pickle.loads(pickle.dumps(model))
+    assert_same(again.transform(listings, listings, sellers, complaints), out)
+
+
+def test_an_unknown_seller_has_no_burst_and_is_still_scored() -> None:
+    listings, sellers, complaints = planted_ring()
+    model = rings(common_min_sellers=10).fit(listings)
+    stranger = make_listings([("Z", "NOBODY", 1300.0, "", "Contact shop No. 888604")])
+    row = model.transform(stranger, listings, sellers, complaints).iloc[0]
+    assert row["ring__burst_size"] == 0 and row["ring__burst_struck"] == 0
+    assert row["ring__tainted_shingles"] == 1 and row["ring__tainted_share"] == 1.0
+
+
+def test_bad_input_gets_a_clear_error() -> None:
+    listings, sellers, complaints = planted_ring()
+    model = rings().fit(listings)
+    with pytest.raises(ValueError, match="needs index= or all of listings"):
+        model.transform(listings)
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['title'\]"):
+        model.transform(listings.drop(columns="title"), listings, sellers, complaints)
+    other = rings(shingle_words=2).fit(listings).build_index(listings, sellers, complaints)
+    with pytest.raises(ValueError, match="2-word shingles"):
+        model.transform(listings, index=other)
+    other = rings(common_min_sellers=10_000).fit(listings).build_index(listings, sellers,
+                                                                     complaints)
+    with pytest.raises(ValueError, match="another fit"):
+        model.transform(listings, index=other)
