@@ -29,7 +29,6 @@ class FeatureSettings:
 
     history: HistorySettings = field(default_factory=HistorySettings)
     text_folds: int = 5
-    deep_discount: float = 0.4
     seed: int = 0
 
 
@@ -57,7 +56,7 @@ class FeaturePipeline:
         s = self.settings
         enriched = self._with_prices(market)
         rows = select(enriched, targets)
-        self.price_ = PriceFeatures(deep_discount=s.deep_discount).fit(rows, y)
+        self.price_ = PriceFeatures(deep_discount=s.history.underpriced_ratio).fit(rows, y)
         self.text_ = TextFeatures(
             registry_brands=tuple(sorted(set(market.brands["brand"]))),
             n_folds=s.text_folds, random_state=s.seed)
