@@ -1,7 +1,7 @@
-"""A small ASGI app that serves the ledger's routes on their own.
+"""A small ASGI app that serves the ledger's and the review queue's routes on their own.
 
-The BentoML service (issue 5) mounts the same `ledger_router`; this app is for running
-the ledger alone: `uvicorn --factory serving.ledger_app:create_app`.
+The BentoML service (issue 5) mounts the same `ledger_router` and `queue_router`; this
+app is for running them without a model: `uvicorn --factory serving.ledger_app:create_app`.
 """
 
 from __future__ import annotations
@@ -13,15 +13,19 @@ from fastapi import FastAPI, Request
 
 from serving.ledger.ledger import Ledger
 from serving.ledger_api import ledger_router
+from serving.queue import ReviewQueue
+from serving.queue_api import queue_router
 from serving.settings import LedgerSettings
 
 
 def create_app(settings: LedgerSettings | None = None) -> FastAPI:
-    """The ledger API over the ledger that `settings` name (default: from the environment)."""
+    """The ledger and queue API over the ledger that `settings` name (default: environment)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.ledger = Ledger.open(settings or LedgerSettings())
+        chosen = settings or LedgerSettings()
+        app.state.ledger = Ledger.open(chosen)
+        app.state.queue = ReviewQueue(app.state.ledger, chosen)
         try:
             yield
         finally:
@@ -30,8 +34,13 @@ def create_app(settings: LedgerSettings | None = None) -> FastAPI:
     app = FastAPI(title="strikeout ledger", lifespan=lifespan,
                   description="Brand complaints, strikes and permanent freezes.")
     app.include_router(ledger_router(_ledger))
+    app.include_router(queue_router(_queue))
     return app
 
 
 def _ledger(request: Request) -> Ledger:
     return request.app.state.ledger
+
+
+def _queue(request: Request) -> ReviewQueue:
+    return request.app.state.queue

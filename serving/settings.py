@@ -7,6 +7,7 @@ are used (`LedgerSettings()`), never at import.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -15,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 StrikeScope = Literal["brand", "all"]
 LEDGER_FILE_NAME = "ledger.sqlite"
+TRACKING_FILE_NAME = "mlflow.db"  # where `strikeout train` keeps runs and models
 
 
 class LedgerSettings(BaseSettings):
@@ -46,6 +48,20 @@ class LedgerSettings(BaseSettings):
         default=8, ge=1,
         description="Attempts of one write transaction on busy/serialization errors.",
     )
+    review_lease_minutes: float = Field(
+        default=30.0, gt=0,
+        description="How long a reviewer's claim on a review case lasts; when it runs out "
+        "the case returns to the queue.",
+    )
+    review_batch: int = Field(
+        default=10, ge=1, le=200,
+        description="Cases a reviewer claims at once when the request does not say.",
+    )
+    review_age_boost_hours: float = Field(
+        default=24.0, gt=0,
+        description="Waiting time that lifts a review case by one band's worth of priority, "
+        "so that no case starves (docs: serving/queue.py).",
+    )
 
     @property
     def database_url(self) -> str:
@@ -65,3 +81,46 @@ class ServingSettings(LedgerSettings):
     host: str = Field(default="127.0.0.1", description="Interface the service listens on.")
     port: int = Field(default=3000, ge=1, le=65535, description="Port the service listens on.")
     workers: int = Field(default=1, ge=1, description="Worker processes of the service.")
+    tracking_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking (and registry) URI the model is loaded from. Unset: "
+        "MLFLOW_TRACKING_URI, else the embedded store `home`/mlflow.db that training writes.",
+    )
+    model_poll_s: float = Field(
+        default=30.0, ge=0,
+        description="How often the service checks whether the model alias moved; 0: never "
+        "(POST /admin/reload still works).",
+    )
+    max_listings_per_request: int = Field(
+        default=1000, ge=1, description="Listings one /score request may hold; more is a 413.")
+    max_body_bytes: int = Field(
+        default=2 * 1024 * 1024, ge=1024, description="Largest request body; larger is a 413.")
+    max_batch_listings: int = Field(
+        default=2000, ge=1,
+        description="Most listings scored together in one pass of the model: concurrent "
+        "requests waiting for the scorer are taken together up to this many.",
+    )
+    max_waiting_listings: int = Field(
+        default=4000, ge=1,
+        description="Listings allowed to wait for the scorer; past this a request is refused "
+        "at once with 503 and Retry-After instead of queueing without bound.",
+    )
+    retry_after_s: int = Field(
+        default=1, ge=1, description="Retry-After of a request refused for overload.")
+    ring_refresh_s: float = Field(
+        default=5.0, gt=0,
+        description="How often the cross-seller ring index picks up what other replicas "
+        "stored and strikes recorded since (the service's own listings count at once).",
+    )
+    auth_cache_s: float = Field(
+        default=60.0, ge=0,
+        description="How long a checked API key is remembered without asking the database.",
+    )
+
+    @property
+    def model_tracking_uri(self) -> str:
+        """`tracking_uri`, MLFLOW_TRACKING_URI, or the embedded store under `home`."""
+        if self.tracking_uri:
+            return self.tracking_uri
+        return os.environ.get("MLFLOW_TRACKING_URI") or (
+            f"sqlite:///{self.home.resolve() / TRACKING_FILE_NAME}")

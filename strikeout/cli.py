@@ -321,3 +321,34 @@ def card(
     except MlflowException as exc:
         fail(f"no model under alias {alias}: {exc.message}")
     typer.echo(f"wrote {path}")
+
+
+labels_app = typer.Typer(help="Labels from reviewers' decisions, for retraining.",
+                         no_args_is_help=True)
+app.add_typer(labels_app, name="labels")
+
+
+@labels_app.command("export")
+def labels_export(
+    out: Path = typer.Option(..., "--out", help="Folder to write the dataset into."),
+    fmt: DatasetFormat = typer.Option(DatasetFormat.csv, "--format", help="Table file format."),
+) -> None:
+    """Write the listings reviewers decided as a dataset (label 1 counterfeit, 0 not)."""
+    from serving.labels import LabelExportError, export_labels
+    from serving.ledger.ledger import Ledger
+
+    ledger = Ledger.open()
+    try:
+        result = export_labels(ledger, out, fmt.value)
+    except LabelExportError as exc:
+        fail(str(exc))
+    finally:
+        ledger.close()
+    typer.echo(f"{result.listings:,} reviewed listings ({result.counterfeit:,} counterfeit, "
+               f"{result.not_counterfeit:,} not), {result.sellers:,} sellers, "
+               f"{result.complaints:,} complaints -> {result.out_path}")
+    skipped = result.skipped_unscored + result.skipped_no_seller
+    if skipped:
+        typer.secho(f"left out {skipped:,} decided case(s): {result.skipped_unscored:,} never "
+                    f"scored (no listing snapshot), {result.skipped_no_seller:,} without the "
+                    f"seller's columns", err=True)

@@ -315,6 +315,16 @@ class Ledger:
 
         return self.store.write(work)
 
+    def decide_within(self, tx: WriteTx, complaint_id: str, decision: Decision, *, actor: str,
+                      note: str | None, at: datetime) -> DecisionOutcome:
+        """`decide` inside the caller's write transaction, with the caller's own events.
+
+        The review queue decides a case's complaints this way, atomically with the case.
+        """
+        query = sa.select(complaints_table).where(complaints_table.c.complaint_id == complaint_id)
+        return self._decide(tx, _decidable(tx.conn.execute(query).first(), complaint_id),
+                            decision, actor, note, at)
+
     def _decide(self, tx: WriteTx, row: sa.Row, decision: Decision, actor: str,
                 note: str | None, at: datetime) -> DecisionOutcome:
         # Replicas' clocks differ a little; a decision is never recorded before its filing.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Connection
 
+from serving.ledger.cases import CaseProjection
 from serving.ledger.events import EventType, RecordedEvent, canonical_json
 from serving.ledger.store import Projection, complaints_table, freezes_table, strikes_table
 
@@ -71,6 +72,6 @@ class FreezeProjection:
 
 
 LEDGER_PROJECTIONS: tuple[Projection, ...] = (
-    ComplaintProjection(), StrikeProjection(), FreezeProjection(),
+    ComplaintProjection(), StrikeProjection(), FreezeProjection(), CaseProjection(),
 )
 

@@ -1,0 +1,216 @@
+"""The queue's HTTP routes and the review page's server side, through the ASGI app."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from fastapi.testclient import TestClient
+
+from serving.keys import create_key
+from serving.ledger_app import create_app
+from serving.queue import ReviewQueue
+from serving.settings import LedgerSettings
+from tests.serving.queue_data import complain, open_queue, score
+
+
+@dataclass
+class Api:
+    client: TestClient
+    keys: dict[str, str]
+
+    def auth(self, who: str = "reviewer") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[who]}"}
+
+    def get(self, path: str, who: str = "reviewer", **params: object):  # noqa: ANN201
+        return self.client.get(path, headers=self.auth(who), params=params)
+
+    def post(self, path: str, body: dict, who: str = "reviewer"):  # noqa: ANN201
+        return self.client.post(path, json=body, headers=self.auth(who))
+
+
+def seed(queue: ReviewQueue) -> None:
+    """Five cases: two highs and two reviews from the model, one complaint never scored."""
+    score(queue, "bag-high", 0.97, "high", price=89.0, quantity=20)
+    score(queue, "watch-high", 0.81, "high", seller="S2", brand="Tempora", category="watches",
+          price=120.0, reference=None)
+    score(queue, "bag-review", 0.45, "review", price=300.0, quantity=3)
+    score(queue, "case-review", 0.40, "review", seller="S3", brand="Kathea",
+          category="phone_accessories", price=9.0, reference=None)
+    complain(queue.ledger, "bag-high")
+    complain(queue.ledger, "reported", seller="S4", brand="Kathea")
+
+
+def make_api(url: str) -> Iterator[Api]:
+    settings = LedgerSettings(ledger_url=url)
+    queue = open_queue(url)
+    keys = {"reviewer": create_key(queue.ledger.store, "reviewer").key,
+            "reviewer2": create_key(queue.ledger.store, "reviewer").key,
+            "admin": create_key(queue.ledger.store, "admin").key,
+            "brand": create_key(queue.ledger.store, "brand", "Arvedo").key,
+            "scorer": create_key(queue.ledger.store, "scorer").key}
+    seed(queue)
+    queue.close()
+    with TestClient(create_app(settings)) as client:
+        yield Api(client, keys)
+
+
+@pytest.fixture
+def api(sqlite_url: str) -> Iterator[Api]:
+    yield from make_api(sqlite_url)
+
+
+@pytest.fixture
+def any_api(ledger_url: str) -> Iterator[Api]:
+    yield from make_api(ledger_url)
+
+
+def test_queue_lists_waiting_cases_by_priority_with_filters(api: Api) -> None:
+    response = api.get("/queue")
+    assert response.status_code == 200, response.text
+    cases = response.json()["cases"]
+    assert [c["listing_id"] for c in cases][:2] == ["bag-high", "watch-high"]
+    assert [c["priority"] for c in cases] == sorted((c["priority"] for c in cases), reverse=True)
+    first = cases[0]
+    assert first["sources"] == ["model", "complaint"] and first["complaints"] == 1
+    assert first["harm_usd"] == pytest.approx(0.97 * 89.0 * 20)
+    assert first["title"].startswith("Arvedo")
+    assert [c["listing_id"] for c in api.get("/queue", band="review").json()["cases"]] == [
+        "bag-review", "case-review"]
+    assert {c["listing_id"] for c in api.get("/queue", brand="Kathea").json()["cases"]} == {
+        "case-review", "reported"}
+    assert [c["listing_id"] for c in api.get("/queue", source="complaint").json()["cases"]
+            ] == ["bag-high", "reported"]
+    assert [c["listing_id"] for c in api.get("/queue", seller="S2").json()["cases"]] == [
+        "watch-high"]
+    assert [c["listing_id"] for c in api.get("/queue", category="watches").json()["cases"]
+            ] == ["watch-high"]
+    assert len(api.get("/queue", limit=2).json()["cases"]) == 2
+
+
+def test_bad_queue_requests_are_4xx_naming_the_field(api: Api) -> None:
+    for params, field in (({"band": "medium"}, "band"), ({"limit": 0}, "limit"),
+                          ({"source": "rumour"}, "source"), ({"tier": "gold"}, "tier")):
+        response = api.get("/queue", **params)
+        assert response.status_code == 422 and field in response.text
+    response = api.post("/queue/claim", {"limit": 1000})
+    assert response.status_code == 422 and "limit" in response.text
+    response = api.post("/queue/claim", {"colour": "red"})
+    assert response.status_code == 422 and "colour" in response.text
+
+
+def test_keys_and_roles(api: Api) -> None:
+    assert api.client.get("/queue").status_code == 401
+    assert api.client.get("/queue", headers={"Authorization": "Bearer sk_nope"}
+                          ).status_code == 401
+    for who in ("brand", "scorer"):
+        assert api.get("/queue", who=who).status_code == 403
+        assert api.post("/queue/claim", {}, who=who).status_code == 403
+        assert api.get("/queue/stats", who=who).status_code == 403
+    assert api.get("/queue/stats", who="admin").status_code == 200
+    assert api.post("/queue/claim", {}, who="admin").status_code == 403  # deciding is reviewers'
+
+
+def test_claim_returns_full_cases_and_no_case_twice(any_api: Api) -> None:
+    api = any_api
+    first = api.post("/queue/claim", {"limit": 2})
+    assert first.status_code == 200, first.text
+    batch = first.json()
+    assert batch["lease_minutes"] == 30
+    top = batch["cases"][0]
+    assert top["listing_id"] == "bag-high"
+    assert top["claimed_by"].startswith("reviewer/")
+    assert top["price"]["reference_price_usd"] == pytest.approx(1355.05)
+    assert top["price"]["ratio"] == pytest.approx(89.0 / 1355.05)
+    assert top["reasons"][0]["text"] == "price 93% below the brand's reference"
+    assert top["complaint_list"][0]["brand"] == "Arvedo"
+    assert top["seller"]["country"] == "CN" and top["seller"]["account_age_days"] > 0
+    assert top["listing"]["quantity"] == 20
+    second = api.post("/queue/claim", {"limit": 10}, who="reviewer2").json()["cases"]
+    mine = {c["case_id"] for c in batch["cases"]}
+    theirs = {c["case_id"] for c in second}
+    assert len(theirs) == 3 and not mine & theirs
+    assert api.get("/queue").json()["cases"] == []
+
+
+def test_decisions_strike_through_the_ledger_and_twice_is_409(any_api: Api) -> None:
+    api = any_api
+    [case] = api.post("/queue/claim", {"limit": 1}).json()["cases"]
+    url = f"/cases/{case['case_id']}/decision"
+    decided = api.post(url, {"decision": "counterfeit", "note": "logo misspelt"})
+    assert decided.status_code == 200, decided.text
+    body = decided.json()
+    assert body["listing_taken_down"] and body["status"] == "decided"
+    assert [c["strike_recorded"] for c in body["complaints"]] == [True]
+    seller = api.get("/sellers/S1").json()
+    assert seller["strikes_by_brand"] == {"Arvedo": 1}
+    assert seller["complaints"][0]["status"] == "upheld"
+
+    again = api.post(url, {"decision": "not_counterfeit"})
+    assert again.status_code == 409 and "already decided" in again.json()["detail"]
+    assert api.get("/sellers/S1").json()["strikes_by_brand"] == {"Arvedo": 1}
+    shown = api.get(f"/cases/{case['case_id']}").json()
+    assert (shown["decision"], shown["note"], shown["status"]) == (
+        "counterfeit", "logo misspelt", "decided")
+    assert [e["type"] for e in shown["history"]] == [
+        "case_opened", "case_claimed", "case_decided", "listing_taken_down"]
+
+
+def test_decision_errors(api: Api) -> None:
+    [case] = api.post("/queue/claim", {"limit": 1}).json()["cases"]
+    url = f"/cases/{case['case_id']}/decision"
+    assert api.post(url, {"decision": "maybe"}).status_code == 422
+    assert api.post(url, {"decision": "counterfeit", "note": ""}).status_code == 422
+    assert api.post("/cases/case_999/decision", {"decision": "escalate"}).status_code == 404
+    leased = api.post(url, {"decision": "counterfeit"}, who="reviewer2")
+    assert leased.status_code == 409 and "claimed by" in leased.json()["detail"]
+    assert api.post(url, {"decision": "escalate"}).json()["tier"] == "senior"
+    assert api.post(url, {"decision": "escalate"}).status_code == 409
+    senior = api.get("/queue", tier="senior").json()["cases"]
+    assert [c["case_id"] for c in senior] == [case["case_id"]]
+    assert api.get("/cases/nope").status_code == 404
+
+
+def test_stats(api: Api) -> None:
+    api.post("/queue/claim", {"limit": 2})
+    stats = api.get("/queue/stats").json()
+    assert (stats["open"], stats["claimed"], stats["decided_today"]) == (3, 2, 0)
+    assert stats["by_band"]["high"] == {"waiting": 0, "claimed": 2}
+    assert stats["by_band"]["unscored"] == {"waiting": 1, "claimed": 0}
+    assert stats["oldest_open_age_s"] > 0
+
+
+def test_the_review_page_and_its_fragments(api: Api) -> None:
+    page = api.client.get("/review")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    for shortcut in ("next case", "counterfeit", "not counterfeit", "escalate",
+                     "select for bulk"):
+        assert shortcut in page.text
+    assert 'src="review/static/review.js"' in page.text
+    js = api.client.get("/review/static/review.js")
+    assert js.status_code == 200 and "javascript" in js.headers["content-type"]
+    assert api.client.get("/review/static/review.css").headers["content-type"].startswith(
+        "text/css")
+    assert api.client.get("/review/static/secrets.py").status_code == 404
+
+    assert api.client.post("/review/claim", json={}).status_code == 401
+    batch = api.client.post("/review/claim", json={"limit": 5}, headers=api.auth())
+    assert batch.status_code == 200
+    html = batch.text
+    assert html.count('<section class="case-card"') == 5
+    assert "93% below reference" in html and "$1,355.05" in html
+    assert "Not scored: a brand reported this listing." in html
+    stats = api.client.get("/review/stats", headers=api.auth()).text
+    assert 'id="stat-claimed">5<' in stats
+
+
+def test_listing_text_is_escaped_on_the_page(sqlite_url: str) -> None:
+    queue = open_queue(sqlite_url)
+    key = create_key(queue.ledger.store, "reviewer").key
+    score(queue, "xss", 0.9, "high", title='<script>alert("x")</script> bag')
+    queue.close()
+    with TestClient(create_app(LedgerSettings(ledger_url=sqlite_url))) as client:
+        html = client.post("/review/claim", json={},
+                           headers={"Authorization": f"Bearer {key}"}).text
+    assert "<script>alert" not in html and "&lt;script&gt;alert" in html

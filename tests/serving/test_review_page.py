@@ -1,0 +1,232 @@
+"""End to end in a real headless Chromium: a reviewer signs in on `GET /review`, sees the
+queue, decides cases with the keyboard, and the API, the ledger and the label export show
+what was decided. Debian's `chromium` driven by Playwright, against a real uvicorn server.
+
+Screenshots: `test-artifacts/review-page*.png` on every run; `docs/review-page.png` (the
+README's) when it is missing or `STRIKEOUT_DOCS_SCREENSHOTS=1`, so test runs do not keep
+rewriting a committed file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from features.contract import load_marketplace
+from serving.keys import create_key
+from serving.labels import export_labels
+from serving.ledger.ledger import ComplaintFiling
+from serving.queue import PriceReference, ReviewQueue
+from serving.settings import LedgerSettings
+from tests.serving.queue_data import REASONS, listing
+from tests.serving.test_ledger_crash import free_port, ledger_server
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM_PATH = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+REPO_PATH = Path(__file__).resolve().parents[2]
+ARTIFACTS_PATH = REPO_PATH / "test-artifacts"
+DOCS_SCREENSHOT_PATH = REPO_PATH / "docs" / "review-page.png"
+VIEWPORT = {"width": 1280, "height": 800}
+
+
+def seed(home: Path) -> tuple[str, dict[str, str]]:
+    """A reviewer key and five open cases; seller S1 already has two Arvedo strikes."""
+    settings = LedgerSettings(home=home)
+    queue = ReviewQueue.open(settings)
+    ledger = queue.ledger
+    key = create_key(ledger.store, "reviewer").key
+    now = datetime.now(UTC)
+    for old in ("S1-old-1", "S1-old-2"):
+        filed = ledger.file_complaint(ComplaintFiling(old, "S1", "Arvedo", "fake logo"),
+                                      actor="brand:Arvedo/k", at=now - timedelta(days=20))
+        ledger.decide(filed.complaint.complaint_id, "upheld", actor="reviewer/earlier",
+                      at=now - timedelta(days=19))
+
+    def scored(listing_id: str, score: float, band: str, hours_ago: float, **fields: object
+               ) -> str:
+        rate = fields.pop("usd_per_unit", None)
+        reference = fields.pop("reference", None)
+        case_id = queue.record_score(listing(listing_id, **fields), score, band,  # type: ignore[arg-type]
+                                     REASONS, "strikeout-listing-risk/3",
+                                     now - timedelta(hours=hours_ago), usd_per_unit=rate,
+                                     reference=reference)
+        assert case_id is not None
+        return case_id
+
+    cases = {
+        "bag": scored("L-bag", 0.97, "high", 3, price=89.0, quantity=20,
+                      title="Arvedo Grand 12 Tote — AAA mirror quality, full set with dust bag",
+                      description="Top quality 1:1. Same factory leather. Fast shipping "
+                                  "worldwide, PayPal accepted.",
+                      reference=PriceReference("Arvedo", "handbags", 1355.05)),
+        "watch": scored("L-watch", 0.88, "high", 2, seller="S2", brand="Tempora",
+                        category="watches", price=150.0, quantity=5,
+                        title="Tempora Diver 300 automatic, box and papers",
+                        reference=PriceReference("Tempora", "watches", 4200.0)),
+        "phone": scored("L-phone", 0.52, "review", 1, seller="S3", brand="Kathea",
+                        category="phone_accessories", price=4.5, currency="EUR",
+                        usd_per_unit=1.08, quantity=300, title="Case for Kathea 3 (compatible)"),
+        "tote": scored("L-tote", 0.41, "review", 0.5, seller="S5", price=650.0,
+                       title="Arvedo tote, gift, worn twice",
+                       reference=PriceReference("Arvedo", "handbags", 1355.05)),
+    }
+    ledger.file_complaint(ComplaintFiling("L-bag", "S1", "Arvedo", "Counterfeit of our Grand 12; "
+                                          "logo and stitching wrong"), actor="brand:Arvedo/k")
+    ledger.file_complaint(ComplaintFiling("L-reported", "S4", "Kathea", "Sells our charger "
+                                          "design under our name"), actor="brand:Kathea/k")
+    queue.close()
+    return key, cases
+
+
+@pytest.fixture
+def chromium_path() -> Path:
+    if not CHROMIUM_PATH.is_file():
+        pytest.fail(f"{CHROMIUM_PATH} is missing; install it with: apt-get install -y chromium",
+                    pytrace=False)
+    return CHROMIUM_PATH
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, str, dict[str, str], Path]]:
+    home = tmp_path / "home"
+    key, cases = seed(home)
+    port = free_port()
+    with ledger_server(home, port, key) as process:
+        try:
+            yield f"http://127.0.0.1:{port}", key, cases, home
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def current(page: Page) -> str:
+    return str(page.locator("#batch li.current").get_attribute("data-case-id"))
+
+
+def now_showing(page: Page, case_id: str) -> None:
+    expect(page.locator("#batch li.current")).to_have_attribute("data-case-id", case_id)
+    expect(page.locator(".case-card:visible")).to_have_attribute("data-case-id", case_id)
+
+
+def decided(page: Page, case_id: str, status: str = "decided") -> None:
+    expect(page.locator(f'#batch li[data-case-id="{case_id}"]')).to_have_attribute(
+        "data-status", status)
+
+
+def test_a_reviewer_clears_the_queue_with_the_keyboard(
+        chromium_path: Path, served: tuple[str, str, dict[str, str], Path]) -> None:
+    base, key, cases, home = served
+    ARTIFACTS_PATH.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.goto(f"{base}/review")
+            expect(page.locator("#sign-in")).to_be_visible()
+            page.fill("#key", "sk_wrong")
+            page.press("#key", "Enter")
+            expect(page.locator("#sign-in-error")).to_contain_text("unknown key")
+
+            page.fill("#key", key)
+            page.press("#key", "Enter")
+            expect(page.locator("#batch li")).to_have_count(5)
+            expect(page.locator("#stat-claimed")).to_have_text("5")
+            expect(page.locator(".shortcuts")).to_contain_text("not counterfeit")
+            card = page.locator(".case-card:visible")
+            now_showing(page, cases["bag"])
+            expect(card.locator(".title")).to_contain_text("AAA mirror quality")
+            expect(card.locator(".ratio")).to_have_text("93% below reference")
+            expect(card.locator(".complaints")).to_contain_text("logo and stitching wrong")
+            expect(card.locator(".seller")).to_contain_text("Arvedo 2")
+            expect(card.locator(".why")).to_contain_text("price 93% below the brand's reference")
+            page.screenshot(path=str(ARTIFACTS_PATH / "review-page.png"))
+            if not DOCS_SCREENSHOT_PATH.exists() or os.environ.get("STRIKEOUT_DOCS_SCREENSHOTS"):
+                page.screenshot(path=str(DOCS_SCREENSHOT_PATH))
+
+            # j / k move without deciding
+            page.keyboard.press("j")
+            now_showing(page, cases["watch"])
+            page.keyboard.press("k")
+            now_showing(page, cases["bag"])
+
+            page.keyboard.press("c")  # the third Arvedo strike: S1 freezes
+            decided(page, cases["bag"])
+            expect(page.locator("#message")).to_contain_text("seller frozen")
+            expect(page.locator(f'.case-card[data-case-id="{cases["bag"]}"] .frozen')
+                   ).to_have_count(1)
+            now_showing(page, cases["watch"])  # the next case, without a page load
+            page.keyboard.press("n")
+            decided(page, cases["watch"])
+            expect(page.locator(".case-card:visible")).to_contain_text("Not scored")
+            reported = current(page)
+            page.keyboard.press("e")
+            decided(page, reported, "escalated")
+
+            # bulk: select the two remaining cases and decide both at once
+            now_showing(page, cases["phone"])
+            page.keyboard.press("x")
+            page.keyboard.press("j")
+            page.keyboard.press("x")
+            expect(page.locator("#batch li.selected")).to_have_count(2)
+            page.keyboard.press("/")
+            page.keyboard.type("both: replica listings")
+            page.keyboard.press("Escape")
+            page.keyboard.press("c")
+            # the batch is done, so the page claims again at once: the outcome message stays
+            expect(page.locator("#message")).to_contain_text(
+                f"{cases['phone']}: counterfeit, listing taken down · "
+                f"{cases['tote']}: counterfeit, listing taken down")
+            expect(page.locator("#batch .empty")).to_be_visible()
+            expect(page.locator("#stat-decided")).to_have_text("4")
+            page.screenshot(path=str(ARTIFACTS_PATH / "review-page-done.png"))
+
+            # a senior reviewer's view, same tab: the key is still in sessionStorage
+            page.click("#other-tier")
+            expect(page.locator("#tier")).to_have_text("senior queue")
+            expect(page.locator("#batch li")).to_have_count(1)
+            now_showing(page, reported)
+            page.keyboard.press("c")
+            expect(page.locator("#message")).to_contain_text(
+                f"{reported}: counterfeit, listing taken down, 1 strike")
+            expect(page.locator("#batch .empty")).to_be_visible()
+        finally:
+            browser.close()
+
+    auth = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=base, headers=auth, timeout=10) as api:
+        bag = api.get(f"/cases/{cases['bag']}").json()
+        assert (bag["decision"], bag["status"]) == ("counterfeit", "decided")
+        assert bag["complaint_list"][0]["status"] == "upheld"
+        assert api.get(f"/cases/{cases['watch']}").json()["decision"] == "not_counterfeit"
+        phone = api.get(f"/cases/{cases['phone']}").json()
+        assert (phone["decision"], phone["note"]) == ("counterfeit", "both: replica listings")
+        escalated = api.get(f"/cases/{reported}").json()
+        assert (escalated["status"], escalated["tier"]) == ("decided", "senior")
+        assert [e["type"] for e in escalated["history"]] == [
+            "case_claimed", "case_decided", "case_claimed", "case_decided", "listing_taken_down"]
+        assert api.get("/sellers/S4").json()["strikes_by_brand"] == {"Kathea": 1}
+        seller = api.get("/sellers/S1").json()
+        assert seller["frozen"] and seller["strikes_by_brand"] == {"Arvedo": 3}
+        stats = api.get("/queue/stats").json()
+        assert (stats["decided_today"], stats["open"], stats["claimed"]) == (5, 0, 0)
+
+    queue = ReviewQueue.open(LedgerSettings(home=home))
+    try:
+        result = export_labels(queue.ledger, home / "labels")
+        assert queue.ledger.verify().ok
+    finally:
+        queue.close()
+    assert (result.counterfeit, result.not_counterfeit) == (3, 1)
+    assert result.skipped_unscored == 1  # the reported listing was never scored
+    labels = load_marketplace(home / "labels").listings.set_index("listing_id")["label"]
+    assert labels.to_dict() == {"L-bag": 1, "L-watch": 0, "L-phone": 1, "L-tote": 1}
