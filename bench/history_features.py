@@ -23,23 +23,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import pandas as pd
 
+from bench.machine import reset_peak_memory, status_kb
+
 if TYPE_CHECKING:
     from features.rings import RingFeatures, RingIndex
 
 T = TypeVar("T")
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "history_features.json"
-
-
-def _status_kb(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def _reset_peak() -> None:
-    Path("/proc/self/clear_refs").write_text("5")
 
 
 def _inputs(n_listings: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -77,8 +68,8 @@ def measure_size(n_listings: int, seed: int, repeats: int,
 
     listings, sellers, complaints = _inputs(n_listings, seed)
     gc.collect()
-    _reset_peak()
-    base_kb = _status_kb("VmRSS")
+    reset_peak_memory()
+    base_kb = status_kb("VmRSS")
 
     history, history_s, history_cpu = _best(repeats, seller_history, listings, listings, sellers,
                                             complaints)
@@ -86,7 +77,7 @@ def measure_size(n_listings: int, seed: int, repeats: int,
     index, index_s, index_cpu = _best(repeats, rings.build_index, listings, sellers, complaints)
     ring_features, transform_s, transform_cpu = _best(
         repeats, lambda: rings.transform(listings, index=index))
-    peak_kb = _status_kb("VmHWM")
+    peak_kb = status_kb("VmHWM")
     assert not history.isna().any().any() and not ring_features.isna().any().any()
 
     batch_s = history_s + index_s + transform_s

@@ -8,16 +8,13 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt  # without a display matplotlib picks its Agg backend itself
+import numpy as np
+import pandas as pd
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import precision_recall_curve
 
-matplotlib.use("Agg")  # no screen on servers and CI
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.calibration import calibration_curve  # noqa: E402
-from sklearn.metrics import precision_recall_curve  # noqa: E402
-
-from training.metrics import score_report  # noqa: E402
+from training.metrics import score_report
 
 NEW_SELLER_COLUMN = "seller__listings_before"
 

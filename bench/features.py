@@ -1,0 +1,93 @@
+"""Feature pipeline throughput, memory and online latency.
+
+`python -m bench.features` fits the pipeline on 200k listings of a 1M-listing synthetic
+marketplace, then times `transform` of the first 100k, 300k and 1M listings (each
+with its full history, as batch scoring does), with peak resident memory, and one
+listing at a time in-process (its seller's rows only, the shared ring index), as
+the service does. Writes bench/results/features.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.machine import machine_info, reset_peak_memory, status_kb
+from features.contract import Marketplace
+from features.pipeline import FeaturePipeline
+from features.synthetic import SynthConfig, generate_marketplace
+
+RESULTS_PATH = Path(__file__).resolve().parent / "results" / "features.json"
+
+
+def first(market: Marketplace, n: int) -> Marketplace:
+    listings = market.listings.sort_values("created_at").head(n).reset_index(drop=True)
+    return Marketplace(listings, market.sellers, market.complaints, market.brands, market.fx_rates)
+
+
+def online_latency_ms(pipeline: FeaturePipeline, market: Marketplace, samples: int,
+                      seed: int) -> dict[str, float]:
+    listings = market.listings
+    ring_index = pipeline.ring_index(market)
+    by_seller = listings.groupby("seller_id").indices
+    complaints = market.complaints.groupby("seller_id").indices
+    sellers = market.sellers.set_index("seller_id", drop=False)
+    rng = np.random.default_rng(seed)
+    times = []
+    for i in rng.choice(len(listings), samples, replace=False):
+        seller = listings["seller_id"].iat[i]
+        rows = listings.iloc[by_seller[seller]].reset_index(drop=True)
+        one = Marketplace(rows, sellers.loc[[seller]].reset_index(drop=True),
+                          market.complaints.iloc[complaints.get(seller, [])].reset_index(drop=True),
+                          market.brands, market.fx_rates)
+        target = (rows["listing_id"] == listings["listing_id"].iat[i]).to_numpy()
+        started = time.perf_counter()
+        pipeline.transform(one, target, ring_index)
+        times.append(time.perf_counter() - started)
+    ms = np.asarray(times) * 1e3
+    return {"samples": samples, "p50_ms": round(float(np.percentile(ms, 50)), 2),
+            "p99_ms": round(float(np.percentile(ms, 99)), 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--listings", type=int, default=1_000_000)
+    parser.add_argument("--train", type=int, default=200_000)
+    parser.add_argument("--online-samples", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+
+    market = generate_marketplace(SynthConfig(n_listings=args.listings, seed=args.seed))
+    training = first(market, args.train)
+    pipeline = FeaturePipeline()
+    started = time.perf_counter()
+    pipeline.fit(training, training.listings["label"].to_numpy())
+    fit_s = time.perf_counter() - started
+
+    sizes = [n for n in (100_000, 300_000, 1_000_000) if n <= args.listings]
+    batch = []
+    for n in sizes:
+        part = first(market, n)
+        reset_peak_memory()
+        started = time.perf_counter()
+        features = pipeline.transform(part)
+        seconds = time.perf_counter() - started
+        batch.append({"listings": n, "seconds": round(seconds, 2),
+                      "listings_per_s": round(n / seconds),
+                      "peak_resident_mb": round(status_kb("VmHWM") / 1024),
+                      "features": features.shape[1]})
+        print(batch[-1], flush=True)
+    online = online_latency_ms(pipeline, first(market, sizes[0]), args.online_samples, args.seed)
+    print(online)
+    result = {"machine": machine_info(), "fit_listings": args.train, "fit_seconds": round(fit_s, 1),
+              "transform": batch, "online_one_listing": online}
+    RESULTS_PATH.parent.mkdir(exist_ok=True)
+    RESULTS_PATH.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
