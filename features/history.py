@@ -458,7 +458,8 @@ def text_chunks(*series: pd.Series) -> pa.ChunkedArray:
     """
     chunks: list[pa.Array] = []
     for s in series:
-        text = pa.array(s, type=pa.large_string())
+        # the pandas array, not the Series: pyarrow's protocol probing of a Series is slow
+        text = pa.array(s.array, type=pa.large_string(), from_pandas=True)
         if text.null_count:
             text = pc.fill_null(text, "")
         chunks.extend(text.chunks if isinstance(text, pa.ChunkedArray) else [text])

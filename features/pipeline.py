@@ -9,6 +9,7 @@ Seller history and rings are computed as of each target's own `created_at`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,7 +17,14 @@ import pandas as pd
 
 from features.contract import Marketplace
 from features.history import HistorySettings, seller_history
-from features.price import PriceFeatures, price_usd, registry_reference
+from features.price import (
+    FxRates,
+    PairPrices,
+    PriceFeatures,
+    price_usd,
+    registry_reference,
+    registry_table,
+)
 from features.rings import RingFeatures, RingIndex
 from features.text import TextFeatures
 
@@ -44,11 +52,30 @@ class FeaturePipeline:
     def __init__(self, settings: FeatureSettings | None = None) -> None:
         self.settings = settings or FeatureSettings()
 
+    def __getstate__(self) -> dict[str, object]:
+        state = self.__dict__.copy()
+        for cache in ("_reference_tables", "_columns"):  # rebuilt on use; not the model
+            state.pop(cache, None)
+        return state
+
+    def _lookups(self, market: Marketplace) -> tuple[FxRates, PairPrices]:
+        """The fx and registry lookups of the market's reference tables.
+
+        Built once per pair of table objects: the service passes the same tables on
+        every call. Tables are read as immutable (pandas copy-on-write).
+        """
+        cached = getattr(self, "_reference_tables", None)
+        if cached is None or cached[0] is not market.fx_rates or cached[1] is not market.brands:
+            cached = (market.fx_rates, market.brands, FxRates(market.fx_rates),
+                      registry_table(market.brands))
+            self._reference_tables = cached
+        return cached[2], cached[3]
+
     def _with_prices(self, market: Marketplace) -> pd.DataFrame:
         listings = market.listings
-        usd = price_usd(listings, market.fx_rates)
-        registry = registry_reference(listings, market.brands)
-        return listings.assign(price_usd=usd, registry_reference_usd=registry)
+        fx_rates, registry = self._lookups(market)
+        return listings.assign(price_usd=price_usd(listings, fx_rates),
+                               registry_reference_usd=registry_reference(listings, registry))
 
     def fit_transform(self, market: Marketplace, y: np.ndarray,
                       targets: np.ndarray | None = None) -> pd.DataFrame:
@@ -62,7 +89,7 @@ class FeaturePipeline:
             n_folds=s.text_folds, random_state=s.seed)
         text = self.text_.fit_transform(rows, y)
         self.rings_ = RingFeatures().fit(rows)
-        return self._assemble(market, enriched, rows, text)
+        return self._assemble(market, enriched, targets, lambda _: text)
 
     def fit(self, market: Marketplace, y: np.ndarray,
             targets: np.ndarray | None = None) -> FeaturePipeline:
@@ -77,27 +104,40 @@ class FeaturePipeline:
         than `market` (batch scoring in seller chunks, the online service); by default
         it is built from `market` itself.
         """
-        enriched = self._with_prices(market)
-        rows = select(enriched, targets)
-        return self._assemble(market, enriched, rows, self.text_.transform(rows), ring_index)
+        return self._assemble(market, self._with_prices(market), targets, self.text_.transform,
+                              ring_index)
 
     def ring_index(self, market: Marketplace) -> RingIndex:
         return self.rings_.build_index(market.listings, market.sellers, market.complaints)
 
-    def _assemble(self, market: Marketplace, enriched: pd.DataFrame, rows: pd.DataFrame,
-                  text: pd.DataFrame, ring_index: RingIndex | None = None) -> pd.DataFrame:
+    def _assemble(self, market: Marketplace, enriched: pd.DataFrame,
+                  targets: np.ndarray | None,
+                  text_of: Callable[[pd.DataFrame], pd.DataFrame],
+                  ring_index: RingIndex | None = None) -> pd.DataFrame:
+        """The four families of the target rows of `enriched`, as one float64 frame."""
         price_all = self.price_.transform(enriched)
         enriched = enriched.assign(price_ratio=price_all["price__ratio_to_reference"])
-        rows = enriched.loc[rows.index]
+        rows = select(enriched, targets)
         history = seller_history(rows, enriched, market.sellers, market.complaints,
                                  self.settings.history)
         if ring_index is None:
             ring_index = self.ring_index(market)
         rings = self.rings_.transform(rows, index=ring_index)
-        out = pd.concat([price_all.loc[rows.index], text, history, rings], axis=1)
+        blocks = [select(price_all, targets), text_of(rows), history, rings]
+        columns = [name for block in blocks for name in block.columns]
         if not hasattr(self, "feature_names_"):
-            self.feature_names_ = list(out.columns)
-        return out[self.feature_names_].astype("float64")
+            self.feature_names_ = columns
+        values = np.hstack([block.to_numpy(dtype="float64") for block in blocks])
+        if columns != self.feature_names_:
+            return pd.DataFrame(values, index=rows.index, columns=columns)[self.feature_names_]
+        return pd.DataFrame(values, index=rows.index, columns=self._feature_index(), copy=False)
+
+    def _feature_index(self) -> pd.Index:
+        """`feature_names_` as a column index, built once (from a list it is re-inferred)."""
+        cached = getattr(self, "_columns", None)
+        if cached is None or list(cached) != self.feature_names_:
+            cached = self._columns = pd.Index(self.feature_names_)
+        return cached
 
     def get_feature_names_out(self) -> list[str]:
         return list(self.feature_names_)

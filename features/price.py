@@ -33,6 +33,7 @@ FEATURE_NAMES = (
     "price__generic_brand",
     "price__registered_brand",
 )
+FEATURE_INDEX = pd.Index(FEATURE_NAMES)  # built once: a column list is re-inferred per frame
 
 
 def brand_key(brand: pd.Series) -> pd.Series:
@@ -44,18 +45,83 @@ def is_generic(brand: pd.Series) -> pd.Series:
     return brand_key(brand).isin(GENERIC_BRANDS)
 
 
-def price_usd(listings: pd.DataFrame, fx_rates: pd.DataFrame) -> pd.Series:
+def _positions(index: pd.Index, keys: pd.Series) -> np.ndarray:
+    """Position of each key in an object-dtype `index`, -1 where it is absent.
+
+    The keys go in as an object-dtype index too: a str-dtype one would make pandas
+    cast the whole `index` on every call.
+    """
+    return index.get_indexer(pd.Index(keys.to_numpy(dtype=object), dtype=object))
+
+
+def _with_missing(values: np.ndarray) -> np.ndarray:
+    """`values` with a NaN appended, so position -1 (an absent key) reads NaN."""
+    return np.append(values.astype("float64"), np.nan)
+
+
+class KeyedPrices:
+    """Prices keyed by one label, built once from a small reference table.
+
+    An object-dtype `pd.Index` keeps its hash table, so reusing one costs the same
+    per call for one listing as for a million.
+    """
+
+    def __init__(self, table: pd.Series) -> None:
+        self.keys = pd.Index(table.index.to_numpy(dtype=object), dtype=object)
+        self.values = _with_missing(table.to_numpy(dtype="float64"))
+
+    def of(self, keys: pd.Series) -> np.ndarray:
+        return self.values[_positions(self.keys, keys)]
+
+
+class PairPrices:
+    """Prices keyed by (brand key, category), as a dense grid of brand rows and category columns."""
+
+    def __init__(self, table: pd.Series) -> None:
+        brands, categories = (table.index.get_level_values(k).to_numpy(dtype=object)
+                              for k in (0, 1))
+        self.brands = pd.Index(pd.unique(brands), dtype=object)
+        self.categories = pd.Index(pd.unique(categories), dtype=object)
+        # one spare NaN row and column: an absent brand or category (-1) lands there
+        self.grid = np.full((len(self.brands) + 1, len(self.categories) + 1), np.nan)
+        self.grid[self.brands.get_indexer(brands), self.categories.get_indexer(categories)] = (
+            table.to_numpy(dtype="float64"))
+
+    def of(self, brand: pd.Series, category: pd.Series) -> np.ndarray:
+        return self.grid[_positions(self.brands, brand), _positions(self.categories, category)]
+
+
+class FxRates:
+    """USD per unit of each currency of an fx table."""
+
+    def __init__(self, fx_rates: pd.DataFrame) -> None:
+        self.usd_per_unit = KeyedPrices(fx_rates.set_index("currency")["usd_per_unit"])
+
+    def price_usd(self, listings: pd.DataFrame) -> np.ndarray:
+        rate = self.usd_per_unit.of(listings["currency"])
+        return listings["price"].to_numpy(dtype="float64") * rate
+
+
+def registry_table(brands: pd.DataFrame) -> PairPrices:
+    """The brands table as (brand key, category) -> first registered retail price."""
+    return PairPrices(brands.assign(_brand=brand_key(brands["brand"])).groupby(
+        ["_brand", "category"])["reference_price"].first())
+
+
+def price_usd(listings: pd.DataFrame, fx_rates: pd.DataFrame | FxRates) -> pd.Series:
     """Each listing's price in USD through the fx table (the contract guarantees the currency)."""
-    rate = listings["currency"].map(fx_rates.set_index("currency")["usd_per_unit"])
-    return (listings["price"] * rate).astype("float64")
+    rates = fx_rates if isinstance(fx_rates, FxRates) else FxRates(fx_rates)
+    return pd.Series(rates.price_usd(listings), index=listings.index, dtype="float64")
 
 
-def registry_reference(listings: pd.DataFrame, brands: pd.DataFrame) -> pd.Series:
-    """The registered retail price of each listing's (brand, category), NaN where unregistered."""
-    table = brands.assign(_brand=brand_key(brands["brand"])).groupby(
-        ["_brand", "category"])["reference_price"].first()
-    keys = pd.MultiIndex.from_arrays([brand_key(listings["brand"]), listings["category"]])
-    return pd.Series(table.reindex(keys).to_numpy(dtype="float64"), index=listings.index)
+def registry_reference(listings: pd.DataFrame, brands: pd.DataFrame | PairPrices) -> pd.Series:
+    """The registered retail price of each listing's (brand, category), NaN where unregistered.
+
+    `brands` is the brands table, or `registry_table(brands)` built once and reused.
+    """
+    table = brands if isinstance(brands, PairPrices) else registry_table(brands)
+    return pd.Series(table.of(brand_key(listings["brand"]), listings["category"]),
+                     index=listings.index, dtype="float64")
 
 
 class PriceFeatures(TransformerMixin, BaseEstimator):
@@ -97,7 +163,16 @@ class PriceFeatures(TransformerMixin, BaseEstimator):
         self.category_reference_ = by_category.quantile(q)[cat_counts >= self.min_listings]
         self.global_reference_ = float(frame["price_usd"].quantile(q)) if len(frame) else 1.0
         self.n_features_in_ = len(X.columns)
+        self._lookups: tuple[PairPrices, KeyedPrices] | None = None
         return self
+
+    def _learned_prices(self) -> tuple[PairPrices, KeyedPrices]:
+        """The fitted references as lookups, built on first use (a model pickled before
+        they existed gets them too)."""
+        if getattr(self, "_lookups", None) is None:
+            self._lookups = (PairPrices(self.brand_category_reference_),
+                             KeyedPrices(self.category_reference_))
+        return self._lookups
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         check_is_fitted(self, "global_reference_")
@@ -107,10 +182,10 @@ class PriceFeatures(TransformerMixin, BaseEstimator):
         generic = brand.isin(GENERIC_BRANDS).to_numpy()
 
         registry = X["registry_reference_usd"].to_numpy(dtype="float64", copy=True)
-        pair = self.brand_category_reference_.reindex(
-            pd.MultiIndex.from_arrays([brand, category])).to_numpy(dtype="float64", copy=True)
+        pair_prices, category_prices = self._learned_prices()
+        pair = pair_prices.of(brand, category)
         pair[generic] = np.nan  # "Generic" is not a brand with a retail price
-        by_category = category.map(self.category_reference_).to_numpy(dtype="float64")
+        by_category = category_prices.of(category)
         reference = np.full(len(X), self.global_reference_)
         source = np.full(len(X), GLOBAL, dtype="float64")
         for candidate, code in ((by_category, CATEGORY), (pair, BRAND_CATEGORY),
@@ -138,7 +213,9 @@ class PriceFeatures(TransformerMixin, BaseEstimator):
             "price__generic_brand": generic.astype("float64"),
             "price__registered_brand": np.isfinite(registry).astype("float64"),
         }
-        return pd.DataFrame(columns, index=X.index)
+        # all float64: one 2-D block builds far faster than thirteen columns
+        return pd.DataFrame(np.column_stack([columns[name] for name in FEATURE_NAMES]),
+                            index=X.index, columns=FEATURE_INDEX, copy=False)
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         return np.asarray(FEATURE_NAMES, dtype=object)

@@ -43,6 +43,7 @@ from features.normalize import fold
 
 FEATURE_NAMES = ("ring__tainted_shingles", "ring__tainted_share", "ring__burst_size",
                  "ring__burst_struck")
+FEATURE_INDEX = pd.Index(FEATURE_NAMES)  # built once: a column list is re-inferred per frame
 TEXT_COLUMNS = ("seller_id", "title", "description")
 TARGET_COLUMNS = ("seller_id", "created_at", "title", "description")
 NEVER = np.iinfo(np.int64).max
@@ -268,7 +269,7 @@ class BurstIndex:
     """
 
     window_ns: int
-    seller_ids: pd.Index  # seller_id of each row of the arrays below
+    seller_ids: pd.Index  # seller_id of each row below; object dtype, its hash table kept
     country: np.ndarray  # int codes
     registered_ns: np.ndarray
     registrations: Timeline  # group: country
@@ -280,7 +281,7 @@ def build_burst_index(sellers: pd.DataFrame, complaints: pd.DataFrame, *,
     """The burst index of a seller table and the strikes in a complaint ledger."""
     require_columns(sellers, "build_burst_index: sellers",
                     ("seller_id", "registered_at", "country"))
-    ids = pd.Index(sellers["seller_id"].to_numpy(dtype=object))
+    ids = pd.Index(sellers["seller_id"].to_numpy(dtype=object), dtype=object)
     if not ids.is_unique:
         raise ValueError("build_burst_index: sellers has duplicate seller_id values")
     window_ns = int(round(window_hours * 3600 * 10**9))
@@ -407,7 +408,7 @@ class RingFeatures(TransformerMixin, BaseEstimator):
         size, struck = _bursts(seller, seller_ids, as_of, index.bursts)
         values = np.column_stack([tainted, tainted / np.maximum(n_distinct, 1), size, struck])
         return pd.DataFrame(values.astype(np.float64), index=X.index,
-                            columns=list(FEATURE_NAMES), copy=False)
+                            columns=FEATURE_INDEX, copy=False)
 
     def fit_transform(self, X: pd.DataFrame, y: object = None,
                       listings: pd.DataFrame | None = None, sellers: pd.DataFrame | None = None,
