@@ -71,10 +71,11 @@ def promote(config: TrainingConfig, version: str | None = None,
         champion = None
 
     if champion is None:
-        decision = PromotionDecision(True, candidate.version, None, None, None,
+        decision = PromotionDecision(True, str(candidate.version), None, None, None,
                                      "no champion yet: the first model becomes champion")
-    elif champion.version == candidate.version:
-        decision = PromotionDecision(False, candidate.version, champion.version, None, None,
+    elif str(champion.version) == str(candidate.version):
+        decision = PromotionDecision(False, str(candidate.version), str(champion.version),
+                                     None, None,
                                      f"version {candidate.version} is already the champion")
     else:
         run = client.get_run(candidate.run_id)
@@ -93,7 +94,8 @@ def promote(config: TrainingConfig, version: str | None = None,
         reason = (f"candidate PR-AUC {cand:.4f} is {verdict} champion {champ:.4f} within the "
                   f"tolerance {config.promotion_tolerance} on {int(targets.sum())} held-out "
                   f"listings ({tags['test_start']} to {tags['test_end']})")
-        decision = PromotionDecision(ok, candidate.version, champion.version, cand, champ, reason)
+        decision = PromotionDecision(ok, str(candidate.version), str(champion.version), cand, champ,
+                                     reason)
 
     now = datetime.now(UTC)
     record = {

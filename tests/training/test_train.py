@@ -58,7 +58,7 @@ def test_run_logs_metrics_artifacts_and_registers_challenger(trained: TrainResul
     html = trained.report_path.read_text()
     assert "data:image/png;base64," in html and "Sellers with no history" in html
     version = client.get_model_version_by_alias("strikeout-listing-risk", "challenger")
-    assert version.version == trained.model_version
+    assert str(version.version) == trained.model_version
     fingerprint = json.loads(Path(mlflow.artifacts.download_artifacts(
         run_id=trained.run_id, artifact_path="data_fingerprint.json")).read_text())
     assert fingerprint["rows"]["listings"] == 20_000
@@ -84,7 +84,7 @@ def test_first_model_becomes_champion_and_gate_refuses_a_worse_one(
     assert decision.candidate_pr_auc < decision.champion_pr_auc
     client = MlflowClient()
     champion = client.get_model_version_by_alias("strikeout-listing-risk", "champion")
-    assert champion.version == trained.model_version
+    assert str(champion.version) == trained.model_version
     tags = client.get_model_version("strikeout-listing-risk", weak.model_version).tags
     assert tags["promotion.last"] == "refused"
     record = json.loads(next(v for k, v in tags.items() if k.startswith("promotion.2")))
