@@ -96,7 +96,7 @@ class ServingSettings(LedgerSettings):
     max_body_bytes: int = Field(
         default=2 * 1024 * 1024, ge=1024, description="Largest request body; larger is a 413.")
     max_batch_listings: int = Field(
-        default=2000, ge=1,
+        default=1000, ge=1,
         description="Most listings scored together in one pass of the model: concurrent "
         "requests waiting for the scorer are taken together up to this many.",
     )

@@ -232,15 +232,19 @@ def ledger_import(
     """Load a dataset's complaint history into the ledger; importing again changes nothing."""
     from serving.ledger.ledger import ImportConflict, Ledger
 
+    from serving.history_store import HistoryStore, import_listings
+
     ledger = Ledger.open()
     try:
         report = ledger.import_history(data)
+        history = import_listings(HistoryStore(ledger.store), load_marketplace(data))
     except (DataContractError, ImportConflict) as exc:
         fail(str(exc))
     finally:
         ledger.close()
     typer.echo(f"filed {report.filed}, decided {report.decided}, unchanged {report.unchanged}; "
                f"{report.strikes} strike(s), {report.freezes} freeze(s)")
+    typer.echo(f"history: {history.sellers} seller(s), {history.listings} listing(s) added")
 
 
 @ledger_app.command("seller")
@@ -352,3 +356,27 @@ def labels_export(
         typer.secho(f"left out {skipped:,} decided case(s): {result.skipped_unscored:,} never "
                     f"scored (no listing snapshot), {result.skipped_no_seller:,} without the "
                     f"seller's columns", err=True)
+
+
+@app.command()
+def serve(
+    host: str | None = typer.Option(None, "--host", help="Interface to listen on."),
+    port: int | None = typer.Option(None, "--port", min=1, max=65535, help="Port to listen on."),
+    workers: int | None = typer.Option(None, "--workers", min=1, help="Worker processes."),
+) -> None:
+    """Run the service (BentoML): /score, the ledger and review routes, health, metrics."""
+    import os
+
+    from pydantic import ValidationError
+
+    from serving.service import serve_command
+    from serving.settings import ServingSettings
+
+    overrides = {k: v for k, v in (("host", host), ("port", port), ("workers", workers))
+                 if v is not None}
+    try:
+        settings = ServingSettings(**overrides)
+    except ValidationError as exc:
+        fail(str(exc))
+    command, env = serve_command(settings)
+    os.execve(command[0], command, env)

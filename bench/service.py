@@ -1,0 +1,404 @@
+"""Time the scoring service: one listing in-process, then /score over loopback, beside a baseline.
+
+1. In-process: `OnlineScorer.score` for later listings one at a time (history lookup,
+   features, model, band, storing the listing, the review feed), with a split of the time
+   and a pyinstrument profile (bench/results/service_profile.txt).
+2. Over HTTP on loopback, `strikeout serve` (BentoML, `--workers`): 32 concurrent clients
+   sending one listing per request, then 8 clients sending 100 listings per request.
+3. The same loads against a minimal FastAPI app (uvicorn, same worker count) that loads
+   the same MLflow model and calls its pyfunc `predict` once per request.
+
+The load generator is a small keep-alive HTTP/1.1 client in its own process; on a 2-core
+machine it competes with the server for CPU, as any client on the same box would.
+
+Run from the repo root: `python -m bench.service [--listings 30000 --seconds 20]`
+(`--home DIR` reuses a home where this benchmark already trained a model).
+Writes bench/results/service.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench.machine import machine_info
+from features.contract import load_marketplace
+
+RESULTS_PATH = Path(__file__).parent / "results" / "service.json"
+PROFILE_PATH = Path(__file__).parent / "results" / "service_profile.txt"
+REPO = Path(__file__).resolve().parents[1]
+MODEL_NAME = "strikeout-listing-risk"
+CUT_QUANTILE = 0.8
+NO_SELLERS = pd.DataFrame({"seller_id": pd.Series(dtype="str"),
+                           "registered_at": pd.Series(dtype="datetime64[ns, UTC]"),
+                           "country": pd.Series(dtype="str"),
+                           "business_verified": pd.Series(dtype=bool)})
+
+
+# --- set-up ------------------------------------------------------------------------------------
+
+def prepare_home(home: Path, n_listings: int) -> dict[str, Any]:
+    """Synthesize, train and promote a model under `home` (skipped when already there)."""
+    from mlflow.tracking import MlflowClient
+
+    from features.contract import save_marketplace
+    from features.synthetic import SynthConfig, generate_marketplace
+    from training.config import TrainingConfig
+    from training.tracking import connect
+    from training.train import train
+
+    os.environ["STRIKEOUT_HOME"] = str(home)
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    data_path = home / "data"
+    connect()
+    client = MlflowClient()
+    if data_path.is_dir():
+        version = client.get_model_version_by_alias(MODEL_NAME, "champion")
+        return {"data_path": str(data_path), "version": version.version, "trained_s": None}
+    save_marketplace(generate_marketplace(SynthConfig(n_listings=n_listings, seed=3)), data_path)
+    started = time.perf_counter()
+    result = train(data_path, TrainingConfig())
+    client.set_registered_model_alias(MODEL_NAME, "champion", result.model_version)
+    return {"data_path": str(data_path), "version": result.model_version,
+            "trained_s": round(time.perf_counter() - started, 1)}
+
+
+def prepare_ledger(home: Path, data_path: Path) -> tuple[str, str, pd.DataFrame]:
+    """A fresh ledger with all complaints and the history before the cut; a scorer key."""
+    from features.contract import Marketplace
+    from serving.history_store import HistoryStore, import_listings
+    from serving.keys import create_key
+    from serving.ledger.ledger import Ledger
+    from serving.settings import ServingSettings
+
+    market = load_marketplace(data_path)
+    cut = market.listings["created_at"].quantile(CUT_QUANTILE)
+    url = f"sqlite:///{home / f'bench-ledger-{time.time_ns()}.sqlite'}"
+    ledger = Ledger.open(ServingSettings(ledger_url=url))
+    try:
+        ledger.import_history(data_path)
+        early = market.listings[market.listings["created_at"] < cut]
+        import_listings(HistoryStore(ledger.store), Marketplace(
+            early, market.sellers, market.complaints, market.brands, market.fx_rates))
+        key = create_key(ledger.store, "scorer").key
+    finally:
+        ledger.close()
+    later = market.listings[market.listings["created_at"] >= cut].drop(columns=["label"])
+    return url, key, later.sort_values(["created_at", "listing_id"]).reset_index(drop=True)
+
+
+def percentiles(values_s: list[float]) -> dict[str, float]:
+    ms = np.asarray(values_s) * 1000
+    return {"p50_ms": round(float(np.percentile(ms, 50)), 2),
+            "p99_ms": round(float(np.percentile(ms, 99)), 2),
+            "mean_ms": round(float(ms.mean()), 2), "n": len(ms)}
+
+
+# --- 1. in-process -------------------------------------------------------------------------
+
+def in_process(ledger_url: str, later: pd.DataFrame, n: int) -> dict[str, Any]:
+    """One listing at a time through OnlineScorer, split into its parts, then profiled."""
+    import gc
+
+    from pyinstrument import Profiler
+
+    from serving.batch import load_scorer
+    from serving.history_store import HistoryStore
+    from serving.ledger.ledger import Ledger
+    from serving.online import OnlineScorer, ReviewFeed, RingState
+    from serving.queue import ReviewQueue
+    from serving.settings import ServingSettings
+    from training.tracking import connect
+
+    connect()
+    settings = ServingSettings(ledger_url=ledger_url)
+    ledger = Ledger.open(settings)
+    history = HistoryStore(ledger.store)
+    model = load_scorer(f"models:/{MODEL_NAME}@champion")
+    ring = RingState(model, history, ledger, settings.ring_refresh_s)
+    scorer = OnlineScorer(model, history, ring, ReviewFeed(ReviewQueue(ledger, settings), model))
+    gc.collect()
+    gc.freeze()
+    rows = [later.iloc[[i]].reset_index(drop=True) for i in range(n + 100)]
+    for row in rows[:20]:  # warm-up: first calls build caches
+        scorer.score(row, NO_SELLERS)
+    total, lookup, model_s, store_s = [], [], [], []
+    for row in rows[20:n + 20]:
+        t0 = time.perf_counter()
+        batch = scorer.prepare(row, NO_SELLERS)
+        t1 = time.perf_counter()
+        model.score(batch.market, batch.targets, with_reasons=True, ring_index=ring.index)
+        t2 = time.perf_counter()
+        history.add(listings=row)
+        t3 = time.perf_counter()
+        lookup.append(t1 - t0)
+        model_s.append(t2 - t1)
+        store_s.append(t3 - t2)
+        total.append(t3 - t0)
+    full = []
+    profiler = Profiler(interval=0.0005)
+    profiler.start()
+    for row in rows[n + 20:n + 100]:
+        t0 = time.perf_counter()
+        scorer.score(row, NO_SELLERS)
+        full.append(time.perf_counter() - t0)
+    profiler.stop()
+    PROFILE_PATH.write_text(profiler.output_text(unicode=False, color=False, show_all=False))
+    ledger.close()
+    return {
+        "what": "one listing: history lookup + ring update, features + model + band, store",
+        "history_lookup": percentiles(lookup),
+        "features_model_band": percentiles(model_s),
+        "store_listing": percentiles(store_s),
+        "lookup_features_model_store": percentiles(total),
+        "online_scorer_score_with_review_feed": percentiles(full),
+        "profile": str(PROFILE_PATH.relative_to(REPO)),
+    }
+
+
+# --- 2 and 3. over HTTP ----------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_ready(url: str, process: subprocess.Popen, timeout_s: float = 300) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} not ready after {timeout_s} s")
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+async def _client(host: str, port: int, requests: list[tuple[bytes, int]], deadline: float,
+                  out: list[tuple[float, int, int]], offset: int) -> None:
+    """One keep-alive connection sending requests back to back until the deadline."""
+    reader, writer = await asyncio.open_connection(host, port)
+    i = offset
+    try:
+        while time.monotonic() < deadline:
+            payload, n = requests[i % len(requests)]
+            i += 1
+            started = time.perf_counter()
+            writer.write(payload)
+            await writer.drain()
+            status_line = await reader.readline()
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode("latin-1").partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+            await reader.readexactly(length)
+            out.append((time.perf_counter() - started, int(status_line.split()[1]), n))
+    finally:
+        writer.close()
+
+
+def _load_process(host: str, port: int, requests: list[tuple[bytes, int]], clients: int,
+                  seconds: float, queue: Any) -> None:
+    out: list[tuple[float, int, int]] = []
+
+    async def main() -> None:
+        deadline = time.monotonic() + seconds
+        await asyncio.gather(*(_client(host, port, requests, deadline, out,
+                                       k * len(requests) // clients) for k in range(clients)))
+
+    started = time.monotonic()
+    asyncio.run(main())
+    queue.put((out, time.monotonic() - started))
+
+
+def run_load(port: int, path: str, bodies: list[bytes], listings_per_request: int,
+             headers: dict[str, str], clients: int, seconds: float) -> dict[str, Any]:
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    requests = [((f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                  f"application/json\r\nContent-Length: {len(b)}\r\n{head}\r\n").encode() + b,
+                 listings_per_request) for b in bodies]
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    worker = context.Process(target=_load_process,
+                             args=("127.0.0.1", port, requests, clients, seconds, queue))
+    worker.start()
+    out, wall_s = queue.get()
+    worker.join()
+    latencies = [t for t, code, _ in out if code == 200]
+    codes: dict[str, int] = {}
+    for _, code, _ in out:
+        codes[str(code)] = codes.get(str(code), 0) + 1
+    ok_listings = sum(n for _, code, n in out if code == 200)
+    return {"clients": clients, "listings_per_request": listings_per_request,
+            "seconds": round(wall_s, 1), "requests": len(out), "statuses": codes,
+            "requests_per_s": round(codes.get("200", 0) / wall_s, 1),
+            "listings_per_s": round(ok_listings / wall_s, 1),
+            **(percentiles(latencies) if latencies else {})}
+
+
+def listing_bodies(later: pd.DataFrame, size: int, count: int) -> list[bytes]:
+    rows = later.copy()
+    for column in ("created_at", "registered_at"):
+        if column in rows:
+            rows[column] = rows[column].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    records = rows.to_dict("records")
+    return [json.dumps({"listings": [records[(i * size + j) % len(records)]
+                                     for j in range(size)]}).encode() for i in range(count)]
+
+
+def serve_strikeout(home: Path, ledger_url: str, port: int, workers: int
+                    ) -> subprocess.Popen:
+    from serving.service import serve_command
+    from serving.settings import ServingSettings
+
+    os.environ.update(STRIKEOUT_HOME=str(home), STRIKEOUT_LEDGER_URL=ledger_url)
+    command, env = serve_command(ServingSettings(port=port, workers=workers))
+    return subprocess.Popen(command, env=env, cwd=REPO, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def serve_baseline(home: Path, port: int, workers: int) -> subprocess.Popen:
+    env = {**os.environ, "STRIKEOUT_HOME": str(home), "MLFLOW_DISABLE_TELEMETRY": "true"}
+    command = [sys.executable, "-m", "uvicorn", "--factory", "bench.service:baseline_app",
+               "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+               "--no-access-log", "--log-level", "warning"]
+    return subprocess.Popen(command, env=env, cwd=REPO, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def baseline_app() -> Any:
+    """The baseline: FastAPI, the same MLflow model, its pyfunc `predict` once per request."""
+    import mlflow
+    from fastapi import FastAPI
+
+    from training.tracking import connect
+
+    connect()
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@champion")
+    app = FastAPI()
+
+    @app.get("/ready")
+    def ready() -> dict[str, bool]:
+        return {"ready": True}
+
+    @app.post("/score")
+    def score(body: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+        predicted = model.predict(pd.DataFrame(body["listings"]))
+        return {"results": predicted.to_dict("records")}
+
+    return app
+
+
+def batch_sizes(port: int) -> tuple[float, float] | None:
+    """(listings, passes) of the model so far, from the service's /metrics (None elsewhere)."""
+    import httpx
+
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    except httpx.HTTPError:
+        return None
+    values = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
+              if line.startswith(("strikeout_batch_listings_sum",
+                                  "strikeout_batch_listings_count"))}
+    if len(values) != 2:
+        return None
+    return values["strikeout_batch_listings_sum"], values["strikeout_batch_listings_count"]
+
+
+def over_http(name: str, process: subprocess.Popen, port: int, ready_path: str,
+              headers: dict[str, str], later: pd.DataFrame, seconds: float) -> dict[str, Any]:
+    """Both loads against one server; `later` holds the listings to send (as JSON rows)."""
+    try:
+        wait_ready(f"http://127.0.0.1:{port}{ready_path}", process)
+        singles = listing_bodies(later, 1, 2000)
+        hundreds = listing_bodies(later, 100, 40)
+        run_load(port, "/score", singles[:50], 1, headers, 4, 3)  # warm-up
+        result: dict[str, Any] = {"server": name}
+        for label, bodies, size, clients in (("single_listing_32_clients", singles, 1, 32),
+                                             ("hundred_listings_8_clients", hundreds, 100, 8)):
+            before = batch_sizes(port)
+            result[label] = run_load(port, "/score", bodies, size, headers, clients, seconds)
+            after = batch_sizes(port)
+            if before and after and after[1] > before[1]:
+                result[label]["mean_listings_per_model_pass"] = round(
+                    (after[0] - before[0]) / (after[1] - before[1]), 1)
+        return result
+    finally:
+        stop(process)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--listings", type=int, default=30_000)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--in-process", type=int, default=300, dest="in_process")
+    parser.add_argument("--home", type=Path, default=None)
+    args = parser.parse_args()
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
+    home = args.home or Path(tempfile.mkdtemp(prefix="strikeout-bench-service-"))
+    home.mkdir(parents=True, exist_ok=True)
+    setup = prepare_home(home, args.listings)
+    data_path = Path(setup["data_path"])
+
+    url, key, later = prepare_ledger(home, data_path)
+    single = in_process(url, later, args.in_process)
+
+    url, key, later = prepare_ledger(home, data_path)  # fresh history for the HTTP runs
+    port = free_port()
+    strikeout = over_http("strikeout (BentoML, micro-batched)",
+                          serve_strikeout(home, url, port, args.workers), port, "/readyz",
+                          {"Authorization": f"Bearer {key}"}, later, args.seconds)
+    port = free_port()
+    with_sellers = later.merge(load_marketplace(data_path).sellers, on="seller_id")
+    baseline = over_http("baseline (FastAPI + pyfunc predict per request)",
+                         serve_baseline(home, port, args.workers), port, "/ready", {},
+                         with_sellers, args.seconds)
+    result = {
+        "machine": machine_info(),
+        "setup": {"listings": args.listings, "workers": args.workers, **setup,
+                  "scored_listings_available": len(later)},
+        "in_process_one_listing": single,
+        "http": [strikeout, baseline],
+        "targets": {"in_process_p99_ms": 2, "single_32_clients_p99_ms": 50,
+                    "single_32_clients_listings_per_s": 1000,
+                    "hundred_listings_per_s": 10000},
+    }
+    RESULTS_PATH.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,337 @@
+"""The online seller history: the sellers and listings the service has seen, in the ledger DB.
+
+Seller-history features read only the seller's own earlier listings, and ring features
+the listings of struck sellers; both are events, so the service keeps them as rows and
+hands them to the same feature code that batch scoring runs (`features.history`,
+`features.rings`). That is what makes online features equal batch features.
+
+Rows are facts, written once: a listing or seller already stored is left as it was
+(`INSERT ... ON CONFLICT DO NOTHING`), so scoring a listing again never duplicates
+history. Timestamps are stored as UTC nanoseconds, exactly as the data contract's
+`datetime64[ns, UTC]` columns hold them. The tables come from the Alembic branch
+`history` (`serving/migrations/versions/history_0001_listing_history.py`), which the
+ledger's store applies with its own migrations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from operator import itemgetter
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from features.contract import Marketplace
+from serving.ledger.store import LedgerStore, complaints_table, freezes_table
+
+LISTING_COLUMNS = ("listing_id", "seller_id", "created_at", "title", "description", "brand",
+                   "category", "price", "currency", "quantity", "ships_from", "image_count")
+TEXT_COLUMNS = ("listing_id", "seller_id", "title", "description", "brand", "category",
+                "currency", "ships_from")
+# What seller-history features read of earlier listings: no free text (the text and ring
+# features read the text of the listing being scored only).
+HISTORY_COLUMNS = ("listing_id", "seller_id", "created_at", "brand", "category", "price",
+                   "currency", "quantity", "ships_from", "image_count")
+SELLER_COLUMNS = ("seller_id", "registered_at", "country", "business_verified")
+COMPLAINT_COLUMNS = ("complaint_id", "listing_id", "seller_id", "brand", "filed_at", "status",
+                     "resolved_at")
+IN_CHUNK = 500  # ids per IN (...) list
+WRITE_CHUNK = 5_000  # rows per insert statement
+
+metadata = sa.MetaData()
+SEQ = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+sellers_table = sa.Table(
+    "history_sellers",
+    metadata,
+    sa.Column("seller_id", sa.Text(), primary_key=True),
+    sa.Column("registered_at_ns", sa.BigInteger(), nullable=False),
+    sa.Column("country", sa.Text(), nullable=False),
+    sa.Column("business_verified", sa.Boolean(), nullable=False),
+)
+
+listings_table = sa.Table(
+    "history_listings",
+    metadata,
+    sa.Column("seq", SEQ, primary_key=True, autoincrement=True),
+    sa.Column("listing_id", sa.Text(), nullable=False, unique=True),
+    sa.Column("seller_id", sa.Text(), nullable=False),
+    sa.Column("created_at_ns", sa.BigInteger(), nullable=False),
+    sa.Column("title", sa.Text(), nullable=False),
+    sa.Column("description", sa.Text(), nullable=False),
+    sa.Column("brand", sa.Text(), nullable=False),
+    sa.Column("category", sa.Text(), nullable=False),
+    sa.Column("price", sa.Float(precision=53), nullable=False),
+    sa.Column("currency", sa.Text(), nullable=False),
+    sa.Column("quantity", sa.BigInteger(), nullable=False),
+    sa.Column("ships_from", sa.Text(), nullable=False),
+    sa.Column("image_count", sa.BigInteger(), nullable=False),
+    # covers HISTORY_COLUMNS: a seller's history is read from the index alone
+    sa.Index("ix_history_listings_seller", "seller_id", "created_at_ns", "listing_id", "brand",
+             "category", "price", "currency", "quantity", "ships_from", "image_count"),
+)
+
+_STORED = {"created_at": "created_at_ns", "registered_at": "registered_at_ns",
+           "filed_at": "filed_at_ns", "resolved_at": "resolved_at_ns"}
+MISSING_NS = np.iinfo(np.int64).min  # NaT
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class HistoryHead:
+    """Where the history stands: how many sellers, and the last listing row written."""
+
+    sellers: int
+    last_seq: int
+
+
+@dataclass(frozen=True)
+class SellerSnapshot:
+    """What the features need to know about some sellers, read in one transaction."""
+
+    listings: pd.DataFrame  # their stored listings, without text
+    sellers: pd.DataFrame  # the stored seller rows
+    complaints: pd.DataFrame  # the ledger's complaints against them
+    frozen: frozenset[str]  # those the ledger has frozen now
+
+
+@dataclass(frozen=True)
+class ImportedHistory:
+    """What `import_listings` added (rows already stored are not counted)."""
+
+    sellers: int
+    listings: int
+
+
+class HistoryStore:
+    """Sellers and listings the service has seen, in the ledger's database."""
+
+    def __init__(self, store: LedgerStore) -> None:
+        self.store = store
+        self.engine = store.engine
+        self.is_postgres = store.is_postgres
+
+    # --- writes ------------------------------------------------------------------------------
+
+    def add(self, listings: pd.DataFrame | None = None,
+            sellers: pd.DataFrame | None = None) -> ImportedHistory:
+        """Store new sellers and listings in one transaction; rows already there stay as they were.
+
+        Rows are written sorted by key, so concurrent writers on PostgreSQL take row locks in
+        the same order and cannot deadlock.
+        """
+        seller_rows = [] if sellers is None else _rows(sellers.sort_values("seller_id"),
+                                                       SELLER_COLUMNS)
+        listing_rows = [] if listings is None else _rows(listings.sort_values("listing_id"),
+                                                         LISTING_COLUMNS)
+        if not seller_rows and not listing_rows:
+            return ImportedHistory(0, 0)
+        added = {"sellers": 0, "listings": 0}
+        # A plain (deferred) transaction is safe on SQLite here: its first statement writes.
+        with self.engine.begin() as conn:
+            for name, table, key, rows in (("sellers", sellers_table, "seller_id", seller_rows),
+                                           ("listings", listings_table, "listing_id",
+                                            listing_rows)):
+                for chunk in _chunks(rows, WRITE_CHUNK):
+                    added[name] += len(conn.execute(self._insert_new(table, key), chunk).all())
+        return ImportedHistory(**added)
+
+    def _insert_new(self, table: sa.Table, key: str) -> sa.Insert:
+        """INSERT that skips rows already stored and returns the keys of those it wrote."""
+        dialect = postgresql if self.is_postgres else sqlite
+        return dialect.insert(table).on_conflict_do_nothing(index_elements=[key]).returning(
+            table.c[key])
+
+    # --- reads -------------------------------------------------------------------------------
+
+    def head(self) -> HistoryHead:
+        with self.engine.connect() as conn:
+            sellers = conn.execute(sa.select(sa.func.count()).select_from(sellers_table)).scalar()
+            seq = conn.execute(sa.select(sa.func.max(listings_table.c.seq))).scalar()
+        return HistoryHead(int(sellers or 0), int(seq or 0))
+
+    def sellers(self, seller_ids: Iterable[str] | None = None) -> pd.DataFrame:
+        """The sellers table of the data contract (every seller, or those of `seller_ids`)."""
+        columns = [sellers_table.c[_STORED.get(c, c)] for c in SELLER_COLUMNS]
+        query = sa.select(*columns).order_by(sellers_table.c.seller_id)
+        with self.engine.connect() as conn:
+            rows = _select_in(conn, query, sellers_table.c.seller_id, seller_ids)
+        return _frame(rows, SELLER_COLUMNS)
+
+    def listings(self, seller_ids: Iterable[str], *, with_text: bool = True,
+                 exclude: Collection[str] = ()) -> pd.DataFrame:
+        """The sellers' stored listings in the data contract's types, oldest first.
+
+        Without text, `title` and `description` come back empty: seller history reads
+        neither, and a seller's full texts are the bulk of what would be read.
+        """
+        names = LISTING_COLUMNS if with_text else HISTORY_COLUMNS
+        query = sa.select(*(listings_table.c[_STORED.get(c, c)] for c in names))
+        with self.engine.connect() as conn:
+            rows = _select_in(conn, query, listings_table.c.seller_id, seller_ids, raw=True)
+        if exclude:
+            rows = [r for r in rows if r[0] not in exclude]
+        rows.sort(key=itemgetter(2, 0))  # (created_at, listing_id): the columns start alike
+        return _frame(rows, names, LISTING_COLUMNS)
+
+    def snapshot(self, seller_ids: Sequence[str], exclude: Collection[str] = ()
+                 ) -> SellerSnapshot:
+        """The sellers' history, their complaints and whether they are frozen, all as of one moment.
+
+        Complaints and freezes are read from the ledger's tables exactly as
+        `Ledger.complaints_frame` and `Ledger.frozen_sellers` read them, but in the same
+        read transaction as the history and with fewer conversions (this is on the
+        request path).
+        """
+        listing_query = sa.select(*(listings_table.c[_STORED.get(c, c)] for c in HISTORY_COLUMNS))
+        seller_query = sa.select(*(sellers_table.c[_STORED.get(c, c)] for c in SELLER_COLUMNS))
+        complaint_query = sa.select(*(complaints_table.c[c] for c in COMPLAINT_COLUMNS))
+        frozen_query = sa.select(freezes_table.c.seller_id).where(
+            freezes_table.c.lifted_seq.is_(None))
+        with self.store.read() as conn:
+            listings = _select_in(conn, listing_query, listings_table.c.seller_id, seller_ids,
+                                  raw=True)
+            sellers = _select_in(conn, seller_query, sellers_table.c.seller_id, seller_ids)
+            complaints = _select_in(conn, complaint_query, complaints_table.c.seller_id,
+                                    seller_ids)
+            frozen = _select_in(conn, frozen_query, freezes_table.c.seller_id, seller_ids)
+        if exclude:
+            listings = [r for r in listings if r[0] not in exclude]
+        listings.sort(key=itemgetter(2, 0))
+        complaints.sort(key=lambda r: (r[4], r[0]))  # (filed_at, complaint_id), as the ledger
+        return SellerSnapshot(
+            listings=_frame(listings, HISTORY_COLUMNS, LISTING_COLUMNS),
+            sellers=_frame(sellers, SELLER_COLUMNS),
+            complaints=_complaint_frame(complaints),
+            frozen=frozenset(r[0] for r in frozen),
+        )
+
+    def listings_after(self, seq: int) -> tuple[pd.DataFrame, int]:
+        """Listings written after row `seq` (with text), and the last row number read."""
+        query = sa.select(listings_table.c.seq,
+                          *(listings_table.c[_STORED.get(c, c)] for c in LISTING_COLUMNS)
+                          ).where(listings_table.c.seq > seq).order_by(listings_table.c.seq)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        last = rows[-1][0] if rows else seq
+        return _frame([r[1:] for r in rows], LISTING_COLUMNS), int(last)
+
+
+def import_listings(store: HistoryStore, market: Marketplace) -> ImportedHistory:
+    """Make a dataset's sellers and listings the service's online history (idempotent).
+
+    `strikeout ledger import` calls this after loading the complaint history, so that the
+    first listings the service scores see the same seller history training saw.
+    """
+    sellers = market.sellers[list(SELLER_COLUMNS)]
+    listings = market.listings[list(LISTING_COLUMNS)]
+    added = store.add(sellers=sellers)
+    count = 0
+    for start in range(0, len(listings), 50_000):
+        count += store.add(listings=listings.iloc[start:start + 50_000]).listings
+    return ImportedHistory(added.sellers, count)
+
+
+# --- rows and frames -------------------------------------------------------------------------
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _rows(frame: pd.DataFrame, columns: Sequence[str]) -> list[dict[str, Any]]:
+    """Contract-typed rows as the stored columns (timestamps as UTC nanoseconds)."""
+    data: dict[str, list[Any]] = {}
+    for name in columns:
+        series = frame[name]
+        if name in _STORED:
+            data[_STORED[name]] = series.to_numpy(dtype="datetime64[ns]").view(np.int64).tolist()
+        elif name in ("price",):
+            data[name] = series.to_numpy(dtype=np.float64).tolist()
+        elif name in ("quantity", "image_count"):
+            data[name] = series.to_numpy(dtype=np.int64).tolist()
+        elif name == "business_verified":
+            data[name] = series.to_numpy(dtype=bool).tolist()
+        else:
+            data[name] = [v if isinstance(v, str) else "" for v in series.tolist()]
+    keys = list(data)
+    return [dict(zip(keys, values, strict=True)) for values in zip(*data.values(), strict=True)]
+
+
+def _complaint_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
+    """Ledger complaint rows (aware datetimes) as the contract's complaints table."""
+    ns = [[MISSING_NS if r[i] is None else epoch_ns(r[i]) for r in rows] for i in (4, 6)]
+    stored = [(*r[:4], filed, r[5], resolved)
+              for r, filed, resolved in zip(rows, ns[0], ns[1], strict=True)]
+    return _frame(stored, COMPLAINT_COLUMNS)
+
+
+def epoch_ns(moment: datetime) -> int:
+    """Exact UTC nanoseconds of an aware datetime."""
+    delta = moment - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1000
+
+
+def _select_in(conn: Connection, query: sa.Select, column: sa.Column,
+               ids: Iterable[str] | None, *, raw: bool = False) -> list[Sequence[Any]]:
+    """Rows of `query` whose `column` is one of `ids` (all rows when `ids` is None).
+
+    `raw` fetches plain tuples through the driver's cursor, skipping SQLAlchemy's row
+    objects: for columns without type conversion (ints, floats, text) the rows are the
+    same, at about half the cost, which matters for sellers with thousands of listings.
+    """
+    fetch = _fetch_raw if raw else _fetch
+    if ids is None:
+        return fetch(conn, query)
+    wanted = list(dict.fromkeys(ids))
+    if len(wanted) == 1:  # the common online case: one seller, a plain indexed lookup
+        return fetch(conn, query.where(column == wanted[0]))
+    return [row for start in range(0, len(wanted), IN_CHUNK)
+            for row in fetch(conn, query.where(column.in_(wanted[start:start + IN_CHUNK])))]
+
+
+def _fetch(conn: Connection, query: sa.Select) -> list[Sequence[Any]]:
+    return list(conn.execute(query).all())
+
+
+def _fetch_raw(conn: Connection, query: sa.Select) -> list[Sequence[Any]]:
+    compiled = query.compile(dialect=conn.dialect,
+                             compile_kwargs={"render_postcompile": True})
+    params = compiled.construct_params()
+    args = tuple(params[name] for name in compiled.positiontup or ()) if compiled.positional \
+        else params
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(str(compiled), args)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def _frame(rows: Sequence[Sequence[Any]], names: Sequence[str],
+           columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Stored rows (`names`, in order) as a contract-typed table with `columns` (text missing
+    from the rows comes back empty)."""
+    values = dict(zip(names, zip(*rows, strict=True) if rows else [()] * len(names),
+                      strict=True))
+    data: dict[str, Any] = {}
+    for name in columns or names:
+        column = values.get(name, [""] * len(rows))
+        if name in _STORED:
+            ns = np.asarray(column, dtype=np.int64).view("datetime64[ns]")
+            data[name] = pd.DatetimeIndex(ns).tz_localize("UTC")
+        elif name == "price":
+            data[name] = np.asarray(column, dtype=np.float64)
+        elif name in ("quantity", "image_count"):
+            data[name] = np.asarray(column, dtype=np.int64)
+        elif name == "business_verified":
+            data[name] = np.asarray(column, dtype=bool)
+        else:
+            data[name] = pd.array(column, dtype="str")
+    return pd.DataFrame(data)

@@ -1,0 +1,326 @@
+"""Online scoring: requested listings scored with their sellers' stored history, as batch would.
+
+`OnlineScorer.score` builds the `Marketplace` that batch scoring would hold for these
+listings (their sellers' earlier listings and seller rows from the history store, their
+complaints from the ledger, the reference tables saved with the model), calls the
+model's own `score` with the cross-seller `RingState` index, applies the ledger's
+freezes, stores the listings as history and hands the results to the review queue.
+The model is used only through its `ListingRiskModel` methods (loaded from MLflow):
+serving never imports `training`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from features.contract import Marketplace
+from features.price import registry_reference, registry_table
+from features.rings import RingIndex, first_strikes
+from serving.history_store import LISTING_COLUMNS, HistoryStore
+from serving.ledger.cases import review_cases_table
+from serving.ledger.ledger import Ledger
+from serving.ledger.store import strikes_table
+from serving.queue import PriceReference, ReviewQueue, ScoredListing
+
+RESULT_COLUMNS = ("listing_id", "score", "band", "reasons", "model_version", "seller_frozen")
+REREAD_ROWS = 1_000  # listing rows re-read behind the last seen one: PostgreSQL may commit
+# a lower sequence number after a higher one; re-adding rows to the index changes nothing
+
+
+class Model(Protocol):
+    """What the service uses of the registered `ListingRiskModel`."""
+
+    version: str
+    pipeline: Any
+    bands: Any
+    brands: pd.DataFrame
+    fx_rates: pd.DataFrame
+
+    def score(self, market: Marketplace, targets: np.ndarray | None = None,
+              with_reasons: bool = True, ring_index: RingIndex | None = None) -> pd.DataFrame: ...
+
+    def reasons(self, features: pd.DataFrame) -> list[list[Any]]: ...
+
+
+class ScoreFeed(Protocol):
+    """Where scores go after the response is decided: the reviewers' queue."""
+
+    def __call__(self, listings: pd.DataFrame, sellers: pd.DataFrame,
+                 results: pd.DataFrame) -> None: ...
+
+
+def empty_listings() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="datetime64[ns, UTC]" if c == "created_at" else
+                                      "float64" if c == "price" else
+                                      "int64" if c in ("quantity", "image_count") else "str")
+                         for c in LISTING_COLUMNS})
+
+
+class RingState:
+    """The ring index of everything stored, kept current as listings, sellers and strikes arrive.
+
+    Built from the history store and the ledger at start-up. The service's own listings,
+    new sellers and the strikes of the sellers it scores count at once (`prepare`);
+    what other replicas stored and strikes recorded elsewhere count within
+    `refresh_s` (`refresh`). A stale index can only miss a taint, never see the future.
+    """
+
+    def __init__(self, model: Model, history: HistoryStore, ledger: Ledger, refresh_s: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.model = model
+        self.history = history
+        self.ledger = ledger
+        self.refresh_s = refresh_s
+        self.clock = clock
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        """Build the index again from everything stored."""
+        head = self.history.head()  # before reading: rows written meanwhile are read again
+        self.strike_count = _strike_count(self.ledger)
+        complaints = self.ledger.complaints_frame()
+        self._set_upheld(complaints[complaints["status"] == "upheld"].reset_index(drop=True))
+        self.sellers = self.history.sellers()
+        self.seller_ids = set(self.sellers["seller_id"])
+        listings = self.history.listings(self.first_strike.index) if len(
+            self.first_strike) else empty_listings()
+        self.index: RingIndex = self.model.pipeline.ring_index(self._market(listings))
+        self.last_seq, self.seller_count = head.last_seq, head.sellers
+        self.checked_at = self.clock()
+
+    def _set_upheld(self, upheld: pd.DataFrame) -> None:
+        self.upheld = upheld
+        self.upheld_ids = set(upheld["complaint_id"])
+        self.first_strike = first_strikes(upheld)
+        self.struck = set(self.first_strike.index)
+
+    def _market(self, listings: pd.DataFrame) -> Marketplace:
+        return Marketplace(listings=listings, sellers=self.sellers, complaints=self.upheld,
+                           brands=self.model.brands, fx_rates=self.model.fx_rates)
+
+    def _rebuild_bursts(self) -> None:
+        bursts = self.model.pipeline.ring_index(self._market(empty_listings())).bursts
+        self.index = RingIndex(self.index.taint, bursts)
+
+    def _taint(self, listings: pd.DataFrame) -> None:
+        struck = self.struck
+        mask = np.fromiter((s in struck for s in listings["seller_id"]), bool, len(listings))
+        if mask.any():
+            rows = listings[mask]
+            self.index = RingIndex(self.index.taint.update(rows, self.upheld), self.index.bursts)
+
+    def _strikes(self, complaints: pd.DataFrame) -> None:
+        """Take in the upheld complaints among `complaints`; index newly struck sellers."""
+        known = self.upheld_ids
+        fresh = np.fromiter((status == "upheld" and cid not in known for cid, status in
+                             zip(complaints["complaint_id"], complaints["status"], strict=True)),
+                            bool, len(complaints))
+        if not fresh.any():
+            return
+        before = self.first_strike
+        self._set_upheld(pd.concat([self.upheld, complaints[fresh]], ignore_index=True))
+        known = before.index.intersection(self.first_strike.index)
+        if (self.first_strike[known] != before[known]).any():
+            self.rebuild()  # an older strike arrived late: its taints move earlier
+            return
+        struck = self.first_strike.index.difference(before.index)
+        if len(struck):
+            self._taint(self.history.listings(struck))
+        self._rebuild_bursts()
+
+    def add_sellers(self, sellers: pd.DataFrame) -> None:
+        """Sellers about to be stored: the burst index counts their registrations."""
+        known = self.seller_ids
+        fresh = np.fromiter((s not in known for s in sellers["seller_id"]), bool, len(sellers))
+        if not fresh.any():
+            return
+        new = sellers[fresh]
+        self.sellers = pd.concat([self.sellers, new], ignore_index=True)
+        self.seller_ids.update(new["seller_id"])
+        self._rebuild_bursts()
+
+    def prepare(self, listings: pd.DataFrame, complaints: pd.DataFrame) -> None:
+        """Before scoring `listings`: their sellers' strikes (`complaints`) and their own text."""
+        self._strikes(complaints)
+        self._taint(listings)
+
+    def refresh(self, force: bool = False) -> None:
+        """Pick up what other replicas stored and strikes recorded since the last look."""
+        if not force and self.clock() - self.checked_at < self.refresh_s:
+            return
+        self.checked_at = self.clock()
+        head = self.history.head()
+        strikes = _strike_count(self.ledger)
+        if strikes != self.strike_count:
+            self.strike_count = strikes
+            self._strikes(self.ledger.complaints_frame())
+        if head.sellers != self.seller_count:
+            self.seller_count = head.sellers
+            self.sellers = self.history.sellers()
+            self.seller_ids = set(self.sellers["seller_id"])
+            self._rebuild_bursts()
+        if head.last_seq > self.last_seq:
+            rows, _ = self.history.listings_after(max(self.last_seq - REREAD_ROWS, 0))
+            self._taint(rows)
+            self.last_seq = head.last_seq
+
+
+def _strike_count(ledger: Ledger) -> int:
+    with ledger.store.read() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(strikes_table)).scalar()
+                   or 0)
+
+
+@dataclass(frozen=True)
+class OnlineBatch:
+    """Listings to score within the marketplace that batch scoring would see for them."""
+
+    market: Marketplace
+    targets: np.ndarray  # which rows of market.listings are the listings to score
+    new_sellers: pd.DataFrame  # sellers given with the listings and not stored yet
+    frozen: frozenset[str]  # sellers the ledger has frozen
+
+
+@dataclass
+class OnlineScorer:
+    """One loaded model with its ring index, over the history store and the ledger.
+
+    Not thread-safe: one thread scores (the service's micro-batcher).
+    """
+
+    model: Model
+    history: HistoryStore
+    ring: RingState
+    feed: ScoreFeed | None = None
+
+    @property
+    def version(self) -> str:
+        return str(self.model.version)
+
+    @cached_property
+    def currencies(self) -> frozenset[str]:
+        """The currencies the model has exchange rates for (checked before scoring)."""
+        return frozenset(self.model.fx_rates["currency"])
+
+    def score(self, listings: pd.DataFrame, sellers: pd.DataFrame) -> pd.DataFrame:
+        """Score contract-typed listings (sellers: rows given for new sellers); input order.
+
+        A listing id given twice in one batch (two requests at once) is scored in a second
+        round, after the first has been stored, as two requests one after the other would.
+        """
+        if not listings["listing_id"].duplicated().any():
+            return self._score(listings.reset_index(drop=True), sellers)
+        rounds = listings.groupby("listing_id", sort=False).cumcount().to_numpy()
+        parts = [self._score(listings[rounds == r].reset_index(drop=True), sellers)
+                 .set_index(np.flatnonzero(rounds == r)) for r in range(rounds.max() + 1)]
+        return pd.concat(parts).sort_index().reset_index(drop=True)
+
+    def prepare(self, listings: pd.DataFrame, sellers: pd.DataFrame) -> OnlineBatch:
+        """The marketplace batch scoring would hold for `listings`, from the store and ledger.
+
+        Also brings the ring index up to date with these listings and their sellers.
+        """
+        self.ring.refresh()
+        seller_ids = list(dict.fromkeys(listings["seller_id"]))
+        snap = self.history.snapshot(seller_ids, exclude=set(listings["listing_id"]))
+        wanted, stored = set(seller_ids), set(snap.sellers["seller_id"])
+        new_sellers = sellers[np.fromiter((s in wanted and s not in stored
+                                           for s in sellers["seller_id"]), bool, len(sellers))]
+        self.ring.add_sellers(new_sellers)
+        self.ring.prepare(listings, snap.complaints)
+        market = Marketplace(
+            listings=pd.concat([snap.listings, listings], ignore_index=True),
+            sellers=pd.concat([snap.sellers, new_sellers], ignore_index=True),
+            complaints=snap.complaints, brands=self.model.brands, fx_rates=self.model.fx_rates)
+        targets = np.arange(len(market.listings)) >= len(snap.listings)
+        return OnlineBatch(market, targets, new_sellers, snap.frozen)
+
+    def _score(self, listings: pd.DataFrame, sellers: pd.DataFrame) -> pd.DataFrame:
+        batch = self.prepare(listings, sellers)
+        scored = self.model.score(batch.market, batch.targets, with_reasons=True,
+                                  ring_index=self.ring.index).sort_index()
+        result = scored.reset_index(drop=True).assign(
+            seller_frozen=[s in batch.frozen for s in listings["seller_id"]])
+        self._frozen_reasons(batch.market, batch.targets, result)
+        result.loc[result["seller_frozen"], "band"] = "high"
+        self.history.add(listings=listings, sellers=batch.new_sellers)
+        if self.feed is not None:
+            self.feed(listings, batch.market.sellers, result)
+        return result[list(RESULT_COLUMNS)]
+
+    def _frozen_reasons(self, market: Marketplace, targets: np.ndarray,
+                        result: pd.DataFrame) -> None:
+        """Reasons for frozen sellers' listings that the model itself put in `low`."""
+        missing = np.flatnonzero(result["seller_frozen"].to_numpy()
+                                 & (result["band"] == "low").to_numpy())
+        if not len(missing):
+            return
+        mask = np.zeros(len(targets), dtype=bool)
+        mask[np.flatnonzero(targets)[missing]] = True
+        features = self.model.pipeline.transform(market, mask, self.ring.index)
+        reasons = result["reasons"].tolist()
+        for i, found in zip(missing, self.model.reasons(features), strict=True):
+            reasons[i] = found
+        result["reasons"] = reasons
+
+
+class ReviewFeed:
+    """Sends scored listings to the review queue: flagged ones open a case, once each.
+
+    `ReviewQueue.record_scores` opens a case for a listing newly scored `review` or
+    `high` and updates the open case of a listing scored again; a `low` score only
+    updates an open case. So a `low` listing is sent only when it has an open case, which
+    spares building the queue's payload for most listings.
+    """
+
+    def __init__(self, queue: ReviewQueue, model: Model) -> None:
+        self.queue = queue
+        self.rates = model.fx_rates.set_index("currency")["usd_per_unit"].to_dict()
+        self.registry = registry_table(model.brands)
+
+    def __call__(self, listings: pd.DataFrame, sellers: pd.DataFrame,
+                 results: pd.DataFrame) -> None:
+        flagged = (results["band"] != "low").to_numpy()
+        low_ids = listings["listing_id"].to_numpy()[~flagged].tolist()
+        if low_ids:
+            open_ids = self._with_open_case(low_ids)
+            flagged = flagged | np.fromiter((i in open_ids for i in listings["listing_id"]),
+                                            bool, len(listings))
+        if not flagged.any():
+            return
+        rows, results = listings[flagged], results[flagged]
+        now = datetime.now(UTC)
+        references = registry_reference(rows, self.registry).tolist()
+        known = {row["seller_id"]: row for row in sellers.to_dict("records")}
+        items = []
+        for reference, listing, result in zip(references, rows.to_dict("records"),
+                                              results.itertuples(index=False), strict=True):
+            seller = known.get(listing["seller_id"])
+            if seller is not None:
+                listing.update(registered_at=seller["registered_at"], country=seller["country"],
+                               business_verified=bool(seller["business_verified"]))
+            items.append(ScoredListing(
+                listing, float(result.score), result.band, result.reasons,
+                result.model_version, now, usd_per_unit=self.rates.get(listing["currency"]),
+                reference=None if not np.isfinite(reference) else PriceReference(
+                    listing["brand"], listing["category"], reference)))
+        self.queue.record_scores(items)
+
+    def _with_open_case(self, listing_ids: list[str]) -> set[str]:
+        cases = review_cases_table.c
+        found: set[str] = set()
+        with self.queue.ledger.store.read() as conn:
+            for start in range(0, len(listing_ids), 500):
+                found.update(conn.execute(sa.select(cases.listing_id).where(
+                    cases.listing_id.in_(listing_ids[start:start + 500]),
+                    cases.status == "open")).scalars())
+        return found

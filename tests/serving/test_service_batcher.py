@@ -1,0 +1,92 @@
+"""The micro-batcher: waiting requests are scored together, waiting is bounded, errors reach all."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import pytest
+
+from serving.batcher import MicroBatcher, Overloaded
+
+
+class GatedWork:
+    """A `work` function that blocks until released and records the batches it was given."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[Sequence[int]]] = []
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, requests: list[Sequence[int]]) -> list[int]:
+        self.batches.append(requests)
+        self.started.set()
+        self.release.wait(10)
+        return [sum(items) for items in requests]
+
+
+def test_requests_waiting_while_the_scorer_is_busy_are_scored_together() -> None:
+    work = GatedWork()
+    batcher = MicroBatcher(work, max_batch=100, max_waiting=100)
+    try:
+        first = batcher.submit([1])
+        assert work.started.wait(5)
+        waiting = [batcher.submit([i, i]) for i in range(5)]
+        work.release.set()
+        assert first.result(5) == 1
+        assert [f.result(5) for f in waiting] == [0, 2, 4, 6, 8]
+        assert [len(b) for b in work.batches] == [1, 5]
+    finally:
+        batcher.close()
+
+
+def test_a_batch_takes_at_most_max_batch_items_but_never_splits_a_request() -> None:
+    work = GatedWork()
+    batcher = MicroBatcher(work, max_batch=4, max_waiting=100)
+    try:
+        batcher.submit([0])
+        assert work.started.wait(5)
+        futures = [batcher.submit([1, 1, 1]), batcher.submit([1]), batcher.submit([1, 1])]
+        big = batcher.submit([1] * 9)  # larger than max_batch: scored alone
+        work.release.set()
+        assert [f.result(5) for f in futures] == [3, 1, 2] and big.result(5) == 9
+        assert [[len(r) for r in b] for b in work.batches] == [[1], [3, 1], [2], [9]]
+    finally:
+        batcher.close()
+
+
+def test_past_max_waiting_a_request_is_refused_at_once() -> None:
+    work = GatedWork()
+    batcher = MicroBatcher(work, max_batch=100, max_waiting=3)
+    try:
+        batcher.submit([1])
+        assert work.started.wait(5)
+        accepted = batcher.submit([1, 1])
+        with pytest.raises(Overloaded):
+            batcher.submit([1, 1])
+        assert batcher.waiting == 2
+        work.release.set()
+        assert accepted.result(5) == 2
+        assert batcher.submit([1, 1]).result(5) == 2  # room again once the wait drained
+    finally:
+        batcher.close()
+
+
+def test_an_error_reaches_every_request_of_its_batch_and_the_scorer_goes_on() -> None:
+    calls = []
+
+    def work(requests: list[Sequence[int]]) -> list[int]:
+        calls.append(requests)
+        if any(0 in r for r in requests):
+            raise ValueError("cannot score a zero")
+        return [len(r) for r in requests]
+
+    batcher = MicroBatcher(work, max_batch=100, max_waiting=100)
+    try:
+        with pytest.raises(ValueError, match="zero"):
+            batcher.submit([0]).result(5)
+        assert batcher.submit([5, 6]).result(5) == 2
+    finally:
+        batcher.close()
+    with pytest.raises(Overloaded):
+        batcher.submit([1])

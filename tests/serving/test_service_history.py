@@ -1,0 +1,98 @@
+"""The online history store: contract types in and out, written once, read as one snapshot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from features.contract import Marketplace, load_marketplace
+from serving.history_store import LISTING_COLUMNS, HistoryStore, import_listings
+from serving.ledger.ledger import Ledger
+from serving.ledger.store import SCHEMA_VERSION_TABLE
+
+
+@pytest.fixture
+def market(tiny_dataset: Path) -> Marketplace:
+    return load_marketplace(tiny_dataset)
+
+
+def contract_listings(market: Marketplace) -> pd.DataFrame:
+    return market.listings[list(LISTING_COLUMNS)].sort_values(
+        ["created_at", "listing_id"]).reset_index(drop=True)
+
+
+def test_listings_and_sellers_come_back_as_the_contract_loaded_them(
+        ledger: Ledger, market: Marketplace) -> None:
+    store = HistoryStore(ledger.store)
+    added = import_listings(store, market)
+    assert (added.sellers, added.listings) == (2, 4)
+    pd.testing.assert_frame_equal(store.listings(["S1", "S2"]), contract_listings(market))
+    pd.testing.assert_frame_equal(store.sellers(), market.sellers)
+    without_text = store.listings(["S1"], with_text=False)
+    assert (without_text["title"] == "").all() and (without_text["description"] == "").all()
+    assert list(without_text["listing_id"]) == ["L1", "L2"]
+
+
+def test_storing_again_changes_nothing_and_the_first_version_stays(
+        ledger: Ledger, market: Marketplace) -> None:
+    store = HistoryStore(ledger.store)
+    import_listings(store, market)
+    head = store.head()
+    edited = market.listings.assign(title="edited title", price=1.0)
+    again = import_listings(store, Marketplace(edited, market.sellers, market.complaints,
+                                               market.brands, market.fx_rates))
+    assert (again.sellers, again.listings) == (0, 0)
+    assert store.head() == head
+    pd.testing.assert_frame_equal(store.listings(["S1", "S2"]), contract_listings(market))
+
+
+def test_snapshot_reads_history_complaints_and_freezes_as_the_ledger_does(
+        ledger: Ledger, market: Marketplace, tiny_dataset: Path) -> None:
+    store = HistoryStore(ledger.store)
+    import_listings(store, market)
+    ledger.import_history(tiny_dataset)
+    snap = store.snapshot(["S1", "S2"], exclude={"L2"})
+    assert list(snap.listings["listing_id"]) == ["L1", "L3", "L4"]
+    assert (snap.listings["title"] == "").all()  # history rows carry no text
+    pd.testing.assert_frame_equal(snap.complaints, ledger.complaints_frame(["S1", "S2"]))
+    assert snap.frozen == ledger.frozen_sellers(["S1", "S2"]) == set()
+    pd.testing.assert_frame_equal(snap.sellers, market.sellers)
+    nobody = store.snapshot(["S404"])
+    assert nobody.listings.empty and nobody.sellers.empty and nobody.complaints.empty
+    assert list(nobody.listings.columns) == list(LISTING_COLUMNS)
+
+
+def test_snapshot_sees_a_freeze(ledger: Ledger, market: Marketplace) -> None:
+    from serving.ledger.ledger import ComplaintFiling
+
+    store = HistoryStore(ledger.store)
+    for listing in ("L1", "L2", "L5"):
+        filed = ledger.file_complaint(ComplaintFiling(listing, "S1", "Arvedo"), actor="brand")
+        ledger.decide(filed.complaint.complaint_id, "upheld", actor="reviewer")
+    snap = store.snapshot(["S1", "S2"])
+    assert snap.frozen == {"S1"}
+    assert (snap.complaints["status"] == "upheld").sum() == 3
+
+
+def test_rows_written_after_a_point_are_read_in_order(
+        ledger: Ledger, market: Marketplace) -> None:
+    store = HistoryStore(ledger.store)
+    store.add(listings=market.listings.iloc[:2])
+    seq = store.head().last_seq
+    store.add(listings=market.listings.iloc[2:])
+    rows, last = store.listings_after(seq)
+    assert set(rows["listing_id"]) == {"L3", "L4"}
+    assert last == store.head().last_seq > seq
+    assert store.listings_after(last)[0].empty
+
+
+def test_the_history_branch_is_migrated_with_the_ledger(ledger: Ledger) -> None:
+    with ledger.store.read() as conn:
+        heads = set(conn.execute(sa.text(
+            f"SELECT version_num FROM {SCHEMA_VERSION_TABLE}")).scalars())
+        tables = set(sa.inspect(conn).get_table_names())
+    assert "history_0001" in heads and len(heads) >= 2  # the ledger's branch(es) too
+    assert {"history_sellers", "history_listings", "ledger_events"} <= tables

@@ -1,0 +1,208 @@
+"""Online features equal batch features: the service's history, ledger and ring index at work.
+
+The dataset's history up to a moment is imported; every later listing is then scored
+through `OnlineScorer` in time order (the first ones one by one, the rest in batches as
+the micro-batcher would), and each listing's online features are compared with what
+`pipeline.transform` computes on the whole dataset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.contract import Marketplace
+from serving.batch import load_scorer
+from serving.history_store import SELLER_COLUMNS, HistoryStore
+from serving.ledger.ledger import ComplaintFiling, Ledger
+from serving.online import OnlineScorer, RingState
+from tests.serving.service_support import (
+    LedgerWorld,
+    ModelWorld,
+    before,
+    cut_moment,
+    later_listings,
+    make_ledger,
+    model_world,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("service")]
+ONE_BY_ONE = 60
+BATCH = 100
+NO_SELLERS = pd.DataFrame({"seller_id": pd.Series(dtype="str"),
+                           "registered_at": pd.Series(dtype="datetime64[ns, UTC]"),
+                           "country": pd.Series(dtype="str"),
+                           "business_verified": pd.Series(dtype=bool)})
+
+
+@dataclass
+class Online:
+    world: ModelWorld
+    ledger_world: LedgerWorld
+    ledger: Ledger
+    model: Any
+    scorer: OnlineScorer
+
+    @property
+    def history(self) -> HistoryStore:
+        return self.scorer.history
+
+    def features(self, listings: pd.DataFrame, sellers: pd.DataFrame = NO_SELLERS
+                 ) -> pd.DataFrame:
+        """The features the scorer would compute for `listings` now (stores nothing)."""
+        batch = self.scorer.prepare(listings.reset_index(drop=True), sellers)
+        features = self.model.pipeline.transform(batch.market, batch.targets,
+                                                 self.scorer.ring.index)
+        return features.reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def online(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Online]:
+    world = model_world()
+    ledger_world = make_ledger(tmp_path_factory.mktemp("online"), world,
+                               before(world.market, cut_moment(world.market)))
+    mlflow.set_tracking_uri(world.tracking_uri)
+    mlflow.set_registry_uri(world.tracking_uri)
+    model = load_scorer(world.model_uri)
+    ledger = ledger_world.open()
+    history = HistoryStore(ledger.store)
+    ring = RingState(model, history, ledger, refresh_s=0.0)
+    yield Online(world, ledger_world, ledger, model, OnlineScorer(model, history, ring))
+    ledger.close()
+
+
+def test_online_features_equal_batch_features_for_every_later_listing(online: Online) -> None:
+    market = online.world.market
+    batch = online.model.pipeline.transform(market)
+    later = later_listings(market, cut_moment(market))
+    assert len(later) > ONE_BY_ONE + 3 * BATCH
+    struck_sellers = set(online.ledger.complaints_frame().query("status == 'upheld'")["seller_id"])
+    assert later["seller_id"].isin(struck_sellers).any()  # the ring index is exercised
+    checked = 0
+    chunks = [later.iloc[[i]] for i in range(ONE_BY_ONE)] + [
+        later.iloc[i:i + BATCH] for i in range(ONE_BY_ONE, len(later), BATCH)]
+    for chunk in chunks:
+        online_features = online.features(chunk)
+        expected = batch.loc[chunk.index]
+        np.testing.assert_allclose(online_features.to_numpy(), expected.to_numpy(),
+                                   rtol=1e-12, atol=1e-12,
+                                   err_msg=f"listings {list(chunk['listing_id'])[:3]}")
+        scored = online.scorer.score(chunk.reset_index(drop=True), NO_SELLERS)
+        assert list(scored["listing_id"]) == list(chunk["listing_id"])
+        np.testing.assert_allclose(scored["score"], online.model.scores(expected), rtol=1e-12)
+        checked += len(chunk)
+    assert checked == len(later)
+    assert online.history.head().last_seq >= len(market.listings)
+
+
+def listing_like(market: Marketplace, **values: Any) -> pd.DataFrame:
+    row = market.listings.drop(columns=["label"]).iloc[[0]].reset_index(drop=True)
+    return row.assign(**values).astype(row.dtypes.to_dict())
+
+
+def test_scoring_a_listing_again_leaves_history_as_it_was(online: Online) -> None:
+    market = online.world.market
+    end = market.listings["created_at"].max()
+    listing = listing_like(market, listing_id="again-1", created_at=end + timedelta(days=30))
+    first = online.scorer.score(listing, NO_SELLERS)
+    head = online.history.head()
+    second = online.scorer.score(listing, NO_SELLERS)
+    assert online.history.head() == head
+    pd.testing.assert_frame_equal(first.drop(columns="reasons"), second.drop(columns="reasons"))
+    stored = online.history.listings([listing.at[0, "seller_id"]])
+    assert (stored["listing_id"] == "again-1").sum() == 1
+
+
+def test_a_new_seller_given_with_its_listing_is_stored_and_used(online: Online) -> None:
+    market = online.world.market
+    end = market.listings["created_at"].max()
+    seller = pd.DataFrame({"seller_id": ["new-seller-1"],
+                           "registered_at": [end + timedelta(days=40)],
+                           "country": ["CN"], "business_verified": [True]}
+                          ).astype(NO_SELLERS.dtypes.to_dict())
+    listing = listing_like(market, listing_id="new-seller-listing", seller_id="new-seller-1",
+                           created_at=end + timedelta(days=50))
+    features = online.features(listing, seller)
+    assert features.at[0, "seller__account_age_days"] == pytest.approx(10.0)
+    assert features.at[0, "seller__business_verified"] == 1.0
+    online.scorer.score(listing, seller)
+    stored = online.history.sellers(["new-seller-1"])
+    pd.testing.assert_frame_equal(stored, seller[list(SELLER_COLUMNS)])
+
+
+def test_a_seller_struck_online_taints_the_same_phrase_from_another_seller(
+        online: Online) -> None:
+    """Seller A lists, then A's listing is upheld; B's later listing reuses A's wording."""
+    market = online.world.market
+    end = market.listings["created_at"].max() + timedelta(days=60)
+    sellers = market.sellers["seller_id"]
+    struck = set(online.ledger.complaints_frame().query("status == 'upheld'")["seller_id"])
+    a, b = [s for s in sellers if s not in struck][:2]
+    phrase = "Zqxvbn Ploughwright Quenchmark authentic Vorlatch edition Tzimbrel"
+    first = listing_like(market, listing_id="ring-a", seller_id=a, created_at=end,
+                         title=phrase, description=f"{phrase} ships Krellborough")
+    online.scorer.score(first, NO_SELLERS)
+    filed = online.ledger.file_complaint(ComplaintFiling("ring-a", a, "Arvedo"), actor="brand",
+                                         at=(end + timedelta(hours=1)).to_pydatetime())
+    online.ledger.decide(filed.complaint.complaint_id, "upheld", actor="reviewer",
+                         at=(end + timedelta(hours=2)).to_pydatetime())
+    second = listing_like(market, listing_id="ring-b", seller_id=b,
+                          created_at=end + timedelta(hours=3), title=phrase,
+                          description=f"{phrase} ships Krellborough")
+    online_features = online.features(second)
+    assert online_features.at[0, "ring__tainted_shingles"] > 0
+
+    # the same listings and ledger in one batch marketplace give the same features
+    everything = online.history.listings(sellers)
+    batch_market = Marketplace(pd.concat([everything, second], ignore_index=True),
+                               market.sellers, online.ledger.complaints_frame(), market.brands,
+                               market.fx_rates)
+    target = (batch_market.listings["listing_id"] == "ring-b").to_numpy()
+    expected = online.model.pipeline.transform(batch_market, target)
+    np.testing.assert_allclose(online_features.to_numpy(), expected.to_numpy(), rtol=1e-12)
+
+
+def test_a_frozen_sellers_listing_is_high_with_reasons(online: Online) -> None:
+    market = online.world.market
+    seller = market.sellers["seller_id"].iloc[-1]
+    end = market.listings["created_at"].max() + timedelta(days=90)
+    for i in range(3):
+        filed = online.ledger.file_complaint(ComplaintFiling(f"frozen-{i}", seller, "Arvedo"),
+                                             actor="brand", at=end.to_pydatetime())
+        online.ledger.decide(filed.complaint.complaint_id, "upheld", actor="reviewer",
+                             at=(end + timedelta(hours=1)).to_pydatetime())
+    assert seller in online.ledger.frozen_sellers([seller])
+    listing = listing_like(market, listing_id="frozen-listing", seller_id=seller,
+                           created_at=end + timedelta(days=1), title="Plain cotton socks",
+                           description="", brand="Generic", price=9.0, currency="USD")
+    result = online.scorer.score(listing, NO_SELLERS).iloc[0]
+    assert result["band"] == "high" and bool(result["seller_frozen"])
+    assert 1 <= len(result["reasons"]) <= 3
+    assert all(r.contribution > 0 and r.text for r in result["reasons"])
+
+
+def test_listings_another_replica_stored_reach_the_ring_index(online: Online) -> None:
+    """A struck seller's listing written by another replica taints later listings here."""
+    market = online.world.market
+    end = market.listings["created_at"].max() + timedelta(days=120)
+    struck = online.ledger.complaints_frame().query("status == 'upheld'")["seller_id"]
+    seller = sorted(set(struck))[0]
+    other = [s for s in market.sellers["seller_id"] if s not in set(struck)][5]
+    phrase = "Gribbleston Vaxhollow Queldarian Mirthwick Obsidrane Pellucorn"
+    elsewhere = listing_like(market, listing_id="replica-row", seller_id=seller,
+                             created_at=end, title=phrase, description=phrase)
+    replica = online.ledger_world.open()  # another process's own connection to the store
+    try:
+        HistoryStore(replica.store).add(listings=elsewhere)
+    finally:
+        replica.close()
+    later = listing_like(market, listing_id="replica-later", seller_id=other,
+                         created_at=end + timedelta(hours=1), title=phrase, description=phrase)
+    assert online.features(later).at[0, "ring__tainted_shingles"] > 0

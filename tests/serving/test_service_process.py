@@ -1,0 +1,194 @@
+"""The service as users run it: a real `bentoml serve` process (two workers) on a free port.
+
+Started with the command `strikeout serve` runs (`serving.service.serve_command`) and
+killed, process group and all, when the module is done.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from mlflow.tracking import MlflowClient
+
+from serving.service import serve_command
+from serving.settings import ServingSettings
+from tests.serving.service_support import (
+    MODEL_NAME,
+    LedgerWorld,
+    ModelWorld,
+    bearer,
+    before,
+    cut_moment,
+    environment,
+    free_port,
+    later_listings,
+    listing_json,
+    make_ledger,
+    model_world,
+    service_environment,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.service, pytest.mark.slow, pytest.mark.xdist_group("service")]
+REPO = Path(__file__).resolve().parents[2]
+WORKERS = 2
+
+
+@dataclass
+class Served:
+    url: str
+    world: ModelWorld
+    ledger: LedgerWorld
+    listings: list[dict]
+    log_path: Path
+
+    def score(self, client: httpx.Client, listings: list[dict]) -> httpx.Response:
+        return client.post(f"{self.url}/score", json={"listings": listings},
+                           headers=bearer(self.ledger.keys["scorer"]), timeout=60)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    world = model_world()
+    folder = tmp_path_factory.mktemp("served")
+    cut = cut_moment(world.market)
+    ledger = make_ledger(folder, world, before(world.market, cut))
+    port = free_port()
+    env = service_environment(world, ledger, model_poll_s="1", max_waiting_listings="64",
+                              max_batch_listings="32")
+    with environment(**env):
+        command, process_env = serve_command(ServingSettings(port=port, workers=WORKERS))
+    process_env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # BentoML sets its own
+    log_path = folder / "serve.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, env=process_env, cwd=REPO, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        def ready() -> bool:
+            assert process.poll() is None, log_path.read_text()[-3000:]
+            try:
+                return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(ready, 180, "bentoml serve to be ready")
+        listings = [listing_json(r) for _, r in later_listings(world.market, cut).iterrows()]
+        yield Served(url, world, ledger, listings, log_path)
+    finally:
+        _stop(process)
+
+
+def test_the_served_service_scores_and_answers_health_checks(served: Served) -> None:
+    with httpx.Client() as client:
+        assert client.get(f"{served.url}/livez").status_code == 200
+        response = served.score(client, served.listings[:3])
+        assert response.status_code == 200, response.text
+        results = response.json()["results"]
+        assert [r["listing_id"] for r in results] == [x["listing_id"] for x in served.listings[:3]]
+        assert {r["model_version"] for r in results} == {served.world.version}
+        assert client.post(f"{served.url}/score", json={"listings": []}).status_code == 401
+        assert client.get(f"{served.url}/docs.json").json()["openapi"] == "3.1.0"
+
+
+def test_metrics_add_up_over_both_workers(served: Served) -> None:
+    with httpx.Client() as client, ThreadPoolExecutor(16) as pool:
+        def one(i: int) -> int:
+            return served.score(client, [served.listings[10 + i % 50]]).status_code
+
+        codes = list(pool.map(one, range(64)))
+        assert codes.count(200) == 64, codes
+        text = client.get(f"{served.url}/metrics").text
+    ok = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+             if line.startswith('strikeout_score_requests_total{status="200"'))
+    assert ok >= 64
+    assert f'strikeout_model_version_info{{version="{served.world.version}"}} 1.0' in text
+    assert "strikeout_score_request_seconds_bucket" in text
+    assert "bentoml_service_request_total" in text  # BentoML's own metrics are still there
+
+
+def test_past_the_waiting_limit_requests_get_503_with_retry_after(served: Served) -> None:
+    batch = served.listings[100:140]  # 40 listings a request; 64 may wait per worker
+    with httpx.Client() as client, ThreadPoolExecutor(24) as pool:
+        responses = list(pool.map(lambda _: served.score(client, batch), range(24)))
+    codes = [r.status_code for r in responses]
+    assert set(codes) <= {200, 503}, codes
+    refused = [r for r in responses if r.status_code == 503]
+    assert refused and codes.count(200) >= 2, codes
+    assert all(r.headers["Retry-After"].isdigit() for r in refused)
+    assert "overloaded" in refused[0].json()["error"]
+
+
+def test_a_moved_alias_is_picked_up_by_polling_without_failed_requests(served: Served) -> None:
+    with environment(MLFLOW_TRACKING_URI=served.world.tracking_uri):
+        client = MlflowClient(tracking_uri=served.world.tracking_uri,
+                              registry_uri=served.world.tracking_uri)
+        first = client.get_model_version_by_alias(MODEL_NAME, "champion")
+        newer = client.create_model_version(MODEL_NAME, first.source, run_id=first.run_id)
+    target = f"{MODEL_NAME}/{newer.version}"
+    seen: list[str] = []
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def keep_scoring(offset: int) -> None:
+        with httpx.Client() as http:
+            i = 0
+            while not stop.is_set():
+                response = served.score(http, [served.listings[200 + (offset + i) % 100]])
+                i += 1
+                if response.status_code != 200:
+                    failures.append(f"{response.status_code} {response.text}")
+                else:
+                    seen.append(response.json()["results"][0]["model_version"])
+
+    threads = [threading.Thread(target=keep_scoring, args=(n * 50,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        client.set_registered_model_alias(MODEL_NAME, "champion", newer.version)
+        # both workers poll every second; each answers with the new version once it swapped
+        wait_until(lambda: seen[-40:].count(target) == 40, 120, "both workers on " + target)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(60)
+        client.set_registered_model_alias(MODEL_NAME, "champion", first.version)
+    assert failures == []
+    assert seen[0] == served.world.version and seen[-1] == target
+
+
+def test_bentoml_build_packs_the_service(tmp_path: Path) -> None:
+    env = {**os.environ, "BENTOML_HOME": str(tmp_path / "bentoml"),
+           "BENTOML_DO_NOT_TRACK": "True"}
+    result = subprocess.run([sys.executable, "-m", "bentoml", "build", "--output", "tag"],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    bentos = list((tmp_path / "bentoml" / "bentos" / "strikeout").glob("*/src"))
+    assert len(bentos) == 1
+    src = bentos[0]
+    assert (src / "serving" / "service.py").is_file()
+    assert (src / "training" / "model.py").is_file()
+    assert (src / "serving" / "migrations" / "versions" / "history_0001_listing_history.py"
+            ).is_file()
+    assert not (src / "tests").exists()
