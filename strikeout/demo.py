@@ -75,7 +75,14 @@ def main() -> None:
           f"  MLflow runs and models: .venv/bin/mlflow ui --backend-store-uri {uri}\n"
           f"  demo API keys ({keys_file}):")
     print("".join(f"    {line}\n" for line in keys_file.read_text().splitlines()), end="")
-    print(f"  data: {data}\n  ledger check: .venv/bin/strikeout ledger verify\n", flush=True)
+    port = os.environ.get("STRIKEOUT_PORT", "3000")
+    print(f"  data: {data}\n  ledger check: .venv/bin/strikeout ledger verify\n"
+          f"  service: http://127.0.0.1:{port} (API spec /docs.json, health /readyz, "
+          f"metrics /metrics)\n  review page: http://127.0.0.1:{port}/review "
+          f"(sign in with the reviewer key)\n  score a listing: curl -H 'Authorization: "
+          f"Bearer <scorer key>' -H 'Content-Type: application/json' -d @listing.json "
+          f"http://127.0.0.1:{port}/score\n\nstarting the service (Ctrl-C stops it)", flush=True)
+    os.execv(sys.executable, [sys.executable, "-m", "strikeout", "serve"])
 
 
 def _busiest_brand(data: Path) -> str:
