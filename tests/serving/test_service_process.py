@@ -112,22 +112,6 @@ def test_the_served_service_scores_and_answers_health_checks(served: Served) -> 
         assert client.get(f"{served.url}/docs.json").json()["openapi"] == "3.1.0"
 
 
-def test_metrics_add_up_over_both_workers(served: Served) -> None:
-    with httpx.Client() as client, ThreadPoolExecutor(16) as pool:
-        def one(i: int) -> int:
-            return served.score(client, [served.listings[10 + i % 50]]).status_code
-
-        codes = list(pool.map(one, range(64)))
-        assert codes.count(200) == 64, codes
-        text = client.get(f"{served.url}/metrics").text
-    ok = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-             if line.startswith('strikeout_score_requests_total{status="200"'))
-    assert ok >= 64
-    assert f'strikeout_model_version_info{{version="{served.world.version}"}} 1.0' in text
-    assert "strikeout_score_request_seconds_bucket" in text
-    assert "bentoml_service_request_total" in text  # BentoML's own metrics are still there
-
-
 def test_past_the_waiting_limit_requests_get_503_with_retry_after(served: Served) -> None:
     batch = served.listings[100:140]  # 40 listings a request; 64 may wait per worker
     with httpx.Client() as client, ThreadPoolExecutor(24) as pool:
