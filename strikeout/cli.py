@@ -122,6 +122,11 @@ def evaluate(
     typer.echo(f"report: {out}")
 
 
+class Engine(str, Enum):
+    pandas = "pandas"
+    spark = "spark"
+
+
 class DatasetFormat(str, Enum):
     csv = "csv"
     parquet = "parquet"
@@ -175,9 +180,13 @@ def score(
         help="Score only listings created at or after this UTC moment; older ones are history."),
     chunk_rows: int = typer.Option(200_000, "--chunk-rows", min=1_000,
                                    help="Listings held in memory at a time."),
+    engine: Engine = typer.Option(Engine.pandas, "--engine",
+                                  help="pandas (this machine) or spark (a Parquet folder out)."),
+    master: str | None = typer.Option(None, "--master",
+                                      help="Spark master URL (default: spark-submit's, else local[*])."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
-    """Score a dataset's listings in chunks and write listing_id, score, band, model_version, reasons."""
+    """Score a dataset's listings and write listing_id, score, band, model_version, reasons."""
     import pandas as pd
     from tqdm import tqdm
 
@@ -187,8 +196,14 @@ def score(
     connect()
     moment = None if since is None else pd.Timestamp(since, tz="UTC")
     try:
-        with tqdm(unit=" listings", disable=quiet, file=sys.stderr, desc="score") as bar:
-            summary = score_dataset(model, data, out, chunk_rows, moment, progress=bar.update)
+        if engine is Engine.spark:
+            from serving.spark_scoring import SparkScoringConfig, score_dataset_spark
+
+            summary = score_dataset_spark(model, str(data), str(out), moment,
+                                          SparkScoringConfig(master=master, chunk_rows=chunk_rows))
+        else:
+            with tqdm(unit=" listings", disable=quiet, file=sys.stderr, desc="score") as bar:
+                summary = score_dataset(model, data, out, chunk_rows, moment, progress=bar.update)
     except (DataContractError, ScoringError) as exc:
         fail(str(exc))
     typer.echo(f"scored {summary.listings_scored:,} of {summary.listings_read:,} listings with "
