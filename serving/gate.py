@@ -114,18 +114,27 @@ class RequestGate:
             return await self._gated(service, scope, receive, send)
         started = time.perf_counter()
         status = [500]
+        counted = False
+
+        def count() -> None:
+            nonlocal counted
+            counted = True
+            code = str(status[0])
+            service.metrics.requests.labels(status=code).inc()
+            service.metrics.latency.labels(status=code).observe(time.perf_counter() - started)
 
         async def timed_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                count()  # before the client can see the response, so /metrics never lags it
             await send(message)
 
         try:
             await self._gated(service, scope, receive, timed_send)
         finally:
-            code = str(status[0])
-            service.metrics.requests.labels(status=code).inc()
-            service.metrics.latency.labels(status=code).observe(time.perf_counter() - started)
+            if not counted:  # no complete response: an error or a client gone
+                count()
 
     async def _gated(self, service: Guarded, scope: Scope, receive: Receive,
                      send: Send) -> None:

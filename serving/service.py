@@ -17,7 +17,9 @@ about 15% of throughput).
 
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import threading
 from collections.abc import Sequence
 from typing import Annotated, Any
@@ -324,13 +326,41 @@ Strikeout.add_asgi_middleware(  # type: ignore[attr-defined]
 
 
 def serve_command(settings: ServingSettings) -> tuple[list[str], dict[str, str]]:
-    """The `bentoml serve` command line and environment for `strikeout serve`."""
+    """The `bentoml serve` command line and environment for `strikeout serve`.
+
+    The command runs BentoML's CLI through `bentoml_serve`, which gives the server a
+    Prometheus directory of its own (see there).
+    """
     env = dict(os.environ)
     env.setdefault("BENTOML_DO_NOT_TRACK", "True")
     env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     options = [env.get("BENTOML_CONFIG_OPTIONS", ""),
                f"services.{SERVICE_NAME}.workers={settings.workers}"]
     env["BENTOML_CONFIG_OPTIONS"] = " ".join(o for o in options if o)
-    command = [sys.executable, "-m", "bentoml", "serve", "serving.service:Strikeout",
+    command = [sys.executable, "-c", LAUNCHER, "serve", "serving.service:Strikeout",
                "--host", settings.host, "--port", str(settings.port)]
     return command, env
+
+
+LAUNCHER = "import sys; from serving.service import bentoml_serve; bentoml_serve(sys.argv[1:])"
+
+
+def bentoml_serve(argv: list[str]) -> None:
+    """Run BentoML's CLI (`argv`: e.g. `serve ...`) with a fresh Prometheus directory.
+
+    BentoML keeps the workers' metric files in `$BENTOML_HOME/prometheus_multiproc_dir`
+    and empties that folder whenever a server starts. With the default home, every
+    BentoML server on the machine shares it, so a second server starting (another
+    `strikeout serve`, a test run, a benchmark) deleted this one's files and its
+    counters vanished from /metrics. A temporary folder per server, removed on exit,
+    keeps each server's metrics its own.
+    """
+    from bentoml._internal.configuration.containers import BentoMLContainer
+    from bentoml_cli.cli import cli
+
+    directory = tempfile.mkdtemp(prefix="strikeout-prometheus-")
+    BentoMLContainer.prometheus_multiproc_dir.set(directory)
+    try:
+        cli.main(args=argv, prog_name="bentoml")
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)

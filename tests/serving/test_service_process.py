@@ -51,6 +51,7 @@ class Served:
     ledger: LedgerWorld
     listings: list[dict]
     log_path: Path
+    bentoml_home: Path
 
     def score(self, client: httpx.Client, listings: list[dict]) -> httpx.Response:
         return client.post(f"{self.url}/score", json={"listings": listings},
@@ -79,7 +80,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                               max_batch_listings="32")
     with environment(**env):
         command, process_env = serve_command(ServingSettings(port=port, workers=WORKERS))
-    process_env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # BentoML sets its own
+    process_env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # BentoML sets the workers' own
+    bentoml_home = folder / "bentoml"  # a home of its own: a test may start another server
+    process_env["BENTOML_HOME"] = str(bentoml_home)
     log_path = folder / "serve.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(command, env=process_env, cwd=REPO, stdout=log,
@@ -95,7 +98,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
         wait_until(ready, 180, "bentoml serve to be ready")
         listings = [listing_json(r) for _, r in later_listings(world.market, cut).iterrows()]
-        yield Served(url, world, ledger, listings, log_path)
+        yield Served(url, world, ledger, listings, log_path, bentoml_home)
     finally:
         _stop(process)
 
@@ -110,6 +113,32 @@ def test_the_served_service_scores_and_answers_health_checks(served: Served) -> 
         assert {r["model_version"] for r in results} == {served.world.version}
         assert client.post(f"{served.url}/score", json={"listings": []}).status_code == 401
         assert client.get(f"{served.url}/docs.json").json()["openapi"] == "3.1.0"
+
+
+def _another_bentoml_server_starts(bentoml_home: Path) -> None:
+    """What any BentoML server does on start: empty the home's Prometheus folder."""
+    subprocess.run([sys.executable, "-c", "from bentoml.serving import ensure_prometheus_dir; "
+                    "ensure_prometheus_dir()"], env={**os.environ, "BENTOML_HOME": str(
+                        bentoml_home)}, check=True, timeout=120)
+
+
+def test_metrics_add_up_over_both_workers(served: Served) -> None:
+    # Before the fix the workers' metric files lived in that shared folder, so a server
+    # started elsewhere on the machine made this service's counters vanish from /metrics.
+    _another_bentoml_server_starts(served.bentoml_home)
+    with httpx.Client() as client, ThreadPoolExecutor(16) as pool:
+        def one(i: int) -> int:
+            return served.score(client, [served.listings[10 + i % 50]]).status_code
+
+        codes = list(pool.map(one, range(64)))
+        assert codes.count(200) == 64, codes
+        text = client.get(f"{served.url}/metrics").text
+    ok = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+             if line.startswith('strikeout_score_requests_total{status="200"'))
+    assert ok >= 64
+    assert f'strikeout_model_version_info{{version="{served.world.version}"}} 1.0' in text
+    assert "strikeout_score_request_seconds_bucket" in text
+    assert "bentoml_service_request_total" in text  # BentoML's own metrics are still there
 
 
 def test_past_the_waiting_limit_requests_get_503_with_retry_after(served: Served) -> None:
