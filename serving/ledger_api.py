@@ -1,4 +1,4 @@
-"""HTTP routes of the strike ledger: complaints, decisions, sellers, unfreezing.
+"""HTTP routes of the strike ledger: complaints, decisions, sellers, unfreezing, takedowns.
 
 `ledger_router(get_ledger)` returns a FastAPI `APIRouter`; `get_ledger` is a FastAPI
 dependency that yields the open `Ledger`, so the same routes can live in the small app
@@ -16,7 +16,17 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request, Response, status
+from fastapi import (
+    APIRouter,
+    Depends,
+    Header,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+    Response,
+    status,
+)
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -36,6 +46,7 @@ from serving.ledger.ledger import (
     SellerState,
 )
 from serving.ledger.store import LedgerBusyError
+from serving.ledger.takedowns import Takedown
 
 log = logging.getLogger("strikeout.ledger.api")
 
@@ -152,6 +163,29 @@ class FreezeResponse(BaseModel):
                    lifted_at=record.lifted_at, lift_reason=record.lift_reason)
 
 
+class TakedownResponse(BaseModel):
+    seq: int = Field(description="The takedown's place in the ledger; pass the last one seen "
+                                 "as `after` to read on.")
+    listing_id: str = Field(description="The listing taken down.")
+    seller_id: str = Field(description="Its seller.")
+    at: datetime = Field(description="When it was taken down (UTC).")
+    cause: Literal["review", "freeze"] = Field(
+        description="`review`: a reviewer found it counterfeit; `freeze`: its seller was frozen.")
+    reason: str = Field(description="Why, in words.")
+
+    @classmethod
+    def of(cls, takedown: Takedown) -> "TakedownResponse":
+        return cls(seq=takedown.seq, listing_id=takedown.listing_id,
+                   seller_id=takedown.seller_id, at=takedown.at, cause=takedown.cause,
+                   reason=takedown.reason)
+
+
+class TakedownFeed(BaseModel):
+    takedowns: list[TakedownResponse] = Field(description="Takedowns after `after`, oldest first.")
+    next_after: int = Field(description="The `after` of the next page: the last seq returned, "
+                                        "or the request's `after` when there was nothing new.")
+
+
 class SellerResponse(BaseModel):
     seller_id: str = Field(description="The seller.")
     frozen: bool = Field(description="Whether the seller is frozen now.")
@@ -164,6 +198,9 @@ class SellerResponse(BaseModel):
     strikes: list[StrikeResponse] = Field(description="Every strike, oldest first.")
     freezes: list[FreezeResponse] = Field(description="Every freeze, lifted ones included.")
     complaints: list[ComplaintResponse] = Field(description="Complaint history, oldest first.")
+    takedowns: list[TakedownResponse] = Field(
+        description="The seller's listings taken down, oldest first (a brand sees those of its "
+                    "own complaints).")
 
     @classmethod
     def of(cls, state: SellerState) -> "SellerResponse":
@@ -179,6 +216,7 @@ class SellerResponse(BaseModel):
                      for s in state.strikes],
             freezes=[FreezeResponse.of(f) for f in state.freezes],
             complaints=[ComplaintResponse.of(c) for c in state.complaints],
+            takedowns=[TakedownResponse.of(t) for t in state.takedowns],
         )
 
 
@@ -342,6 +380,18 @@ def ledger_router(get_ledger: Callable[..., Ledger]) -> APIRouter:
             record = ledger.unfreeze(seller_id, reason=body.reason, actor=principal.actor)
         return UnfreezeResponse(seller_id=seller_id, frozen=False,
                                 freeze=FreezeResponse.of(record))
+
+    @router.get("/takedowns", response_model=TakedownFeed,
+                summary="Listings taken down, in order: the feed listing systems act on")
+    def takedowns(ledger: LedgerDep,
+                  principal: Annotated[Principal, role("scorer", "reviewer", "admin")],
+                  after: Annotated[int, Query(ge=0, le=2**62, description=(
+                      "Return takedowns after this seq (0: from the start)."))] = 0,
+                  limit: Annotated[int, Query(ge=1, le=1000, description=(
+                      "At most this many takedowns."))] = 500) -> TakedownFeed:
+        found = ledger.takedowns(after, limit)
+        return TakedownFeed(takedowns=[TakedownResponse.of(t) for t in found],
+                            next_after=found[-1].seq if found else after)
 
     return router
 

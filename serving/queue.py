@@ -64,6 +64,7 @@ from serving.ledger.store import (
     freezes_table,
     row_event,
 )
+from serving.ledger.takedowns import take_down, take_down_if_frozen
 from serving.settings import LedgerSettings
 
 Band = Literal["low", "review", "high"]
@@ -319,7 +320,8 @@ class ReviewQueue:
 
         Once per listing: a newer score (later `scored_at`) updates the listing's open
         case, an older or repeated one changes nothing, and a listing whose case was
-        decided is not queued again. A `low` score only updates an open case. Returns the
+        decided is not queued again. A `low` score only updates an open case. A frozen
+        seller's new listing is taken down as its case opens. Returns the
         case id of each listing (None where it has none). One write transaction, taken
         only when something changes.
         """
@@ -340,6 +342,10 @@ class ReviewQueue:
                     if action == "open":
                         case_id = case_id_at(tx.head_seq + 1)
                         tx.append(item.event(EventType.CASE_OPENED, case_id, actor))
+                        take_down_if_frozen(tx, listing_id=item.listing_id,
+                                            seller_id=item.seller_id, actor=actor,
+                                            at=item.scored_at, case_id=case_id,
+                                            brand=item.brand)
                     elif action == "update":
                         tx.append(item.event(EventType.CASE_UPDATED, case_id, actor))
                     current[item.listing_id] = ("keep", case_id)
@@ -504,11 +510,10 @@ class ReviewQueue:
                                       "complaint_ids": list(pending)}))
             outcomes: list[ComplaintOutcome] = []
             if decision in FINAL_DECISIONS:
-                if decision == "counterfeit":
-                    tx.append(Event(
-                        type=EventType.LISTING_TAKEN_DOWN, actor=reviewer, at=at_,
-                        case_id=case_id, listing_id=row.listing_id, seller_id=row.seller_id,
-                        brand=row.brand, reason=f"review case {case_id} decided counterfeit"))
+                if decision == "counterfeit":  # a freeze may have taken it down already
+                    take_down(tx, listing_id=row.listing_id, seller_id=row.seller_id,
+                              actor=reviewer, at=at_, cause="review", case_id=case_id,
+                              brand=row.brand, reason=f"review case {case_id} decided counterfeit")
                 verdict: Decision = "upheld" if decision == "counterfeit" else "rejected"
                 for complaint_id in pending:
                     result = self.ledger.decide_within(tx, complaint_id, verdict, actor=reviewer,

@@ -251,14 +251,16 @@ def ledger_import(
 
     ledger = Ledger.open()
     try:
-        report = ledger.import_history(data)
+        # listings first: a freeze in the complaint history takes its seller's listings down
         history = import_listings(HistoryStore(ledger.store), load_marketplace(data))
+        report = ledger.import_history(data)
     except (DataContractError, ImportConflict) as exc:
         fail(str(exc))
     finally:
         ledger.close()
     typer.echo(f"filed {report.filed}, decided {report.decided}, unchanged {report.unchanged}; "
-               f"{report.strikes} strike(s), {report.freezes} freeze(s)")
+               f"{report.strikes} strike(s), {report.freezes} freeze(s), "
+               f"{report.takedowns} listing(s) taken down")
     typer.echo(f"history: {history.sellers} seller(s), {history.listings} listing(s) added")
 
 

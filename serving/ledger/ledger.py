@@ -47,6 +47,14 @@ from serving.ledger.store import (
     freezes_table,
     strikes_table,
 )
+from serving.ledger.takedowns import (
+    Takedown,
+    frozen_among,
+    seller_takedowns,
+    take_down_if_frozen,
+    take_down_seller,
+    takedowns_after,
+)
 from serving.settings import LedgerSettings
 
 Decision = Literal["upheld", "rejected"]
@@ -140,6 +148,7 @@ class DecisionOutcome:
     strike_recorded: bool
     frozen_now: bool
     seller_frozen: bool
+    listings_taken_down: int = 0  # the seller's listings that a freeze took down
 
 
 @dataclass(frozen=True)
@@ -173,6 +182,7 @@ class SellerState:
     strikes: tuple[StrikeRecord, ...]
     freezes: tuple[FreezeRecord, ...]
     complaints: tuple[ComplaintRecord, ...]
+    takedowns: tuple[Takedown, ...] = ()
 
     @property
     def current_freeze(self) -> FreezeRecord | None:
@@ -207,16 +217,19 @@ class ImportReport:
     unchanged: int = 0
     strikes: int = 0
     freezes: int = 0
+    takedowns: int = 0
 
 
 @dataclass
 class _ChainWalk:
-    """Invariants checked while walking the chain: one freeze at a time, one decision each."""
+    """Invariants checked while walking the chain: one freeze at a time, one decision each,
+    one strike per (seller, listing, brand), one takedown per listing."""
 
     frozen: set[str] = field(default_factory=set)
     filed: set[str] = field(default_factory=set)
     decided: set[str] = field(default_factory=set)
     strikes: set[tuple[str | None, str | None, str | None]] = field(default_factory=set)
+    down: set[str] = field(default_factory=set)
 
     def check(self, event: RecordedEvent) -> str | None:
         at = f"seq {event.seq}"
@@ -243,6 +256,10 @@ class _ChainWalk:
                 if event.seller_id not in self.frozen:
                     return f"{at}: freeze of seller {event.seller_id} lifted but not frozen"
                 self.frozen.discard(str(event.seller_id))
+            case EventType.LISTING_TAKEN_DOWN:
+                if event.listing_id in self.down:
+                    return f"{at}: listing {event.listing_id} taken down twice"
+                self.down.add(str(event.listing_id))
         return None
 
 
@@ -291,6 +308,8 @@ class Ledger:
                     return replayed
             complaint_id = f"cmp_{secrets.token_hex(12)}"
             event = tx.append(_filed_event(filing, complaint_id, actor, at, idempotency_key))
+            take_down_if_frozen(tx, listing_id=filing.listing_id, seller_id=filing.seller_id,
+                                actor=actor, at=event.at, brand=filing.brand)
             return Filed(ComplaintRecord(
                 complaint_id, filing.listing_id, filing.seller_id, filing.brand, filing.reason,
                 "pending", event.at, actor, None, None, None), created=True)
@@ -342,8 +361,11 @@ class Ledger:
             was_frozen = standing.frozen
         else:
             was_frozen = _is_frozen(tx.conn, row.seller_id)
+        taken_down = 0
         for event in follow:
-            tx.append(event)
+            recorded = tx.append(event)
+            if recorded.type == EventType.SELLER_FROZEN:
+                taken_down = take_down_seller(tx, recorded)
         types = {e.type for e in follow}
         return DecisionOutcome(
             complaint=replace(ComplaintRecord.from_row(row), status=decision, resolved_at=at,
@@ -351,6 +373,7 @@ class Ledger:
             strike_recorded=EventType.STRIKE_RECORDED in types,
             frozen_now=EventType.SELLER_FROZEN in types,
             seller_frozen=was_frozen or EventType.SELLER_FROZEN in types,
+            listings_taken_down=taken_down,
         )
 
     def unfreeze(self, seller_id: str, *, reason: str, actor: str,
@@ -386,25 +409,25 @@ class Ledger:
             complaints = [ComplaintRecord.from_row(r) for r in conn.execute(
                 sa.select(complaints_table).where(complaints_table.c.seller_id == seller_id)
                 .order_by(complaints_table.c.filed_seq))]
+            takedowns = tuple(seller_takedowns(conn, seller_id))
         frozen = bool(freezes) and freezes[-1].lifted_seq is None
         last_lift = max((f.lifted_seq or 0 for f in freezes), default=0)
         records = tuple(StrikeRecord(s.listing_id, s.brand, s.complaint_id, s.at,
                                      counting=s.seq > last_lift) for s in strikes)
         state = SellerState(seller_id, frozen, self.rules.scope, self.rules.strikes_to_freeze,
-                            records, tuple(f.record for f in freezes), tuple(complaints))
+                            records, tuple(f.record for f in freezes), tuple(complaints),
+                            takedowns)
         return state if brand is None else _as_seen_by(state, brand)
 
     def frozen_sellers(self, seller_ids: Iterable[str]) -> set[str]:
         """Which of `seller_ids` are frozen now (for the scoring endpoint)."""
-        ids = list(dict.fromkeys(seller_ids))
-        frozen: set[str] = set()
         with self.store.read() as conn:
-            for start in range(0, len(ids), 500):
-                frozen.update(conn.execute(
-                    sa.select(freezes_table.c.seller_id).where(
-                        freezes_table.c.seller_id.in_(ids[start:start + 500]),
-                        freezes_table.c.lifted_seq.is_(None))).scalars())
-        return frozen
+            return frozen_among(conn, seller_ids)
+
+    def takedowns(self, after_seq: int = 0, limit: int = 500) -> list[Takedown]:
+        """Listings taken down after event `after_seq`, oldest first (the takedown feed)."""
+        with self.store.read() as conn:
+            return takedowns_after(conn, after_seq, limit)
 
     def complaints_frame(self, seller_ids: Iterable[str] | None = None) -> pd.DataFrame:
         """Complaints in the data contract's `complaints` columns and types.
@@ -473,12 +496,18 @@ class Ledger:
             if action.decision is None:
                 if row is None:
                     tx.append(_filed_event(action.filing, action.filing_id, actor, action.at, None))
-                    report = replace(report, filed=report.filed + 1)
+                    down = take_down_if_frozen(
+                        tx, listing_id=action.filing.listing_id,
+                        seller_id=action.filing.seller_id, actor=actor, at=action.at,
+                        brand=action.filing.brand)
+                    report = replace(report, filed=report.filed + 1,
+                                     takedowns=report.takedowns + down)
             elif row is not None and row.status == "pending":
                 outcome = self._decide(tx, row, action.decision, actor, None, action.at)
                 report = replace(report, decided=report.decided + 1,
                                  strikes=report.strikes + outcome.strike_recorded,
-                                 freezes=report.freezes + outcome.frozen_now)
+                                 freezes=report.freezes + outcome.frozen_now,
+                                 takedowns=report.takedowns + outcome.listings_taken_down)
         return report
 
 
@@ -606,16 +635,19 @@ def _chain_problem(event: RecordedEvent, expected_seq: int, prev_hash: str) -> s
 
 
 def _as_seen_by(state: SellerState, brand: str) -> SellerState:
-    """What a brand may see: its own complaints and strikes, and the freezes."""
+    """What a brand may see: its own complaints and strikes, the freezes, and the takedowns
+    of the listings it complained about."""
     freezes = tuple(
         replace(f, caused_by=tuple(c for c in f.caused_by if c["brand"] == brand),
                 lifted_by=None, lift_reason=None)
         for f in state.freezes)
+    mine = {c.listing_id for c in state.complaints if c.brand == brand}
     return replace(
         state,
         strikes=tuple(s for s in state.strikes if s.brand == brand),
         freezes=freezes,
         complaints=tuple(c for c in state.complaints if c.brand == brand),
+        takedowns=tuple(t for t in state.takedowns if t.listing_id in mine),
     )
 
 

@@ -1,4 +1,4 @@
-"""The ledger's projections: complaints, strikes and freezes as derived from the events.
+"""The ledger's projections: complaints, strikes, freezes, cases and takedowns, from the events.
 
 Each projection applies one kind of event to its table inside the write transaction.
 Nothing else writes these tables, so replaying the events rebuilds them exactly.
@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 from serving.ledger.cases import CaseProjection
 from serving.ledger.events import EventType, RecordedEvent, canonical_json
 from serving.ledger.store import Projection, complaints_table, freezes_table, strikes_table
+from serving.ledger.takedowns import TakedownProjection
 
 
 class ComplaintProjection:
@@ -73,5 +74,6 @@ class FreezeProjection:
 
 LEDGER_PROJECTIONS: tuple[Projection, ...] = (
     ComplaintProjection(), StrikeProjection(), FreezeProjection(), CaseProjection(),
+    TakedownProjection(),
 )
 

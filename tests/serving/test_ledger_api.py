@@ -86,6 +86,30 @@ def test_strike_out_over_http(any_api: Api) -> None:
     assert not api.client.get("/sellers/S1", headers=api.auth("admin")).json()["frozen"]
 
 
+def test_takedowns_feed_pages_in_order_for_listing_systems(api: Api) -> None:
+    ids = [api.file("arvedo", f"key-{i}", listing_id=f"L{i}").json()["complaint_id"]
+           for i in range(3)]
+    for cid in ids:
+        api.decide(cid)
+    first = api.client.get("/takedowns?limit=2", headers=api.auth("scorer"))
+    assert first.status_code == 200, first.text
+    page = first.json()
+    assert [t["listing_id"] for t in page["takedowns"]] == ["L0", "L1"]
+    assert all(t["cause"] == "freeze" and t["seller_id"] == "S1" for t in page["takedowns"])
+    rest = api.client.get(f"/takedowns?after={page['next_after']}",
+                          headers=api.auth("scorer")).json()
+    assert [t["listing_id"] for t in rest["takedowns"]] == ["L2"]
+    empty = api.client.get(f"/takedowns?after={rest['next_after']}",
+                           headers=api.auth("admin")).json()
+    assert empty == {"takedowns": [], "next_after": rest["next_after"]}
+    assert api.client.get("/takedowns", headers=api.auth("arvedo")).status_code == 403
+    assert api.client.get("/takedowns?after=-1", headers=api.auth("scorer")).status_code == 422
+    seller = api.client.get("/sellers/S1", headers=api.auth("kathea")).json()
+    assert seller["takedowns"] == []  # Kathea complained about none of them
+    seller = api.client.get("/sellers/S1", headers=api.auth("arvedo")).json()
+    assert [t["listing_id"] for t in seller["takedowns"]] == ["L0", "L1", "L2"]
+
+
 def test_idempotency_key_replays_and_conflicts(api: Api) -> None:
     first = api.file("arvedo", "k1")
     replay = api.file("arvedo", "k1")

@@ -61,5 +61,12 @@ def check_ledger(ledger: Ledger, plan: LoadPlan) -> None:
         complaints = conn.execute(sa.select(sa.func.count()).select_from(complaints_table))
         assert complaints.scalar_one() == len(plan.complaints)
     assert freezes == dict.fromkeys(frozen, 1)
+    with ledger.store.read() as conn:
+        downs = conn.execute(sa.select(events_table.c.seller_id, events_table.c.listing_id)
+                             .where(events_table.c.type == str(EventType.LISTING_TAKEN_DOWN))
+                             ).all()
+    listings = {(c.filing.seller_id, c.filing.listing_id) for c in plan.complaints}
+    assert len(downs) == len(set(downs))  # each listing taken down once
+    assert set(downs) == {(s, li) for s, li in listings if s in frozen}  # all of theirs, no more
     report = ledger.verify()
     assert report.ok, report.problems

@@ -37,9 +37,11 @@ def dataset(folder: Path, complaints: pd.DataFrame = COMPLAINTS) -> Path:
 
 def test_import_replays_history_in_time_order(ledger: Ledger, tmp_path: Path) -> None:
     report = ledger.import_history(dataset(tmp_path / "d"))
-    assert report == ImportReport(filed=6, decided=5, unchanged=0, strikes=3, freezes=1)
+    assert report == ImportReport(filed=6, decided=5, unchanged=0, strikes=3, freezes=1,
+                                  takedowns=3)
     state = ledger.seller("S1")
     assert state.frozen and state.strikes_by_brand == {"Arvedo": 3}
+    assert [t.listing_id for t in state.takedowns] == ["L1", "L2", "L7"]  # known at the freeze
     freeze = state.current_freeze
     assert freeze is not None
     assert freeze.frozen_at == pd.Timestamp("2026-03-09T08:30:00Z").to_pydatetime()

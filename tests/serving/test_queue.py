@@ -298,6 +298,33 @@ def test_counterfeit_upholds_the_complaints_through_the_ledger_rules(
     assert queue.ledger.verify().ok
 
 
+def test_counterfeit_verdict_on_a_listing_a_freeze_took_down(queue: ReviewQueue) -> None:
+    case_id = score(queue, "L5", 0.9, "high")  # a case: the ledger knows the listing
+    for i in range(3):
+        queue.ledger.decide(complain(queue.ledger, f"L{i}"), "upheld", actor="reviewer/r2")
+    downs = {t.listing_id: t.cause for t in queue.ledger.seller("S1").takedowns}
+    assert downs == {"L0": "freeze", "L1": "freeze", "L2": "freeze", "L5": "freeze"}
+    complain(queue.ledger, "L5", brand="Kathea")
+    outcome = queue.decide(str(case_id), "counterfeit", reviewer="reviewer/r1")
+    assert outcome.listing_taken_down and outcome.seller_frozen
+    assert [c.strike_recorded for c in outcome.complaints] == [True]
+    assert len(queue.ledger.seller("S1").takedowns) == 4  # L5 is not taken down twice
+    assert queue.ledger.verify().ok
+
+
+def test_a_frozen_sellers_new_listing_is_taken_down_as_its_case_opens(
+        queue: ReviewQueue) -> None:
+    for i in range(3):
+        queue.ledger.decide(complain(queue.ledger, f"L{i}"), "upheld", actor="reviewer/r2")
+    score(queue, "L7", 0.99, "high", at=T0 + hours(2))
+    score(queue, "L7", 0.99, "high", at=T0 + hours(3))  # scored again: no second takedown
+    score(queue, "L8", 0.99, "high", seller="S2")  # S2 is not frozen
+    downs = {t.listing_id: t for t in queue.ledger.takedowns()}
+    assert sorted(downs) == ["L0", "L1", "L2", "L7"]
+    assert downs["L7"].cause == "freeze" and "seller S1, who is frozen" in downs["L7"].reason
+    assert queue.ledger.verify().ok
+
+
 def test_not_counterfeit_rejects_the_complaints(queue: ReviewQueue) -> None:
     case_id = score(queue, "L1", 0.9, "high")
     complaint = complain(queue.ledger, "L1")

@@ -1,0 +1,161 @@
+"""A freeze takes down the seller's open listings: each listing once, in the same transaction."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
+from features.contract import load_marketplace
+from serving.history_store import HistoryStore, import_listings
+from serving.ledger.events import Event, EventType
+from serving.ledger.ledger import ComplaintFiling, DecisionOutcome, Ledger
+from serving.ledger.store import MIGRATIONS_PATH, events_table
+from tests.serving.conftest import open_ledger
+from tests.serving.queue_data import open_queue, score
+
+
+def uphold(ledger: Ledger, listing: str, seller: str = "S1",
+           brand: str = "Arvedo") -> DecisionOutcome:
+    filed = ledger.file_complaint(ComplaintFiling(listing, seller, brand, "counterfeit"),
+                                  actor=f"brand:{brand}")
+    return ledger.decide(filed.complaint.complaint_id, "upheld", actor="reviewer")
+
+
+def takedown_events(ledger: Ledger) -> list[tuple[str, str, dict]]:
+    with ledger.store.read() as conn:
+        rows = conn.execute(sa.select(events_table.c.listing_id, events_table.c.seller_id,
+                                      events_table.c.payload)
+                            .where(events_table.c.type == str(EventType.LISTING_TAKEN_DOWN))
+                            .order_by(events_table.c.seq)).all()
+    return [(r.listing_id, r.seller_id, json.loads(r.payload)) for r in rows]
+
+
+def store_listing(history: HistoryStore, listing_id: str, seller: str = "S1") -> None:
+    row = history.listings([seller]).iloc[[0]].assign(listing_id=listing_id)
+    history.add(listings=row)
+
+
+@pytest.fixture
+def history(ledger: Ledger, tiny_dataset: Path) -> HistoryStore:
+    store = HistoryStore(ledger.store)
+    import_listings(store, load_marketplace(tiny_dataset))  # S1: L1, L2; S2: L3, L4
+    return store
+
+
+def test_a_freeze_takes_down_every_known_listing_of_the_seller(
+        ledger: Ledger, history: HistoryStore) -> None:
+    assert uphold(ledger, "L1").listings_taken_down == 0
+    assert uphold(ledger, "L9").listings_taken_down == 0  # brands report listings never scored
+    assert takedown_events(ledger) == []
+    third = uphold(ledger, "L10")
+    assert third.frozen_now and third.listings_taken_down == 4
+    events = takedown_events(ledger)
+    assert sorted(e[0] for e in events) == ["L1", "L10", "L2", "L9"]
+    assert {e[1] for e in events} == {"S1"}  # S2's listings stay up
+    assert all(e[2]["cause"] == "freeze" and e[2]["frozen_seq"] > 0 for e in events)
+    state = ledger.seller("S1")
+    assert [t.listing_id for t in state.takedowns] == ["L1", "L10", "L2", "L9"]
+    assert all(t.cause == "freeze" and "frozen" in t.reason for t in state.takedowns)
+    assert [t.listing_id for t in ledger.takedowns()] == ["L1", "L10", "L2", "L9"]
+    assert ledger.seller("S2").takedowns == ()
+    assert ledger.verify().ok
+
+
+def test_a_listing_is_taken_down_once_across_a_lift_and_a_second_freeze(
+        ledger: Ledger, history: HistoryStore) -> None:
+    for listing in ("L1", "L2", "L9"):
+        uphold(ledger, listing)
+    first = {e[0] for e in takedown_events(ledger)}
+    assert first == {"L1", "L2", "L9"}
+    ledger.unfreeze("S1", reason="appeal granted", actor="admin")
+    store_listing(history, "L20")
+    outcomes = [uphold(ledger, listing) for listing in ("L21", "L22", "L23")]
+    assert [o.frozen_now for o in outcomes] == [False, False, True]
+    assert outcomes[-1].listings_taken_down == 4  # L20 to L23; the first three are down
+    listings = [e[0] for e in takedown_events(ledger)]
+    assert sorted(listings) == ["L1", "L2", "L20", "L21", "L22", "L23", "L9"]
+    assert len(listings) == len(set(listings))
+    assert ledger.verify().ok
+
+
+def test_a_strike_while_frozen_takes_nothing_down_again(
+        ledger: Ledger, history: HistoryStore) -> None:
+    for listing in ("L1", "L2", "L9"):
+        uphold(ledger, listing)
+    before = len(takedown_events(ledger))
+    late = uphold(ledger, "L1", brand="Kathea")  # frozen already: a strike, no second freeze
+    assert late.strike_recorded and not late.frozen_now and late.listings_taken_down == 0
+    assert len(takedown_events(ledger)) == before
+
+
+def test_a_complaint_about_a_frozen_sellers_listing_takes_it_down(
+        ledger: Ledger, history: HistoryStore) -> None:
+    for listing in ("L1", "L2", "L9"):
+        uphold(ledger, listing)
+    filed = ledger.file_complaint(ComplaintFiling("L30", "S1", "Kathea"), actor="brand:Kathea")
+    assert filed.created
+    again = ledger.file_complaint(ComplaintFiling("L30", "S1", "Arvedo"), actor="brand:Arvedo")
+    assert again.created
+    ledger.file_complaint(ComplaintFiling("L31", "S2", "Kathea"), actor="brand:Kathea")
+    downs = {t.listing_id: t for t in ledger.takedowns()}
+    assert sorted(downs) == ["L1", "L2", "L30", "L9"]  # L30 once; S2 is not frozen
+    assert "frozen" in downs["L30"].reason
+    assert ledger.verify().ok
+
+
+def test_all_brands_scope_takes_down_as_well(sqlite_url: str, tiny_dataset: Path) -> None:
+    ledger = open_ledger(sqlite_url, strike_scope="all")
+    import_listings(HistoryStore(ledger.store), load_marketplace(tiny_dataset))
+    uphold(ledger, "L1", brand="Arvedo")
+    uphold(ledger, "L2", brand="Kathea")
+    third = uphold(ledger, "L3", seller="S1", brand="Lumen")
+    assert third.frozen_now and third.listings_taken_down == 3  # L1, L2, L3
+    ledger.close()
+
+
+def test_verify_finds_a_listing_taken_down_twice(ledger: Ledger) -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    down = Event(type=EventType.LISTING_TAKEN_DOWN, actor="tamperer", at=at, seller_id="S1",
+                 listing_id="L1", reason="again", payload={"cause": "review"})
+    ledger.store.write(lambda tx: (tx.append(down), tx.append(down)))
+    report = ledger.verify()
+    assert not report.ok and "L1 taken down twice" in report.problems[0]
+
+
+def test_a_brand_sees_the_takedowns_of_its_own_complaints(
+        ledger: Ledger, history: HistoryStore) -> None:
+    uphold(ledger, "L5", brand="Kathea")
+    for listing in ("L1", "L2", "L9"):
+        uphold(ledger, listing)
+    assert [t.listing_id for t in ledger.seller("S1", brand="Kathea").takedowns] == ["L5"]
+    assert {t.listing_id for t in ledger.seller("S1", brand="Arvedo").takedowns} == {
+        "L1", "L2", "L9"}
+    assert len(ledger.seller("S1").takedowns) == 4
+
+
+def test_a_ledger_from_before_takedowns_gets_them_on_upgrade(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    queue = open_queue(url)
+    case_id = str(score(queue, "L1", 0.9, "high"))
+    queue.decide(case_id, "counterfeit", reviewer="reviewer/a")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_PATH))
+    with queue.ledger.store.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "takedowns@-1")  # as if takedowns had never been installed
+        assert "ledger_takedowns" not in sa.inspect(conn).get_table_names()
+    queue.close()
+
+    ledger = open_ledger(url)
+    try:
+        assert [(t.listing_id, t.cause) for t in ledger.seller("S1").takedowns] == [
+            ("L1", "review")]
+        assert ledger.verify().ok
+    finally:
+        ledger.close()
