@@ -21,14 +21,14 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 from pandas.api.indexers import BaseIndexer
 
+from features.columns import MISSING_NS, Columns, require_columns, text_codes, utc_ns
 from features.price import GENERIC_BRANDS
 
+__all__ = ["MISSING_NS", "require_columns", "utc_ns"]  # re-exported for the ring features
+
 NS_PER_DAY = 86_400 * 10**9
-MISSING_NS = np.iinfo(np.int64).min  # NaT as int64
 
 TARGET_COLUMNS = ("seller_id", "created_at", "brand", "category", "price_usd", "quantity")
 LISTING_COLUMNS = (*TARGET_COLUMNS, "price_ratio")
@@ -83,8 +83,8 @@ class HistorySettings:
         ]
 
 
-def seller_history(targets: pd.DataFrame, listings: pd.DataFrame, sellers: pd.DataFrame,
-                   complaints: pd.DataFrame,
+def seller_history(targets: pd.DataFrame | Columns, listings: pd.DataFrame | Columns,
+                   sellers: pd.DataFrame | Columns, complaints: pd.DataFrame | Columns,
                    settings: HistorySettings | None = None) -> pd.DataFrame:
     """Seller-history features of each target as of its own `created_at`.
 
@@ -102,20 +102,33 @@ def seller_history(targets: pd.DataFrame, listings: pd.DataFrame, sellers: pd.Da
         zeros (a new, unverified account) and a price ratio of 1.
     """
     settings = settings or HistorySettings()
+    values = history_values(targets, listings, sellers, complaints, settings)
+    # (feature, listing) memory is pandas' own column layout, and the array is ours: no copy
+    return pd.DataFrame(values, index=Columns.of(targets).index,
+                        columns=settings.feature_names(), copy=False)
+
+
+def history_values(targets: pd.DataFrame | Columns, listings: pd.DataFrame | Columns,
+                   sellers: pd.DataFrame | Columns, complaints: pd.DataFrame | Columns,
+                   settings: HistorySettings) -> np.ndarray:
+    """The features of `seller_history` as one float64 array, a row per target."""
     for frame, name, needed in ((targets, "targets", TARGET_COLUMNS),
                                 (listings, "listings", LISTING_COLUMNS),
                                 (sellers, "sellers", SELLER_COLUMNS),
                                 (complaints, "complaints", COMPLAINT_COLUMNS)):
         require_columns(frame, f"seller_history: {name}", needed)
+    targets, listings, sellers, complaints = map(
+        Columns.of, (targets, listings, sellers, complaints))
 
-    target_seller, listing_seller, complaint_seller, seller_seller = _codes(
-        targets["seller_id"], listings["seller_id"], complaints["seller_id"], sellers["seller_id"])
+    (target_seller, listing_seller, complaint_seller, seller_seller), _ = text_codes(
+        targets.texts("seller_id"), listings.texts("seller_id"), complaints.texts("seller_id"),
+        sellers.texts("seller_id"))
     if len(distinct(seller_seller)) != len(seller_seller):
         raise ValueError("seller_history: sellers has duplicate seller_id values")
-    as_of = utc_ns(targets["created_at"], "targets.created_at")
-    created = utc_ns(listings["created_at"], "listings.created_at")
-    filed = utc_ns(complaints["filed_at"], "complaints.filed_at")
-    resolved = utc_ns(complaints["resolved_at"], "complaints.resolved_at", allow_missing=True)
+    as_of = targets.moments("created_at", "targets.created_at")
+    created = listings.moments("created_at", "listings.created_at")
+    filed = complaints.moments("filed_at", "complaints.filed_at")
+    resolved = complaints.moments("resolved_at", "complaints.resolved_at", allow_missing=True)
     window_starts = [as_of - d * NS_PER_DAY for d in settings.velocity_windows_days]
     (as_of_rank, created_rank, filed_rank, resolved_rank, *window_ranks), stride = moment_ranks(
         as_of, created, filed, resolved, *window_starts)
@@ -129,21 +142,18 @@ def seller_history(targets: pd.DataFrame, listings: pd.DataFrame, sellers: pd.Da
     columns: dict[str, np.ndarray] = {}
     columns.update(_account(query, seller_seller, sellers))
     columns.update(_complaints(query, events, complaints, settings))
-    target_category, listing_category = _codes(targets["category"], listings["category"])
+    (target_category, listing_category), _ = text_codes(targets.texts("category"),
+                                                        listings.texts("category"))
     columns.update(_listing_activity(query, events, listings, listing_category, settings))
     columns["price__ratio_to_seller_history"] = _ratio_to_own_prices(
         query, events, target_category[order], listing_category,
-        targets["price_usd"].to_numpy(dtype=np.float64)[order], listings)
+        targets.numbers("price_usd")[order], listings)
 
     names = settings.feature_names()
-    ordered = np.empty((len(names), len(order)), dtype=np.float64)
+    out = np.empty((len(order), len(names)), dtype=np.float64)
     for j, name in enumerate(names):
-        ordered[j] = columns[name]
-    unsorted = np.empty_like(order)
-    unsorted[order] = np.arange(len(order))
-    # (feature, listing) memory is pandas' own column layout, and the array is ours: no copy
-    return pd.DataFrame(np.take(ordered, unsorted, axis=1).T, index=targets.index,
-                        columns=names, copy=False)
+        out[order, j] = columns[name]
+    return out
 
 
 @dataclass(frozen=True)
@@ -282,12 +292,12 @@ def _last(values: np.ndarray, first: np.ndarray, count: np.ndarray, fallback: fl
 
 
 def _account(query: _Query, seller_code: np.ndarray,
-             sellers: pd.DataFrame) -> dict[str, np.ndarray]:
+             sellers: Columns) -> dict[str, np.ndarray]:
     n_codes = int(max(query.seller.max(initial=-1), seller_code.max(initial=-1))) + 1
     registered = np.full(n_codes, MISSING_NS, dtype=np.int64)
-    registered[seller_code] = utc_ns(sellers["registered_at"], "sellers.registered_at")
+    registered[seller_code] = sellers.moments("registered_at", "sellers.registered_at")
     verified = np.zeros(n_codes, dtype=np.float64)
-    verified[seller_code] = sellers["business_verified"].to_numpy(dtype=bool)
+    verified[seller_code] = sellers.numbers("business_verified", bool)
     reg = registered[query.seller]
     known = reg != MISSING_NS
     age = np.zeros(len(reg), dtype=np.float64)
@@ -296,17 +306,18 @@ def _account(query: _Query, seller_code: np.ndarray,
     return {"seller__account_age_days": age, "seller__business_verified": verified[query.seller]}
 
 
-def _complaints(query: _Query, events: _Events, complaints: pd.DataFrame,
+def _complaints(query: _Query, events: _Events, complaints: Columns,
                 settings: HistorySettings) -> dict[str, np.ndarray]:
     """Complaint counts by what was known at as_of, and strikes: distinct upheld listings."""
-    status = complaints["status"].to_numpy(dtype=object)
+    codes, statuses = complaints.dictionary("status")
     resolved = events.resolved != MISSING_NS
-    upheld = (status == "upheld") & resolved
+    upheld = np.array([v == "upheld" for v in statuses], dtype=bool)[codes] & resolved
+    rejected = np.array([v == "rejected" for v in statuses], dtype=bool)[codes] & resolved
     counts = {}
     for name, mask, rank in (
-        ("filed", np.ones(len(status), dtype=bool), events.filed_rank),
+        ("filed", np.ones(len(codes), dtype=bool), events.filed_rank),
         ("upheld", upheld, events.resolved_rank),
-        ("rejected", (status == "rejected") & resolved, events.resolved_rank),
+        ("rejected", rejected, events.resolved_rank),
     ):
         line = Timeline(events.complaint_seller[mask], rank[mask], events.stride)
         counts[name] = line.before(query.seller, query.as_of_rank)[1]
@@ -319,8 +330,8 @@ def _complaints(query: _Query, events: _Events, complaints: pd.DataFrame,
     }
 
     seller, rank = events.complaint_seller[upheld], events.resolved_rank[upheld]
-    listing = _codes(complaints["listing_id"])[0][upheld]
-    brand = _brand_codes(complaints["brand"])[0][upheld]
+    listing = complaints.dictionary("listing_id")[0][upheld]
+    brand = _brand_codes(complaints.dictionary("brand"))[0][upheld]
     n_listings, n_brands = listing.max(initial=0) + 1, brand.max(initial=0) + 1
     # a strike is dated by its listing's first upholding
     strike = _first_per(rank, seller * n_listings + listing)
@@ -349,7 +360,7 @@ def _complaints(query: _Query, events: _Events, complaints: pd.DataFrame,
     return out
 
 
-def _listing_activity(query: _Query, events: _Events, listings: pd.DataFrame,
+def _listing_activity(query: _Query, events: _Events, listings: Columns,
                       category: np.ndarray, settings: HistorySettings) -> dict[str, np.ndarray]:
     line = Timeline(events.listing_seller, events.created_rank, events.stride)
     first, count = line.before(query.seller, query.as_of_rank)
@@ -357,18 +368,18 @@ def _listing_activity(query: _Query, events: _Events, listings: pd.DataFrame,
     for days, start in zip(settings.velocity_windows_days, query.window_start_ranks, strict=True):
         out[f"seller__listings_last_{days}d"] = count - line.before(query.seller, start)[1]
 
-    brand, generic = _brand_codes(listings["brand"])
+    brand, generic = _brand_codes(listings.dictionary("brand"))
     named = ~generic[brand]
     out["seller__distinct_brands_before"] = _distinct_before(query, events, brand, named)
     out["seller__distinct_categories_before"] = _distinct_before(
         query, events, category, np.ones(len(category), dtype=bool))
 
-    underpriced = listings["price_ratio"].to_numpy(dtype=np.float64) < settings.underpriced_ratio
+    underpriced = listings.numbers("price_ratio") < settings.underpriced_ratio
     sums = line.prefix_sum(underpriced)
     seen = np.maximum(count, 1)
     out["seller__underpriced_share_before"] = (sums[first + count] - sums[first]) / seen
     # capped so the running maximum's group lift stays inside int64
-    quantity = np.minimum(listings["quantity"].to_numpy(dtype=np.int64), 2**31 - 1)
+    quantity = np.minimum(listings.numbers("quantity", np.int64), 2**31 - 1)
     totals = line.prefix_sum(quantity)
     out["seller__mean_quantity_before"] = (totals[first + count] - totals[first]) / seen
     out["seller__max_quantity_before"] = _last(line.group_cummax(quantity).astype(np.float64),
@@ -377,9 +388,12 @@ def _listing_activity(query: _Query, events: _Events, listings: pd.DataFrame,
     return out
 
 
-def _brand_codes(brands: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Codes of brands compared trimmed and case-folded, and per code whether it is generic."""
-    (codes,), values = text_codes(brands)
+def _brand_codes(brands: tuple[np.ndarray, list[str]]) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of brands compared trimmed and case-folded, and per code whether it is generic.
+
+    `brands` is a coded column (`Columns.dictionary`).
+    """
+    codes, values = brands
     merged: dict[str, int] = {}
     code_of = np.array([merged.setdefault(v.strip().casefold(), len(merged)) for v in values],
                        dtype=np.int64)
@@ -407,13 +421,13 @@ class _PrefixWindows(BaseIndexer):
 
 def _ratio_to_own_prices(query: _Query, events: _Events, target_category: np.ndarray,
                          listing_category: np.ndarray, price: np.ndarray,
-                         listings: pd.DataFrame) -> np.ndarray:
+                         listings: Columns) -> np.ndarray:
     """This price over the median price of the seller's earlier listings in the same category."""
     n_categories = max(target_category.max(initial=0), listing_category.max(initial=0)) + 1
     target_group = query.seller * n_categories + target_category
     group = events.listing_seller * n_categories + listing_category
     line = Timeline(group, events.created_rank, events.stride)
-    prices = listings["price_usd"].to_numpy(dtype=np.float64)[line.order]
+    prices = listings.numbers("price_usd")[line.order]
     medians = prices
     if len(prices):
         starts = np.searchsorted(line.group, line.group, side="left").astype(np.int64)
@@ -422,66 +436,3 @@ def _ratio_to_own_prices(query: _Query, events: _Events, target_category: np.nda
     first, count = line.before(target_group, query.as_of_rank)
     median = _last(medians, first, count, 1.0)
     return np.where(count > 0, price / median, 1.0)
-
-
-def _codes(*series: pd.Series) -> list[np.ndarray]:
-    """Integer codes for ids shared across several columns, one array per column."""
-    return text_codes(*series)[0]
-
-
-def text_codes(*series: pd.Series) -> tuple[list[np.ndarray], list[str]]:
-    """Codes of text values shared across columns (missing as ""), and the values coded."""
-    codes, values = text_dictionary(*series)
-    return codes, values.to_pylist()
-
-
-def text_dictionary(*series: pd.Series) -> tuple[list[np.ndarray], pa.Array]:
-    """Codes of text values shared across columns (missing as ""), and the values as Arrow.
-
-    Arrow's dictionary encoding: no Python string per row, even for a million rows.
-    """
-    encoded = pc.dictionary_encode(text_chunks(*series))
-    codes = np.concatenate([np.asarray(chunk.indices).astype(np.int64)
-                            for chunk in encoded.chunks] or [np.zeros(0, dtype=np.int64)])
-    values = (encoded.chunks[-1].dictionary if encoded.num_chunks
-              else pa.array([], type=pa.large_string()))
-    bounds = np.cumsum([0, *(len(s) for s in series)])
-    parts = [codes[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-    return parts, values
-
-
-def text_chunks(*series: pd.Series) -> pa.ChunkedArray:
-    """Text columns end to end as one Arrow chunked array, missing as "".
-
-    Zero-copy for pandas' Arrow strings; a chunked array's dictionary encoding
-    shares one dictionary across the chunks.
-    """
-    chunks: list[pa.Array] = []
-    for s in series:
-        # the pandas array, not the Series: pyarrow's protocol probing of a Series is slow
-        text = pa.array(s.array, type=pa.large_string(), from_pandas=True)
-        if text.null_count:
-            text = pc.fill_null(text, "")
-        chunks.extend(text.chunks if isinstance(text, pa.ChunkedArray) else [text])
-    return pa.chunked_array(chunks, type=pa.large_string())
-
-
-def utc_ns(series: pd.Series, name: str, allow_missing: bool = False) -> np.ndarray:
-    """UTC nanoseconds since the epoch as int64; missing values become `MISSING_NS`."""
-    if not isinstance(series.dtype, pd.DatetimeTZDtype):
-        raise TypeError(f"{name} must be timezone-aware timestamps "
-                        f"(datetime64[ns, UTC] as features.contract loads them), "
-                        f"got {series.dtype}")
-    out = series.to_numpy(dtype="datetime64[ns]").view(np.int64)
-    if not allow_missing and (out == MISSING_NS).any():
-        raise ValueError(f"{name} has missing timestamps")
-    return out
-
-
-def require_columns(frame: pd.DataFrame, name: str, columns: Sequence[str]) -> None:
-    """Raise a ValueError naming the table and every missing column."""
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"{name} must be a pandas DataFrame, got {type(frame).__name__}")
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{name} is missing column(s) {missing}")

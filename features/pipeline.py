@@ -15,17 +15,20 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from features.columns import Columns
 from features.contract import Marketplace
-from features.history import HistorySettings, seller_history
+from features.history import HistorySettings, history_values
+from features.price import FEATURE_NAMES as PRICE_FEATURES
 from features.price import (
     FxRates,
     PairPrices,
     PriceFeatures,
-    price_usd,
-    registry_reference,
+    registry_prices,
     registry_table,
 )
+from features.rings import FEATURE_NAMES as RING_FEATURES
 from features.rings import RingFeatures, RingIndex
+from features.text import FEATURES as TEXT_FEATURES
 from features.text import TextFeatures
 
 FEATURE_SET_VERSION = "1"
@@ -71,25 +74,24 @@ class FeaturePipeline:
             self._reference_tables = cached
         return cached[2], cached[3]
 
-    def _with_prices(self, market: Marketplace) -> pd.DataFrame:
-        listings = market.listings
+    def _with_prices(self, listings: Columns, market: Marketplace) -> Columns:
         fx_rates, registry = self._lookups(market)
-        return listings.assign(price_usd=price_usd(listings, fx_rates),
-                               registry_reference_usd=registry_reference(listings, registry))
+        return listings.with_columns(price_usd=fx_rates.price_usd(listings),
+                                     registry_reference_usd=registry_prices(listings, registry))
 
     def fit_transform(self, market: Marketplace, y: np.ndarray,
                       targets: np.ndarray | None = None) -> pd.DataFrame:
         """Fit on the target listings and return their features (text scores out-of-fold)."""
         s = self.settings
-        enriched = self._with_prices(market)
-        rows = select(enriched, targets)
+        listings = self._with_prices(Columns.of(market.listings), market)
+        rows = select(market.listings.assign(**listings.added), targets)
         self.price_ = PriceFeatures(deep_discount=s.history.underpriced_ratio).fit(rows, y)
         self.text_ = TextFeatures(
             registry_brands=tuple(sorted(set(market.brands["brand"]))),
             n_folds=s.text_folds, random_state=s.seed)
-        text = self.text_.fit_transform(rows, y)
+        text = self.text_.fit_transform(rows, y).to_numpy()
         self.rings_ = RingFeatures().fit(rows)
-        return self._assemble(market, enriched, targets, lambda _: text)
+        return self._assemble(market, listings, targets, lambda _: text)
 
     def fit(self, market: Marketplace, y: np.ndarray,
             targets: np.ndarray | None = None) -> FeaturePipeline:
@@ -104,40 +106,56 @@ class FeaturePipeline:
         than `market` (batch scoring in seller chunks, the online service); by default
         it is built from `market` itself.
         """
-        return self._assemble(market, self._with_prices(market), targets, self.text_.transform,
-                              ring_index)
+        listings = self._with_prices(Columns.of(market.listings), market)
+        return self._assemble(market, listings, targets, self.text_.values, ring_index)
 
     def ring_index(self, market: Marketplace) -> RingIndex:
         return self.rings_.build_index(market.listings, market.sellers, market.complaints)
 
-    def _assemble(self, market: Marketplace, enriched: pd.DataFrame,
+    def _assemble(self, market: Marketplace, listings: Columns,
                   targets: np.ndarray | None,
-                  text_of: Callable[[pd.DataFrame], pd.DataFrame],
+                  text_of: Callable[[Columns], np.ndarray],
                   ring_index: RingIndex | None = None) -> pd.DataFrame:
-        """The four families of the target rows of `enriched`, as one float64 frame."""
-        price_all = self.price_.transform(enriched)
-        enriched = enriched.assign(price_ratio=price_all["price__ratio_to_reference"])
-        rows = select(enriched, targets)
-        history = seller_history(rows, enriched, market.sellers, market.complaints,
-                                 self.settings.history)
+        """The four families of the target rows of `listings`, as one float64 frame.
+
+        Every family reads arrays of `Columns`: no DataFrame is built until the result.
+        """
+        price_all = self.price_.values(listings)
+        listings = listings.with_columns(price_ratio=price_all[:, 1])
+        if targets is None:
+            rows, price = listings, price_all
+        else:
+            positions = np.flatnonzero(np.asarray(targets, dtype=bool))
+            rows, price = listings.take(positions), price_all[positions]
+        history = history_values(rows, listings, Columns.of(market.sellers),
+                                 Columns.of(market.complaints), self.settings.history)
         if ring_index is None:
             ring_index = self.ring_index(market)
-        rings = self.rings_.transform(rows, index=ring_index)
-        blocks = [select(price_all, targets), text_of(rows), history, rings]
-        columns = [name for block in blocks for name in block.columns]
+        rings = self.rings_.values(rows, ring_index)
+        blocks = [price, text_of(rows), history, rings]
+        columns = self._block_columns()
         if not hasattr(self, "feature_names_"):
             self.feature_names_ = columns
-        values = np.hstack([block.to_numpy(dtype="float64") for block in blocks])
+        values = np.empty((len(rows), len(columns)), dtype=np.float64)
+        start = 0
+        for block in blocks:
+            values[:, start:start + block.shape[1]] = block
+            start += block.shape[1]
         if columns != self.feature_names_:
             return pd.DataFrame(values, index=rows.index, columns=columns)[self.feature_names_]
         return pd.DataFrame(values, index=rows.index, columns=self._feature_index(), copy=False)
 
+    def _block_columns(self) -> list[str]:
+        """The columns of the four families, in the order `_assemble` stacks them."""
+        return [*PRICE_FEATURES, *TEXT_FEATURES, *self.settings.history.feature_names(),
+                *RING_FEATURES]
+
     def _feature_index(self) -> pd.Index:
         """`feature_names_` as a column index, built once (from a list it is re-inferred)."""
         cached = getattr(self, "_columns", None)
-        if cached is None or list(cached) != self.feature_names_:
-            cached = self._columns = pd.Index(self.feature_names_)
-        return cached
+        if cached is None or cached[0] != self.feature_names_:
+            cached = self._columns = (list(self.feature_names_), pd.Index(self.feature_names_))
+        return cached[1]
 
     def get_feature_names_out(self) -> list[str]:
         return list(self.feature_names_)

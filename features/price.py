@@ -9,10 +9,14 @@ the model can trust a registry price more than a learned one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
+
+from features.columns import Columns, lookup
 
 GENERIC_BRANDS = frozenset({"", "generic", "unbranded", "no brand", "none"})
 
@@ -41,17 +45,13 @@ def brand_key(brand: pd.Series) -> pd.Series:
     return brand.fillna("").astype(str).str.strip().str.casefold()
 
 
+def key_of(brand: str) -> str:
+    """`brand_key` of one brand (Arrow's whitespace trim is Python's `str.strip`)."""
+    return brand.strip().casefold()
+
+
 def is_generic(brand: pd.Series) -> pd.Series:
     return brand_key(brand).isin(GENERIC_BRANDS)
-
-
-def _positions(index: pd.Index, keys: pd.Series) -> np.ndarray:
-    """Position of each key in an object-dtype `index`, -1 where it is absent.
-
-    The keys go in as an object-dtype index too: a str-dtype one would make pandas
-    cast the whole `index` on every call.
-    """
-    return index.get_indexer(pd.Index(keys.to_numpy(dtype=object), dtype=object))
 
 
 def _with_missing(values: np.ndarray) -> np.ndarray:
@@ -59,19 +59,27 @@ def _with_missing(values: np.ndarray) -> np.ndarray:
     return np.append(values.astype("float64"), np.nan)
 
 
+def _positions(labels: Sequence[object], what: str) -> dict[object, int]:
+    positions = {label: i for i, label in enumerate(labels)}
+    if len(positions) != len(labels):
+        raise ValueError(f"{what} has duplicate keys")
+    return positions
+
+
 class KeyedPrices:
     """Prices keyed by one label, built once from a small reference table.
 
-    An object-dtype `pd.Index` keeps its hash table, so reusing one costs the same
-    per call for one listing as for a million.
+    Each distinct label of a column is looked up once, in a dict; the rows then
+    read the prices by position.
     """
 
     def __init__(self, table: pd.Series) -> None:
-        self.keys = pd.Index(table.index.to_numpy(dtype=object), dtype=object)
+        self.positions = _positions(table.index.to_numpy(dtype=object).tolist(), "prices")
         self.values = _with_missing(table.to_numpy(dtype="float64"))
 
-    def of(self, keys: pd.Series) -> np.ndarray:
-        return self.values[_positions(self.keys, keys)]
+    def of(self, keys: tuple[np.ndarray, Sequence[str]]) -> np.ndarray:
+        """The price of each coded label (`Columns.dictionary`), NaN where absent."""
+        return self.values[lookup(self.positions, keys)]
 
 
 class PairPrices:
@@ -80,15 +88,23 @@ class PairPrices:
     def __init__(self, table: pd.Series) -> None:
         brands, categories = (table.index.get_level_values(k).to_numpy(dtype=object)
                               for k in (0, 1))
-        self.brands = pd.Index(pd.unique(brands), dtype=object)
-        self.categories = pd.Index(pd.unique(categories), dtype=object)
+        self.brands = {b: i for i, b in enumerate(pd.unique(brands).tolist())}
+        self.categories = {c: i for i, c in enumerate(pd.unique(categories).tolist())}
         # one spare NaN row and column: an absent brand or category (-1) lands there
         self.grid = np.full((len(self.brands) + 1, len(self.categories) + 1), np.nan)
-        self.grid[self.brands.get_indexer(brands), self.categories.get_indexer(categories)] = (
-            table.to_numpy(dtype="float64"))
+        self.grid[[self.brands[b] for b in brands.tolist()],
+                  [self.categories[c] for c in categories.tolist()]] = table.to_numpy(
+            dtype="float64")
 
-    def of(self, brand: pd.Series, category: pd.Series) -> np.ndarray:
-        return self.grid[_positions(self.brands, brand), _positions(self.categories, category)]
+    def of(self, brand: tuple[np.ndarray, Sequence[str]],
+           category: tuple[np.ndarray, Sequence[str]]) -> np.ndarray:
+        """The price of each row's (brand key, category), NaN where absent.
+
+        Both are coded columns (`Columns.dictionary`); the brand as typed, keyed here.
+        """
+        codes, names = brand
+        rows = np.array([self.brands.get(key_of(n), -1) for n in names], dtype=np.int64)[codes]
+        return self.grid[rows, lookup(self.categories, category)]
 
 
 class FxRates:
@@ -97,9 +113,10 @@ class FxRates:
     def __init__(self, fx_rates: pd.DataFrame) -> None:
         self.usd_per_unit = KeyedPrices(fx_rates.set_index("currency")["usd_per_unit"])
 
-    def price_usd(self, listings: pd.DataFrame) -> np.ndarray:
-        rate = self.usd_per_unit.of(listings["currency"])
-        return listings["price"].to_numpy(dtype="float64") * rate
+    def price_usd(self, listings: pd.DataFrame | Columns) -> np.ndarray:
+        listings = Columns.of(listings)
+        rate = self.usd_per_unit.of(listings.dictionary("currency"))
+        return listings.numbers("price") * rate
 
 
 def registry_table(brands: pd.DataFrame) -> PairPrices:
@@ -114,14 +131,19 @@ def price_usd(listings: pd.DataFrame, fx_rates: pd.DataFrame | FxRates) -> pd.Se
     return pd.Series(rates.price_usd(listings), index=listings.index, dtype="float64")
 
 
+def registry_prices(listings: pd.DataFrame | Columns, table: PairPrices) -> np.ndarray:
+    """The registered retail price of each listing's (brand, category), NaN where unregistered."""
+    listings = Columns.of(listings)
+    return table.of(listings.dictionary("brand"), listings.dictionary("category"))
+
+
 def registry_reference(listings: pd.DataFrame, brands: pd.DataFrame | PairPrices) -> pd.Series:
     """The registered retail price of each listing's (brand, category), NaN where unregistered.
 
     `brands` is the brands table, or `registry_table(brands)` built once and reused.
     """
     table = brands if isinstance(brands, PairPrices) else registry_table(brands)
-    return pd.Series(table.of(brand_key(listings["brand"]), listings["category"]),
-                     index=listings.index, dtype="float64")
+    return pd.Series(registry_prices(listings, table), index=listings.index, dtype="float64")
 
 
 class PriceFeatures(TransformerMixin, BaseEstimator):
@@ -163,31 +185,43 @@ class PriceFeatures(TransformerMixin, BaseEstimator):
         self.category_reference_ = by_category.quantile(q)[cat_counts >= self.min_listings]
         self.global_reference_ = float(frame["price_usd"].quantile(q)) if len(frame) else 1.0
         self.n_features_in_ = len(X.columns)
-        self._lookups: tuple[PairPrices, KeyedPrices] | None = None
+        self._prices = None
         return self
 
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(super().__getstate__())  # a copy: object's is the live __dict__
+        for cache in ("_prices", "_lookups"):  # rebuilt on use; not the model
+            state.pop(cache, None)
+        return state
+
     def _learned_prices(self) -> tuple[PairPrices, KeyedPrices]:
-        """The fitted references as lookups, built on first use (a model pickled before
-        they existed gets them too)."""
-        if getattr(self, "_lookups", None) is None:
-            self._lookups = (PairPrices(self.brand_category_reference_),
-                             KeyedPrices(self.category_reference_))
-        return self._lookups
+        """The fitted references as lookups, built on first use."""
+        if getattr(self, "_prices", None) is None:
+            self._prices = (PairPrices(self.brand_category_reference_),
+                            KeyedPrices(self.category_reference_))
+        return self._prices
 
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+    def transform(self, X: pd.DataFrame | Columns) -> pd.DataFrame:
+        X = Columns.of(X)
+        return pd.DataFrame(self.values(X), index=X.index, columns=FEATURE_INDEX, copy=False)
+
+    def values(self, X: pd.DataFrame | Columns) -> np.ndarray:
+        """The features of `transform` as one float64 array, a row per listing."""
         check_is_fitted(self, "global_reference_")
-        usd = X["price_usd"].to_numpy(dtype="float64")
-        brand = brand_key(X["brand"])
-        category = X["category"].astype(str)
-        generic = brand.isin(GENERIC_BRANDS).to_numpy()
+        X = Columns.of(X)
+        n = len(X)
+        usd = X.numbers("price_usd")
+        brand, category = X.dictionary("brand"), X.dictionary("category")
+        keys = [key_of(name) for name in brand[1]]
+        generic = np.array([key in GENERIC_BRANDS for key in keys], dtype=bool)[brand[0]]
 
-        registry = X["registry_reference_usd"].to_numpy(dtype="float64", copy=True)
+        registry = X.numbers("registry_reference_usd")
         pair_prices, category_prices = self._learned_prices()
         pair = pair_prices.of(brand, category)
         pair[generic] = np.nan  # "Generic" is not a brand with a retail price
         by_category = category_prices.of(category)
-        reference = np.full(len(X), self.global_reference_)
-        source = np.full(len(X), GLOBAL, dtype="float64")
+        reference = np.full(n, self.global_reference_)
+        source = np.full(n, GLOBAL, dtype="float64")
         for candidate, code in ((by_category, CATEGORY), (pair, BRAND_CATEGORY),
                                 (registry, REGISTRY)):
             known = np.isfinite(candidate)
@@ -195,27 +229,25 @@ class PriceFeatures(TransformerMixin, BaseEstimator):
             source[known] = code
 
         ratio = usd / reference
-        price = X["price"].to_numpy(dtype="float64")
+        price = X.numbers("price")
         cents = np.round(price * 100).astype("int64") % 100
-        quantity = X["quantity"].to_numpy(dtype="float64")
-        columns = {
-            "price__log_usd": np.log1p(usd),
-            "price__ratio_to_reference": ratio,
-            "price__log_ratio_to_reference": np.log(ratio),
-            "price__reference_source": source,
-            "price__deep_discount": (ratio < self.deep_discount).astype("float64"),
-            "price__above_reference": (ratio > 1.1).astype("float64"),
-            "price__round_number": ((cents == 0) & (np.round(price) % 5 == 0)).astype("float64"),
-            "price__ends_in_99": np.isin(cents, (99, 95)).astype("float64"),
-            "price__log_quantity": np.log1p(quantity),
-            "price__bulk": (quantity >= 10).astype("float64"),
-            "price__log_exposure_usd": np.log1p(usd * quantity),
-            "price__generic_brand": generic.astype("float64"),
-            "price__registered_brand": np.isfinite(registry).astype("float64"),
-        }
-        # all float64: one 2-D block builds far faster than thirteen columns
-        return pd.DataFrame(np.column_stack([columns[name] for name in FEATURE_NAMES]),
-                            index=X.index, columns=FEATURE_INDEX, copy=False)
+        quantity = X.numbers("quantity")
+        # all float64, filled in place: one 2-D block builds far faster than thirteen columns
+        out = np.empty((n, len(FEATURE_NAMES)), dtype=np.float64)
+        out[:, 0] = np.log1p(usd)
+        out[:, 1] = ratio
+        out[:, 2] = np.log(ratio)
+        out[:, 3] = source
+        out[:, 4] = ratio < self.deep_discount
+        out[:, 5] = ratio > 1.1
+        out[:, 6] = (cents == 0) & (np.round(price) % 5 == 0)
+        out[:, 7] = (cents == 99) | (cents == 95)
+        out[:, 8] = np.log1p(quantity)
+        out[:, 9] = quantity >= 10
+        out[:, 10] = np.log1p(usd * quantity)
+        out[:, 11] = generic
+        out[:, 12] = np.isfinite(registry)
+        return out
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         return np.asarray(FEATURE_NAMES, dtype=object)

@@ -29,16 +29,15 @@ import pyarrow.compute as pc
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from features.history import (
+from features.columns import (
     MISSING_NS,
-    Timeline,
-    distinct,
+    Columns,
     require_columns,
-    run_starts,
-    text_codes,
+    split_words,
     text_dictionary,
     utc_ns,
 )
+from features.history import Timeline, distinct, run_starts
 from features.normalize import fold
 
 FEATURE_NAMES = ("ring__tainted_shingles", "ring__tainted_share", "ring__burst_size",
@@ -84,9 +83,10 @@ class ListingTexts:
     (NFKC, look-alikes, case) per distinct word, punctuation as a word break.
     """
 
-    def __init__(self, listings: pd.DataFrame, shingle_words: int) -> None:
-        (self.title, self.description), texts = text_dictionary(listings["title"],
-                                                                listings["description"])
+    def __init__(self, listings: pd.DataFrame | Columns, shingle_words: int) -> None:
+        listings = Columns.of(listings)
+        (self.title, self.description), texts = text_dictionary(listings.texts("title"),
+                                                                listings.texts("description"))
         self.sets = _shingle(*_words(texts), shingle_words)
 
     def listing_shingles(self, sets: ShingleSets | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -105,21 +105,16 @@ def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 def _words(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """Word hashes of each text: (start per text, uint64 hashes), after folding the vocabulary."""
-    tokens = pc.utf8_split_whitespace(texts)
-    per_text = np.asarray(pc.list_value_length(tokens).fill_null(0), dtype=np.int64)
-    encoded = pc.dictionary_encode(pc.list_flatten(tokens))
-    parts = [[p for p in _NOT_WORD.split(fold(word)) if p]
-             for word in encoded.dictionary.to_pylist()]
+    vocabulary, word_ids, text_of = split_words(texts)
+    parts = [[p for p in _NOT_WORD.split(fold(word)) if p] for word in vocabulary]
     n_parts = np.array([len(p) for p in parts], dtype=np.int64)
     flat = np.array([p for word in parts for p in word], dtype=object)
     part_hash = pd.util.hash_array(flat, categorize=False) if len(flat) else np.zeros(
         0, dtype=np.uint64)
     part_start = np.concatenate([[0], np.cumsum(n_parts)])[:-1]
-    codes = np.asarray(encoded.indices, dtype=np.int64)
-    per_token = n_parts[codes]
-    words = part_hash[_ranges(part_start[codes], per_token)]
-    text_of_token = np.repeat(np.arange(len(per_text)), per_text)
-    words_per_text = np.bincount(text_of_token, weights=per_token, minlength=len(per_text))
+    per_token = n_parts[word_ids]
+    words = part_hash[_ranges(part_start[word_ids], per_token)]
+    words_per_text = np.bincount(text_of, weights=per_token, minlength=len(texts))
     start = np.concatenate([[0], np.cumsum(words_per_text.astype(np.int64))])
     return start, words
 
@@ -354,7 +349,7 @@ class RingFeatures(TransformerMixin, BaseEstimator):
         if not self.burst_window_hours >= 0:
             raise ValueError(f"burst_window_hours must be >= 0, got {self.burst_window_hours}")
         require_columns(X, "RingFeatures.fit: X", TEXT_COLUMNS)
-        sellers = text_codes(X["seller_id"])[0][0]
+        sellers = Columns.of(X).dictionary("seller_id")[0]
         texts = ListingTexts(X, self.shingle_words)
         # distinct (seller, text) first: sellers reuse their own texts a lot
         pairs = distinct(np.concatenate([sellers, sellers]) * (len(texts.sets.start)) +
@@ -383,7 +378,7 @@ class RingFeatures(TransformerMixin, BaseEstimator):
                               ignored=self.common_shingles_),
             build_burst_index(sellers, complaints, window_hours=self.burst_window_hours))
 
-    def transform(self, X: pd.DataFrame, listings: pd.DataFrame | None = None,
+    def transform(self, X: pd.DataFrame | Columns, listings: pd.DataFrame | None = None,
                   sellers: pd.DataFrame | None = None, complaints: pd.DataFrame | None = None,
                   *, index: RingIndex | None = None) -> pd.DataFrame:
         """Ring features of the listings `X`, from `index` or from the three tables."""
@@ -394,21 +389,34 @@ class RingFeatures(TransformerMixin, BaseEstimator):
                 raise ValueError("RingFeatures.transform needs index= or all of listings, "
                                  "sellers and complaints")
             index = self.build_index(listings, sellers, complaints)
+        X = Columns.of(X)
+        return pd.DataFrame(self.values(X, index), index=X.index, columns=FEATURE_INDEX,
+                            copy=False)
+
+    def values(self, X: pd.DataFrame | Columns, index: RingIndex) -> np.ndarray:
+        """The features of `transform` from an index, as one float64 array, a row per listing."""
+        check_is_fitted(self, "common_shingles_")
+        require_columns(X, "RingFeatures.transform: X", TARGET_COLUMNS)
+        X = Columns.of(X)
         if index.taint.shingle_words != self.shingle_words:
             raise ValueError(f"the taint index uses {index.taint.shingle_words}-word shingles, "
                              f"these features {self.shingle_words}")
-        if not np.array_equal(index.taint.ignored, self.common_shingles_):
+        if not (index.taint.ignored is self.common_shingles_
+                or np.array_equal(index.taint.ignored, self.common_shingles_)):
             raise ValueError("the taint index was built for another fit (other common shingles)")
         if index.bursts.window_ns != int(round(self.burst_window_hours * 3600 * 10**9)):
             raise ValueError("the burst index was built with another burst_window_hours")
-        as_of = utc_ns(X["created_at"], "X.created_at")
-        (seller,), names = text_codes(X["seller_id"])
+        as_of = X.moments("created_at", "X.created_at")
+        seller, names = X.dictionary("seller_id")
         seller_ids = np.asarray(names, dtype=object)
         tainted, n_distinct = self._taints(X, seller_ids[seller], as_of, index.taint)
         size, struck = _bursts(seller, seller_ids, as_of, index.bursts)
-        values = np.column_stack([tainted, tainted / np.maximum(n_distinct, 1), size, struck])
-        return pd.DataFrame(values.astype(np.float64), index=X.index,
-                            columns=FEATURE_INDEX, copy=False)
+        out = np.empty((len(X), len(FEATURE_NAMES)), dtype=np.float64)
+        out[:, 0] = tainted
+        out[:, 1] = tainted / np.maximum(n_distinct, 1)
+        out[:, 2] = size
+        out[:, 3] = struck
+        return out
 
     def fit_transform(self, X: pd.DataFrame, y: object = None,
                       listings: pd.DataFrame | None = None, sellers: pd.DataFrame | None = None,
@@ -420,7 +428,7 @@ class RingFeatures(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         return np.asarray(FEATURE_NAMES, dtype=object)
 
-    def _taints(self, X: pd.DataFrame, seller: np.ndarray, as_of: np.ndarray,
+    def _taints(self, X: Columns, seller: np.ndarray, as_of: np.ndarray,
                 taint: TaintIndex) -> tuple[np.ndarray, np.ndarray]:
         """Per listing: distinctive shingles tainted before as_of by other sellers, and all."""
         texts = ListingTexts(X, self.shingle_words)

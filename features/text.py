@@ -44,6 +44,7 @@ from features.brand_match import (
     known_brands,
     read_brand_fields,
 )
+from features.columns import Columns, split_words, text_codes
 from features.normalize import fold_counting, mask_digits, normalize
 
 TEXT_COLUMNS = ("title", "description", "brand")
@@ -161,13 +162,13 @@ class KeyedColumn:
     """Per distinct raw text, index into `keys`."""
 
     @classmethod
-    def of(cls, column: pd.Series) -> KeyedColumn:
-        encoded = _as_strings(column).dictionary_encode()
-        raw = encoded.dictionary.to_pylist()
+    def of(cls, column: pd.Series | pa.Array) -> KeyedColumn:
+        texts = column if isinstance(column, pa.Array) else _as_strings(column)
+        (raw_codes,), raw = text_codes(texts)
         index: dict[str, int] = {}
         key_of_raw = np.array([index.setdefault(number_key(text), len(index)) for text in raw],
                               np.int64)
-        return cls(raw, _numpy(encoded.indices), list(index), key_of_raw)
+        return cls(raw, raw_codes, list(index), key_of_raw)
 
     @property
     def key_codes(self) -> np.ndarray:
@@ -196,14 +197,9 @@ class WordBag:
     n_texts: int
 
     @classmethod
-    def of(cls, texts: pa.Array) -> WordBag:
-        split = pc.utf8_split_whitespace(texts)
-        flat = pc.list_flatten(split)
-        parents = _numpy(pc.list_parent_indices(split))
-        nonempty = pc.not_equal(flat, "")
-        encoded = flat.filter(nonempty).dictionary_encode()
-        return cls(encoded.dictionary.to_pylist(), _numpy(encoded.indices),
-                   parents[nonempty.to_numpy(zero_copy_only=False)], len(texts))
+    def of(cls, texts: pa.Array | Sequence[str]) -> WordBag:
+        words, word_ids, text_of = split_words(texts)
+        return cls(words, word_ids, text_of, len(texts))
 
     def per_text(self, per_word: np.ndarray) -> np.ndarray:
         """Sum over each text's word occurrences of a per-word value."""
@@ -574,9 +570,9 @@ def description_signals(keys: Sequence[str]) -> tuple[dict[str, np.ndarray], lis
     return dict(zip(DESCRIPTION_SIGNALS, table.T, strict=True)), folded
 
 
-def model_text(folded: Sequence[str]) -> pa.Array:
+def model_text(folded: Sequence[str]) -> list[str]:
     """The text the n-gram model and the cue terms read: folded, every digit masked."""
-    return _as_strings([mask_digits(text) for text in folded])
+    return [mask_digits(text) for text in folded]
 
 
 @dataclass(frozen=True)
@@ -593,7 +589,7 @@ def read_titles(keyed: KeyedColumn, book: BrandBook) -> Field:
     return Field(keyed, signals, WordBag.of(model_text(folded)))
 
 
-def read_descriptions(column: pd.Series) -> Field:
+def read_descriptions(column: pd.Series | pa.Array) -> Field:
     keyed = KeyedColumn.of(column)
     signals, folded = description_signals(keyed.keys)
     return Field(keyed, signals, WordBag.of(model_text(folded)))
@@ -661,31 +657,37 @@ class TextFeatures(TransformerMixin, BaseEstimator):
             raise ValueError("TextFeatures needs labels y to fit its text model and cue terms")
         return self._fit(X, y, out_of_fold=True)
 
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+    def transform(self, X: pd.DataFrame | Columns) -> pd.DataFrame:
         """Text features of any listings; each row depends only on its own text."""
+        values = self.values(X)
+        return pd.DataFrame(values, columns=FEATURE_INDEX, index=Columns.of(X).index, copy=False)
+
+    def values(self, X: pd.DataFrame | Columns) -> np.ndarray:
+        """The features of `transform` as one float32 array, a row per listing."""
         check_is_fitted(self, "ngram_scorers_")
         frame = self._frame(X)
-        titles = read_titles(KeyedColumn.of(frame["title"]), self.brands_)
-        descriptions = read_descriptions(frame["description"])
-        return self._assemble(titles, descriptions, KeyedColumn.of(frame["brand"]), X.index)
+        titles = read_titles(KeyedColumn.of(frame.texts("title")), self.brands_)
+        descriptions = read_descriptions(frame.texts("description"))
+        return self._values(titles, descriptions, KeyedColumn.of(frame.texts("brand")))
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         return np.asarray(FEATURES, dtype=object)
 
     # fitting -------------------------------------------------------------------------------
 
-    def _frame(self, X: pd.DataFrame) -> dict[str, pd.Series]:
+    def _frame(self, X: pd.DataFrame | Columns) -> Columns:
         """The text columns of `X`, checked."""
-        if not isinstance(X, pd.DataFrame):
+        if not isinstance(X, pd.DataFrame | Columns):
             raise TypeError(f"TextFeatures takes a pandas DataFrame, got {type(X).__name__}")
-        missing = [c for c in TEXT_COLUMNS if c not in X.columns]
+        columns = Columns.of(X)
+        missing = [c for c in TEXT_COLUMNS if c not in columns]
         if missing:
             raise ValueError(f"TextFeatures needs the listing columns {missing}; "
-                             f"got {list(X.columns)}")
-        columns = {name: X[name] for name in TEXT_COLUMNS}
-        for name, column in columns.items():
-            if not (pd.api.types.is_string_dtype(column.dtype) or column.isna().all()):
-                raise TypeError(f"column '{name}' must hold text, got dtype {column.dtype}")
+                             f"got {columns.names}")
+        for name in TEXT_COLUMNS:
+            dtype = columns.dtype(name)
+            if not (pd.api.types.is_string_dtype(dtype) or columns.series(name).isna().all()):
+                raise TypeError(f"column '{name}' must hold text, got dtype {dtype}")
         return columns
 
     def _check_params(self) -> None:
@@ -707,17 +709,17 @@ class TextFeatures(TransformerMixin, BaseEstimator):
         if labelled.sum() < self.n_folds or len(np.unique(labels[labelled])) < 2:
             raise ValueError("TextFeatures needs labelled rows of both classes, at least "
                              f"n_folds={self.n_folds} of them")
-        fields = KeyedColumn.of(frame["brand"])
+        fields = KeyedColumn.of(frame.texts("brand"))
         typed = fields.raw
         book = known_brands(typed, np.bincount(fields.raw_codes, minlength=len(typed)).tolist(),
                             self.registry_brands, self.min_brand_listings, self.variant_ratio)
-        title_column = KeyedColumn.of(frame["title"])
+        title_column = KeyedColumn.of(frame.texts("title"))
         field_brand = read_brand_fields(typed, book)[0][fields.raw_codes]
         self.brands_ = book.with_common_words(common_words(
             [normalize(k).tokens for k in title_column.keys], title_column.key_codes,
             field_brand, book.matcher, self.common_word_brands))
         titles = read_titles(title_column, self.brands_)
-        descriptions = read_descriptions(frame["description"])
+        descriptions = read_descriptions(frame.texts("description"))
 
         rows_t = titles.column.key_codes[labelled]
         rows_d = descriptions.column.key_codes[labelled]
@@ -749,7 +751,8 @@ class TextFeatures(TransformerMixin, BaseEstimator):
         if not out_of_fold:
             return pd.DataFrame()
 
-        features = self._assemble(titles, descriptions, fields, X.index)
+        features = pd.DataFrame(self._values(titles, descriptions, fields),
+                                columns=FEATURE_INDEX, index=X.index, copy=False)
         ngram = features["text__ngram_score"].to_numpy(dtype=np.float64)
         cue = features["text__cue_score"].to_numpy(dtype=np.float64)
         ngram_known, cue_known = np.zeros(len(y_known)), np.zeros(len(y_known))
@@ -769,8 +772,7 @@ class TextFeatures(TransformerMixin, BaseEstimator):
 
     # features ------------------------------------------------------------------------------
 
-    def _assemble(self, titles: Field, descriptions: Field, fields: KeyedColumn,
-                  index: pd.Index) -> pd.DataFrame:
+    def _values(self, titles: Field, descriptions: Field, fields: KeyedColumn) -> np.ndarray:
         """Row features from the per-key signals, the brand field and the raw-text shape."""
         t, d = titles.signals, descriptions.signals
         t_rows, d_rows = titles.column.key_codes, descriptions.column.key_codes
@@ -811,10 +813,10 @@ class TextFeatures(TransformerMixin, BaseEstimator):
             "text__title_digit_share": (raw_t.digits() / np.maximum(title_chars, 1))[
                 raw_t.raw_codes],
         }
-        table = np.empty((len(index), len(FEATURES)), np.float32, order="F")
+        table = np.empty((len(f_rows), len(FEATURES)), np.float32, order="F")
         for j, name in enumerate(FEATURES):
             table[:, j] = values[name]
-        return pd.DataFrame(table, columns=FEATURE_INDEX, index=index, copy=False)
+        return table
 
 
 def _labels(y: object, n_rows: int) -> np.ndarray:

@@ -1,0 +1,255 @@
+"""The columns of a table's rows as arrays, each read from its DataFrame once.
+
+The feature families read their inputs through `Columns`. The pipeline adds
+computed columns (prices in USD) and picks the target rows without building a
+new DataFrame: a pandas operation costs tens of microseconds whatever the row
+count, which was most of the time of one listing scored online. A DataFrame is
+still what callers pass; `Columns.of(frame)` wraps it for free.
+
+Also here: text columns as Arrow arrays and their dictionary codes, shared by the
+families (Arrow's dictionary encoding: no Python string per row, even for a
+million rows; a few rows go through Python, which is faster there and codes the
+same way, by first appearance).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+MISSING_NS = np.iinfo(np.int64).min  # NaT as int64
+# below this many rows a column is gathered and coded through Python, not Arrow kernels
+SMALL = 64
+
+
+class Columns:
+    """Some rows of a DataFrame, plus computed columns of those rows, read as arrays.
+
+    Args:
+        frame: the table.
+        rows: positions of the rows in `frame`; every row when None.
+        added: computed columns, each an array over `rows`.
+    """
+
+    def __init__(self, frame: pd.DataFrame, rows: np.ndarray | None = None,
+                 added: Mapping[str, np.ndarray] | None = None) -> None:
+        if not isinstance(frame, pd.DataFrame):
+            raise TypeError(f"expected a pandas DataFrame, got {type(frame).__name__}")
+        self.frame = frame
+        self.rows = rows
+        self.added = dict(added or {})
+        self._series: dict[str, pd.Series] = {}
+        self._read: dict[tuple[str, str], Any] = {}
+
+    @classmethod
+    def of(cls, table: pd.DataFrame | Columns) -> Columns:
+        return table if isinstance(table, Columns) else cls(table)
+
+    def __len__(self) -> int:
+        return len(self.frame) if self.rows is None else len(self.rows)
+
+    @property
+    def names(self) -> list[str]:
+        return [*self.frame.columns, *(k for k in self.added if k not in self.frame.columns)]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.added or name in self.frame.columns
+
+    @property
+    def index(self) -> pd.Index:
+        return self.frame.index if self.rows is None else self.frame.index[self.rows]
+
+    def require(self, what: str, needed: Iterable[str]) -> None:
+        """Raise a ValueError naming `what` and every missing column."""
+        missing = [c for c in needed if c not in self]
+        if missing:
+            raise ValueError(f"{what} is missing column(s) {missing}")
+
+    def take(self, rows: np.ndarray) -> Columns:
+        """These columns at positions `rows` of this table."""
+        rows = np.asarray(rows, dtype=np.int64)
+        own = rows if self.rows is None else self.rows[rows]
+        taken = Columns(self.frame, own, {k: v[rows] for k, v in self.added.items()})
+        taken._series = self._series
+        return taken
+
+    def with_columns(self, **arrays: np.ndarray) -> Columns:
+        """These rows with computed columns added (or replaced)."""
+        out = Columns(self.frame, self.rows, {**self.added, **arrays})
+        out._series = self._series
+        out._read = {k: v for k, v in self._read.items() if k[0] not in arrays}
+        return out
+
+    def series(self, name: str) -> pd.Series:
+        """The whole column of the frame (every row, not only `rows`)."""
+        found = self._series.get(name)
+        if found is None:
+            found = self._series[name] = self.frame[name]
+        return found
+
+    def dtype(self, name: str) -> Any:
+        return self.added[name].dtype if name in self.added else self.series(name).dtype
+
+    def _cached(self, name: str, kind: str, read: Any) -> Any:
+        key = (name, kind)
+        found = self._read.get(key)
+        if found is None:
+            found = self._read[key] = read()
+        return found
+
+    def numbers(self, name: str, dtype: Any = np.float64) -> np.ndarray:
+        """A numeric column as a numpy array of `dtype` (read-only: shared between callers)."""
+        def read() -> np.ndarray:
+            if name in self.added:
+                return np.asarray(self.added[name], dtype=dtype)
+            values = self.series(name).to_numpy(dtype=dtype)
+            return values if self.rows is None else values[self.rows]
+        return self._cached(name, f"numbers:{np.dtype(dtype)}", read)
+
+    def objects(self, name: str) -> np.ndarray:
+        """A column as a numpy object array (missing text as pandas gives it)."""
+        def read() -> np.ndarray:
+            values = self.series(name).to_numpy(dtype=object)
+            return values if self.rows is None else values[self.rows]
+        return self._cached(name, "objects", read)
+
+    def moments(self, name: str, what: str, allow_missing: bool = False) -> np.ndarray:
+        """A timestamp column as UTC nanoseconds (`utc_ns`); `what` names it in errors."""
+        def read() -> np.ndarray:
+            values = utc_ns(self.series(name), what, allow_missing=True)
+            return values if self.rows is None else values[self.rows]
+        values = self._cached(name, "moments", read)
+        if not allow_missing and (values == MISSING_NS).any():
+            raise ValueError(f"{what} has missing timestamps")
+        return values
+
+    def texts(self, name: str) -> pa.Array:
+        """A text column as one Arrow large_string array, missing as ""."""
+        return self._cached(name, "texts", lambda: self._texts(name))
+
+    def _texts(self, name: str) -> pa.Array:
+        text = _arrow_text(self.series(name))
+        if self.rows is None:
+            return text
+        if len(self.rows) < SMALL:  # a few rows: scalar reads beat a compute kernel
+            return pa.array([text[i].as_py() for i in self.rows.tolist()],
+                            type=pa.large_string())
+        return text.take(pa.array(self.rows))
+
+    def dictionary(self, name: str) -> tuple[np.ndarray, list[str]]:
+        """A text column's codes and its distinct values (`text_dictionary`)."""
+        def read() -> tuple[np.ndarray, list[str]]:
+            (codes,), values = text_codes(self.texts(name))
+            return codes, values
+        return self._cached(name, "dictionary", read)
+
+
+def _filled(text: pa.Array) -> pa.Array:
+    return pc.fill_null(text, "") if text.null_count else text
+
+
+def _arrow_text(series: pd.Series) -> pa.Array:
+    """A text Series as one Arrow large_string array, missing as "" (zero-copy when it can)."""
+    # the pandas array, not the Series: pyarrow's protocol probing of a Series is slow
+    try:
+        text = pa.array(series.array, type=pa.large_string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # not text: all missing, say, as float NaN
+        text = pa.array(series.array, from_pandas=True).cast(pa.large_string())
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks() if text.num_chunks != 1 else text.chunk(0)
+    return _filled(text)
+
+
+def text_dictionary(*texts: pa.Array) -> tuple[list[np.ndarray], pa.Array]:
+    """Codes of text values shared across arrays, one code array per input, and the values.
+
+    Codes follow first appearance (as Arrow's dictionary encoding numbers them).
+    """
+    if sum(len(t) for t in texts) < SMALL:
+        codes, values = text_codes(*texts)
+        return codes, pa.array(values, type=pa.large_string())
+    chunks = [t if t.type == pa.large_string() else t.cast(pa.large_string())
+              for t in texts if len(t)]
+    encoded = pc.dictionary_encode(pa.chunked_array(chunks, type=pa.large_string()))
+    codes = np.concatenate([np.asarray(chunk.indices).astype(np.int64)
+                            for chunk in encoded.chunks])
+    bounds = np.cumsum([0, *(len(t) for t in texts)])
+    return ([codes[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)],
+            encoded.chunks[-1].dictionary)
+
+
+def text_codes(*texts: pa.Array) -> tuple[list[np.ndarray], list[str]]:
+    """`text_dictionary` with the values as Python strings."""
+    if sum(len(t) for t in texts) < SMALL:
+        index: dict[str, int] = {}
+        parts = [np.array([index.setdefault(v, len(index)) for v in t.to_pylist()],
+                          dtype=np.int64) for t in texts]
+        return parts, list(index)
+    codes, values = text_dictionary(*texts)
+    return codes, values.to_pylist()
+
+
+def split_words(texts: pa.Array | Sequence[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The whitespace-separated words of texts, as Python's `str.split()` finds them.
+
+    Returns the distinct words (by first appearance) and, per word occurrence in
+    text order, its word id and its text's position. Many texts go through Arrow
+    kernels (whose split is Python's, less the empty words it yields at the ends).
+    """
+    if len(texts) < SMALL:
+        index: dict[str, int] = {}
+        ids: list[int] = []
+        owner: list[int] = []
+        values = texts.to_pylist() if isinstance(texts, pa.Array) else texts
+        for position, text in enumerate(values):
+            for word in text.split():
+                ids.append(index.setdefault(word, len(index)))
+                owner.append(position)
+        return list(index), np.array(ids, dtype=np.int64), np.array(owner, dtype=np.int64)
+    if not isinstance(texts, pa.Array):
+        texts = pa.array(texts, type=pa.large_string())
+    split = pc.utf8_split_whitespace(texts)
+    flat = pc.list_flatten(split)
+    parents = np.asarray(pc.list_parent_indices(split)).astype(np.int64)
+    nonempty = pc.not_equal(flat, "")
+    encoded = flat.filter(nonempty).dictionary_encode()
+    return (encoded.dictionary.to_pylist(), np.asarray(encoded.indices).astype(np.int64),
+            parents[nonempty.to_numpy(zero_copy_only=False)])
+
+
+def lookup(table: Mapping[str, int], dictionary: tuple[np.ndarray, Sequence[str]]) -> np.ndarray:
+    """Per coded text, its `table` entry, -1 where absent; each distinct value looked up once.
+
+    `dictionary` is (codes, distinct values), as `Columns.dictionary` gives it.
+    """
+    codes, values = dictionary
+    return np.array([table.get(v, -1) for v in values], dtype=np.int64)[codes]
+
+
+def utc_ns(series: pd.Series, name: str, allow_missing: bool = False) -> np.ndarray:
+    """UTC nanoseconds since the epoch as int64; missing values become `MISSING_NS`."""
+    if not isinstance(series.dtype, pd.DatetimeTZDtype):
+        raise TypeError(f"{name} must be timezone-aware timestamps "
+                        f"(datetime64[ns, UTC] as features.contract loads them), "
+                        f"got {series.dtype}")
+    out = series.to_numpy(dtype="datetime64[ns]").view(np.int64)
+    if not allow_missing and (out == MISSING_NS).any():
+        raise ValueError(f"{name} has missing timestamps")
+    return out
+
+
+def require_columns(frame: pd.DataFrame | Columns, name: str, columns: Sequence[str]) -> None:
+    """Raise a ValueError naming the table and every missing column."""
+    if isinstance(frame, Columns):
+        frame.require(name, columns)
+        return
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"{name} must be a pandas DataFrame, got {type(frame).__name__}")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{name} is missing column(s) {missing}")
