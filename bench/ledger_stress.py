@@ -70,12 +70,18 @@ def check(url: str, plan: LoadPlan) -> dict[str, object]:
             freezes = Counter(conn.execute(
                 sa.select(events_table.c.seller_id)
                 .where(events_table.c.type == str(EventType.SELLER_FROZEN))).scalars())
+            downs = conn.execute(
+                sa.select(events_table.c.seller_id, events_table.c.listing_id)
+                .where(events_table.c.type == str(EventType.LISTING_TAKEN_DOWN))).all()
         report = ledger.verify()
     finally:
         ledger.close()
     return {
         "exact_strike_counts": exact,
         "one_freeze_event_per_frozen_seller": freezes == Counter(plan.expected_frozen()),
+        "frozen_sellers_listings_taken_down_once": len(downs) == len(set(downs)) and set(
+            downs) == {(c.filing.seller_id, c.filing.listing_id) for c in plan.complaints
+                       if c.filing.seller_id in plan.expected_frozen()},
         "verify_ok": report.ok,
         "events": report.events,
     }
