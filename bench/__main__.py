@@ -11,7 +11,7 @@ import sys
 
 BENCHMARKS = (
     "bench.synth",              # generator speed: 100k and 1M listings
-    "bench.features",           # feature pipeline: 100k/300k/1M throughput, memory, one listing online
+    "bench.features",           # pipeline: 100k/300k/1M throughput, memory, one listing online
     "bench.text_features",      # the text family alone
     "bench.history_features",   # seller history + rings alone
     "bench.model_quality",      # strikeout vs baselines, ablation, 250k training time

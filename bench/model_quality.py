@@ -17,7 +17,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import lightgbm as lgb
 import mlflow
 import numpy as np
 import pandas as pd
@@ -80,8 +79,9 @@ def main() -> None:
         rows["strikeout (calibrated model)"] = figures(
             y[split.test], model.score(market, split.test, with_reasons=False)["score"].to_numpy())
 
-        enriched = listings.assign(price_usd=price_usd(listings, market.fx_rates),
-                                   registry_reference_usd=registry_reference(listings, market.brands))
+        enriched = listings.assign(
+            price_usd=price_usd(listings, market.fx_rates),
+            registry_reference_usd=registry_reference(listings, market.brands))
         price = PriceFeatures().fit(enriched[split.train], y[split.train])
         ratio = price.transform(enriched[split.test])["price__ratio_to_reference"].to_numpy()
         rows["(a) price-discount rule"] = figures(y[split.test], -ratio)
@@ -96,7 +96,8 @@ def main() -> None:
         raw = raw_columns(market)
         booster = fit_booster(config, raw[split.train], y[split.train],
                               raw[split.validation], y[split.validation])
-        rows["(c) LightGBM on raw columns"] = figures(y[split.test], booster.predict(raw[split.test]))
+        rows["(c) LightGBM on raw columns"] = figures(
+            y[split.test], np.asarray(booster.predict(raw[split.test])))
 
         pipeline = FeaturePipeline()
         X_train = pipeline.fit_transform(market, y[split.train], split.train)
@@ -107,14 +108,15 @@ def main() -> None:
             cols = [c for c in X_train.columns if family == "all" or c.startswith(family)]
             b = fit_booster(config, X_train[cols], y[split.train], X_val[cols], y[split.validation])
             ablation[family.rstrip("_") if family != "all" else "all families"] = figures(
-                y[split.test], b.predict(X_test[cols].to_numpy()))
+                y[split.test], np.asarray(b.predict(X_test[cols].to_numpy())))
 
     best_baseline = max(v["pr_auc"] for k, v in rows.items() if k.startswith("("))
     ours = rows["strikeout (calibrated model)"]["pr_auc"]
     out = {
         "machine": machine_info(),
         "listings": args.listings, "seed": args.seed,
-        "test_listings": int(split.test.sum()), "test_positive_rate": round(float(y[split.test].mean()), 4),
+        "test_listings": int(split.test.sum()),
+        "test_positive_rate": round(float(y[split.test].mean()), 4),
         "train_seconds_end_to_end": round(train_seconds, 1),
         "models": rows, "ablation": ablation,
         "pr_auc_gain_over_best_baseline": round(ours - best_baseline, 4),
@@ -122,10 +124,12 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "model_quality.json").write_text(json.dumps(out, indent=2))
     lines = [f"Synthetic marketplace, {args.listings:,} listings (seed {args.seed}); test slice: "
-             f"{out['test_listings']:,} later listings, positive rate {out['test_positive_rate']:.2%}. "
+             f"{out['test_listings']:,} later listings, "
+             f"positive rate {out['test_positive_rate']:.2%}. "
              f"`strikeout train` end to end: {out['train_seconds_end_to_end']} s.", "",
              "| model | PR-AUC | recall at 90% precision |", "|---|---|---|"]
-    lines += [f"| {k} | {v['pr_auc']:.3f} | {v['recall_at_90_precision']:.3f} |" for k, v in rows.items()]
+    lines += [f"| {k} | {v['pr_auc']:.3f} | {v['recall_at_90_precision']:.3f} |"
+              for k, v in rows.items()]
     lines += ["", "| feature families (LightGBM, same split) | PR-AUC | recall at 90% precision |",
               "|---|---|---|"]
     lines += [f"| {k} | {v['pr_auc']:.3f} | {v['recall_at_90_precision']:.3f} |"

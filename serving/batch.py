@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import mlflow
 import numpy as np
@@ -24,7 +25,7 @@ import pyarrow.parquet as pq
 from mlflow.tracking import MlflowClient
 
 from features.contract import Marketplace, iter_listing_chunks, load_context
-from features.rings import first_strikes
+from features.rings import RingIndex, first_strikes
 
 SCORE_COLUMNS = ("listing_id", "score", "band", "model_version", "reasons")
 RING_TEXT_COLUMNS = ("listing_id", "seller_id", "created_at", "title", "description")
@@ -33,6 +34,16 @@ BYTES_PER_LISTING = {".csv": 200, ".parquet": 50}  # to size the buckets before 
 
 class ScoringError(ValueError):
     """Scoring cannot start: a bad output path or a model that cannot be loaded."""
+
+
+class Scorer(Protocol):
+    """What batch scoring uses of the registered `ListingRiskModel`."""
+
+    version: str
+    pipeline: Any
+
+    def score(self, market: Marketplace, targets: np.ndarray | None = None,
+              with_reasons: bool = True, ring_index: RingIndex | None = None) -> pd.DataFrame: ...
 
 
 @dataclass(frozen=True)
@@ -44,7 +55,7 @@ class BatchSummary:
     out_path: Path
 
 
-def load_scorer(model_uri: str) -> object:
+def load_scorer(model_uri: str) -> Scorer:
     """The registered model's scorer, labelled with the registry version it came from."""
     try:
         model = mlflow.pyfunc.load_model(model_uri).unwrap_python_model()
@@ -126,7 +137,8 @@ def score_dataset(model_uri: str, data_path: Path, out_path: Path, chunk_rows: i
             for bucket, rows in chunk.groupby(_bucket_of(chunk["seller_id"], buckets)):
                 table = pa.Table.from_pandas(rows, preserve_index=False)
                 if bucket not in writers:
-                    writers[bucket] = pq.ParquetWriter(Path(tmp) / f"{bucket}.parquet", table.schema)
+                    writers[bucket] = pq.ParquetWriter(Path(tmp) / f"{bucket}.parquet",
+                                                       table.schema)
                 writers[bucket].write_table(table)
         for w in writers.values():
             w.close()

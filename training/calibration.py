@@ -8,7 +8,7 @@ on the calibration slice (choosing on the fitted data would always favour isoton
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
@@ -52,16 +52,18 @@ class Calibrator:
 def choose_and_fit(raw: np.ndarray, y: np.ndarray, method: str = "auto",
                    seed: int = 0) -> tuple[Calibrator, dict[str, float]]:
     """Fit the requested calibrator, or under `auto` the one with the lower cross-fitted Brier."""
-    candidates: tuple[Method, ...] = ("isotonic", "sigmoid") if method == "auto" else (method,)  # type: ignore[assignment]
+    candidates: tuple[Method, ...] = (
+        ("isotonic", "sigmoid") if method == "auto" else (cast(Method, method),))
     briers: dict[str, float] = {}
     if len(candidates) > 1:
         folds = StratifiedKFold(n_splits=2, shuffle=True, random_state=seed)
         for name in candidates:
             out = np.empty(len(y))
             for fit_idx, eval_idx in folds.split(raw, y):
-                out[eval_idx] = Calibrator(name).fit(raw[fit_idx], y[fit_idx]).predict(raw[eval_idx])
+                fitted = Calibrator(name).fit(raw[fit_idx], y[fit_idx])
+                out[eval_idx] = fitted.predict(raw[eval_idx])
             briers[name] = float(brier_score_loss(y, out))
-        best = min(briers, key=briers.__getitem__)
+        best = min(candidates, key=briers.__getitem__)
     else:
         best = candidates[0]
     return Calibrator(best).fit(raw, y), briers

@@ -1,4 +1,4 @@
-"""`strikeout card`: the model card (models/README.md), written from the champion's MLflow run."""
+"""`strikeout card`: the model card (models/README.md), from the champion's MLflow run."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import mlflow
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from training.config import REGISTERED_MODEL_NAME
 from training.tracking import connect
 
 KEY_METRICS = (
-    ("pr_auc", "PR-AUC"), ("roc_auc", "ROC-AUC"), ("recall_at_90_precision", "recall at 90% precision"),
+    ("pr_auc", "PR-AUC"), ("roc_auc", "ROC-AUC"),
+    ("recall_at_90_precision", "recall at 90% precision"),
     ("precision_at_capacity", "precision at the review capacity (top 1%)"),
     ("ece", "expected calibration error"), ("brier", "Brier score"),
 )
@@ -27,6 +29,8 @@ def render_card(alias: str = "champion", name: str = REGISTERED_MODEL_NAME) -> s
     connect()
     client = MlflowClient()
     version = client.get_model_version_by_alias(name, alias)
+    if version.run_id is None:
+        raise MlflowException(f"{name} v{version.version} (@{alias}) has no MLflow run to describe")
     run = client.get_run(version.run_id)
     m, tags = run.data.metrics, run.data.tags
     config = json.loads(Path(mlflow.artifacts.download_artifacts(
@@ -38,12 +42,14 @@ def render_card(alias: str = "champion", name: str = REGISTERED_MODEL_NAME) -> s
     categories = sorted({k.split("_category_")[1].rsplit("_pr_auc", 1)[0]
                          for k in m if k.startswith("test_category_") and k.endswith("_pr_auc")})
 
+    trained_on = datetime.fromtimestamp(run.info.start_time / 1000, UTC)
     lines = [
         f"# Model card: {name} v{version.version} (@{alias})",
         "",
         f"Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `strikeout card` from MLflow run "
-        f"`{run.info.run_id}`, trained {datetime.fromtimestamp(run.info.start_time / 1000, UTC):%Y-%m-%d} "
-        f"by {tags.get('trained_by', 'unknown')}. Feature set version {tags.get('feature_set_version')}.",
+        f"`{run.info.run_id}`, trained {trained_on:%Y-%m-%d} "
+        f"by {tags.get('trained_by', 'unknown')}. "
+        f"Feature set version {tags.get('feature_set_version')}.",
         "",
         "## Intended use",
         "Ranks new and edited marketplace listings by the calibrated probability that they are "
@@ -60,20 +66,22 @@ def render_card(alias: str = "champion", name: str = REGISTERED_MODEL_NAME) -> s
         f"- time split: train {split['train'][0]} to {split['train'][1]}, then (after a "
         f"{config['split']['gap_days']}-day label-delay gap) validation, calibration and a "
         f"held-out test slice {split['test'][0]} to {split['test'][1]}.",
-        f"- labels come from review decisions and upheld complaints; some counterfeits are never "
-        f"caught, so measured precision is a lower bound.",
+        "- labels come from review decisions and upheld complaints; some counterfeits are never "
+        "caught, so measured precision is a lower bound.",
         "",
         "## Metrics on the held-out test slice",
         "| metric | all listings | sellers with no history |",
         "|---|---|---|",
     ]
-    lines += [f"| {label} | {_fmt(m.get(f'test_{key}'))} | {_fmt(m.get(f'test_new_sellers_{key}'))} |"
+    lines += [f"| {label} | {_fmt(m.get(f'test_{key}'))} "
+              f"| {_fmt(m.get(f'test_new_sellers_{key}'))} |"
               for key, label in KEY_METRICS]
     lines += [
         "",
         f"Calibration ({tags.get('calibration_method')}): ECE "
         f"{_fmt(m.get('test_ece_before_calibration'))} before, {_fmt(m.get('test_ece'))} after; "
-        f"Brier {_fmt(m.get('test_brier_before_calibration'))} before, {_fmt(m.get('test_brier'))} after.",
+        f"Brier {_fmt(m.get('test_brier_before_calibration'))} before, "
+        f"{_fmt(m.get('test_brier'))} after.",
         "",
         "### By category",
         "| category | PR-AUC | recall at 90% precision | ECE |",
@@ -93,7 +101,8 @@ def render_card(alias: str = "champion", name: str = REGISTERED_MODEL_NAME) -> s
         "",
         "## Known weaknesses",
         f"- New sellers: no history to read, so the model leans on price and text "
-        f"(PR-AUC {_fmt(m.get('test_new_sellers_pr_auc'))} vs {_fmt(m.get('test_pr_auc'))} overall).",
+        f"(PR-AUC {_fmt(m.get('test_new_sellers_pr_auc'))} "
+        f"vs {_fmt(m.get('test_pr_auc'))} overall).",
         "- New brands: a brand absent from the registry and from training has only a learned "
         "category price as reference, and disguised spellings of it are not recognised.",
         "- Stealth listings that copy genuine wording and price near retail are found mostly "

@@ -23,40 +23,53 @@ class Closed(BaseModel):
 class SplitConfig(Closed):
     """Time split: train, then (after a label-delay gap) validation, calibration and test."""
 
-    gap_days: float = Field(7.0, ge=0, description="label delay left out between train and the later slices")
-    validation_share: float = Field(0.12, gt=0, lt=0.5, description="share of the time span for early stopping")
-    calibration_share: float = Field(0.12, gt=0, lt=0.5, description="share of the time span for calibration")
-    test_share: float = Field(0.16, gt=0, lt=0.5, description="share of the time span held out for the report and the promotion gate")
+    gap_days: float = Field(
+        default=7.0, ge=0,
+        description="label delay left out between train and the later slices")
+    validation_share: float = Field(
+        default=0.12, gt=0, lt=0.5,
+        description="share of the time span for early stopping")
+    calibration_share: float = Field(
+        default=0.12, gt=0, lt=0.5,
+        description="share of the time span for calibration")
+    test_share: float = Field(
+        default=0.16, gt=0, lt=0.5,
+        description="share of the time span held out for the report and the promotion gate")
 
     @model_validator(mode="after")
     def _leaves_training(self) -> SplitConfig:
         if self.validation_share + self.calibration_share + self.test_share >= 0.8:
-            raise ValueError("validation, calibration and test shares must leave >= 20% for training")
+            raise ValueError(
+                "validation, calibration and test shares must leave >= 20% for training")
         return self
 
 
 class BoosterConfig(Closed):
     """LightGBM parameters (see lightgbm.LGBMClassifier)."""
 
-    n_estimators: int = Field(600, ge=1)
-    learning_rate: float = Field(0.05, gt=0, le=1)
-    num_leaves: int = Field(31, ge=2)
-    min_child_samples: int = Field(40, ge=1)
-    subsample: float = Field(0.8, gt=0, le=1)
-    subsample_freq: int = Field(1, ge=0)
-    colsample_bytree: float = Field(0.8, gt=0, le=1)
-    reg_lambda: float = Field(1.0, ge=0)
+    n_estimators: int = Field(default=600, ge=1)
+    learning_rate: float = Field(default=0.05, gt=0, le=1)
+    num_leaves: int = Field(default=31, ge=2)
+    min_child_samples: int = Field(default=40, ge=1)
+    subsample: float = Field(default=0.8, gt=0, le=1)
+    subsample_freq: int = Field(default=1, ge=0)
+    colsample_bytree: float = Field(default=0.8, gt=0, le=1)
+    reg_lambda: float = Field(default=1.0, ge=0)
     positive_weight: float | Literal["balanced"] = Field(
-        3.0, description="weight of positives in training; the calibrator undoes the shift")
-    early_stopping_rounds: int = Field(50, ge=1)
+        default=3.0,
+        description="weight of positives in training; the calibrator undoes the shift")
+    early_stopping_rounds: int = Field(default=50, ge=1)
     seed: int = 0
 
 
 class BandConfig(Closed):
-    """Score thresholds stored with the model: review at or above `review`, high at or above `high`."""
+    """Score thresholds stored with the model.
 
-    review: float = Field(0.3, gt=0, lt=1)
-    high: float = Field(0.7, gt=0, lt=1)
+    Band `review` at or above `review`, band `high` at or above `high`.
+    """
+
+    review: float = Field(default=0.3, gt=0, lt=1)
+    high: float = Field(default=0.7, gt=0, lt=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> BandConfig:
@@ -71,12 +84,15 @@ class TrainingConfig(Closed):
     bands: BandConfig = BandConfig()
     calibration: Literal["auto", "isotonic", "sigmoid"] = "auto"
     review_capacity_share: float = Field(
-        0.01, gt=0, lt=1, description="share of listings the reviewers can look at (precision@capacity)")
+        default=0.01, gt=0, lt=1,
+        description="share of listings the reviewers can look at (precision@capacity)")
     promotion_tolerance: float = Field(
-        0.01, ge=0, lt=1, description="a challenger may lose at most this much PR-AUC to the champion")
+        default=0.01, ge=0, lt=1,
+        description="a challenger may lose at most this much PR-AUC to the champion")
     registered_model_name: str = REGISTERED_MODEL_NAME
     experiment_name: str = "strikeout"
-    shap_sample: int = Field(2000, ge=100, description="rows explained in the SHAP summary")
+    shap_sample: int = Field(default=2000, ge=100,
+                             description="rows explained in the SHAP summary")
 
 
 class ConfigError(ValueError):

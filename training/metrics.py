@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import average_precision_score, brier_score_loss, precision_recall_curve, roc_auc_score
+from sklearn.metrics import (
+    average_precision_score,
+    brier_score_loss,
+    precision_recall_curve,
+    roc_auc_score,
+)
 
 
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 15) -> float:
@@ -33,7 +38,10 @@ def precision_at_share(y: np.ndarray, p: np.ndarray, share: float) -> float:
 
 
 def score_report(y: np.ndarray, p: np.ndarray, capacity_share: float) -> dict[str, float]:
-    """PR-AUC, ROC-AUC, recall at 90% precision, precision at capacity, ECE, Brier (NaN if one class)."""
+    """PR-AUC, ROC-AUC, recall at 90% precision, precision at capacity, ECE and Brier.
+
+    The ranking metrics are NaN when the slice holds only one class.
+    """
     y = np.asarray(y, dtype=int)
     p = np.asarray(p, dtype=float)
     out = {"n": float(len(y)), "positive_rate": float(y.mean()) if len(y) else float("nan")}
@@ -41,7 +49,8 @@ def score_report(y: np.ndarray, p: np.ndarray, capacity_share: float) -> dict[st
     out["pr_auc"] = float(average_precision_score(y, p)) if both else float("nan")
     out["roc_auc"] = float(roc_auc_score(y, p)) if both else float("nan")
     out["recall_at_90_precision"] = recall_at_precision(y, p) if both else float("nan")
-    out["precision_at_capacity"] = precision_at_share(y, p, capacity_share) if len(y) else float("nan")
+    out["precision_at_capacity"] = (
+        precision_at_share(y, p, capacity_share) if len(y) else float("nan"))
     out["ece"] = expected_calibration_error(y, p)
     out["brier"] = float(brier_score_loss(y, p)) if len(y) else float("nan")
     return out

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import lightgbm as lgb
-import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 
 from features.contract import Marketplace
 from features.descriptions import describe
@@ -40,7 +40,7 @@ def band_of(scores: np.ndarray, bands: BandConfig) -> np.ndarray:
     return np.where(scores >= bands.high, "high", np.where(scores >= bands.review, "review", "low"))
 
 
-class ListingRiskModel(mlflow.pyfunc.PythonModel):
+class ListingRiskModel(PythonModel):
     """Calibrated counterfeit risk for listings, with bands and reasons."""
 
     def __init__(self, pipeline: FeaturePipeline, booster: lgb.Booster, calibrator: Calibrator,
@@ -57,7 +57,8 @@ class ListingRiskModel(mlflow.pyfunc.PythonModel):
     def raw_scores(self, features: pd.DataFrame) -> np.ndarray:
         # one thread: small batches jitter badly with LightGBM's default threading
         threads = 1 if len(features) < 2000 else 0
-        return self.booster.predict(features.to_numpy(dtype="float64"), num_threads=threads)
+        return np.asarray(
+            self.booster.predict(features.to_numpy(dtype="float64"), num_threads=threads))
 
     def scores(self, features: pd.DataFrame) -> np.ndarray:
         return self.calibrator.predict(self.raw_scores(features))
@@ -66,15 +67,16 @@ class ListingRiskModel(mlflow.pyfunc.PythonModel):
         """The top signals pushing each row's score up, from LightGBM's own contributions."""
         if features.empty:
             return []
-        contrib = self.booster.predict(features.to_numpy(dtype="float64"), pred_contrib=True,
-                                       num_threads=1)[:, :-1]
+        contrib = np.asarray(self.booster.predict(features.to_numpy(dtype="float64"),
+                                                  pred_contrib=True, num_threads=1))[:, :-1]
         names = features.columns
         values = features.to_numpy()
         out = []
         for i in range(len(features)):
             top = np.argsort(-contrib[i])[:TOP_REASONS]
             out.append([
-                Reason(names[j], describe(names[j], float(values[i, j])), round(float(contrib[i, j]), 4))
+                Reason(names[j], describe(names[j], float(values[i, j])),
+                       round(float(contrib[i, j]), 4))
                 for j in top if contrib[i, j] > 0
             ])
         return out

@@ -1,4 +1,4 @@
-"""The promotion gate: `champion` moves to a candidate only if it is not worse on the same slice."""
+"""The promotion gate: `champion` moves to a candidate only if not worse on the same slice."""
 
 from __future__ import annotations
 
@@ -78,6 +78,9 @@ def promote(config: TrainingConfig, version: str | None = None,
                                      None, None,
                                      f"version {candidate.version} is already the champion")
     else:
+        if candidate.run_id is None:
+            raise PromotionError(f"model version {candidate.version} of {name} has no MLflow run "
+                                 "to read its held-out slice from")
         run = client.get_run(candidate.run_id)
         tags = run.data.tags
         path = data_path or Path(tags.get("data_path", ""))
@@ -86,7 +89,8 @@ def promote(config: TrainingConfig, version: str | None = None,
         market = load_marketplace(path)
         targets = holdout_targets(market, tags["test_start"], tags["test_end"])
         if not targets.any():
-            raise PromotionError("the candidate's held-out slice has no labelled listings in that data")
+            raise PromotionError(
+                "the candidate's held-out slice has no labelled listings in that data")
         cand = pr_auc_of(model_uri(name, candidate.version), market, targets)
         champ = pr_auc_of(model_uri(name, champion.version), market, targets)
         ok = cand >= champ - config.promotion_tolerance
@@ -106,7 +110,8 @@ def promote(config: TrainingConfig, version: str | None = None,
     }
     # the record first: an alias that moved without its record would be unexplained
     client.set_model_version_tag(name, candidate.version,
-                                 f"promotion.{now.strftime('%Y%m%dT%H%M%S.%fZ')}", json.dumps(record))
+                                 f"promotion.{now.strftime('%Y%m%dT%H%M%S.%fZ')}",
+                                 json.dumps(record))
     client.set_model_version_tag(name, candidate.version, "promotion.last", record["decision"])
     if decision.promoted:
         client.set_registered_model_alias(name, CHAMPION, candidate.version)

@@ -81,7 +81,8 @@ def pr_curve_png(curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> bytes:
         prec, rec, _ = precision_recall_curve(y, p)
         ax.plot(rec, prec, label=name)
     ax.axhline(0.9, color="grey", lw=0.8, ls=":")
-    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall (test slice)", ylim=(0, 1.02))
+    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall (test slice)",
+           ylim=(0, 1.02))
     ax.legend(loc="lower left", fontsize=8)
     return _png(fig)
 
@@ -101,7 +102,7 @@ def calibration_png(y: np.ndarray, p: np.ndarray, raw: np.ndarray | None) -> byt
 
 def histogram_png(y: np.ndarray, p: np.ndarray) -> bytes:
     fig, ax = plt.subplots(figsize=(6, 4.5))
-    bins = np.linspace(0, 1, 41)
+    bins = np.linspace(0, 1, 41).tolist()
     for label, name in ((0, "legitimate"), (1, "counterfeit")):
         ax.hist(p[y == label], bins=bins, alpha=0.6, density=True, label=name)
     ax.set(xlabel="score", ylabel="density", title="Scores by label (test slice)", yscale="log")
@@ -135,7 +136,8 @@ def html_report(title: str, sections: list[tuple[str, pd.DataFrame | str]],
     parts = [f"<h1>{html.escape(title)}</h1>"]
     for heading, body in sections:
         parts.append(f"<h2>{html.escape(heading)}</h2>")
-        parts.append(_table(body) if isinstance(body, pd.DataFrame) else f"<p>{html.escape(body)}</p>")
+        parts.append(_table(body) if isinstance(body, pd.DataFrame)
+                     else f"<p>{html.escape(body)}</p>")
     parts.append("<h2>Plots</h2><div class='plots'>")
     for name, png in images.items():
         data = base64.b64encode(png).decode()
@@ -143,8 +145,9 @@ def html_report(title: str, sections: list[tuple[str, pd.DataFrame | str]],
                      f"<figcaption>{html.escape(name)}</figcaption></figure>")
     parts.append("</div>")
     style = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}"
-             "table.t{border-collapse:collapse;font-size:13px}table.t td,table.t th{padding:3px 8px;"
-             "border-bottom:1px solid #ddd;text-align:right}.plots{display:flex;flex-wrap:wrap;gap:1em}"
+             "table.t{border-collapse:collapse;font-size:13px}"
+             "table.t td,table.t th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}"
+             ".plots{display:flex;flex-wrap:wrap;gap:1em}"
              "figure{margin:0}img{max-width:560px}")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")

@@ -34,7 +34,8 @@ def time_split(created_at: pd.Series, config: SplitConfig) -> TimeSplit:
     train_end = validation_start - pd.Timedelta(days=config.gap_days)
     if train_end <= start:
         raise ValueError(
-            f"the data span {span} is too short for a {config.gap_days}-day gap and the later slices")
+            f"the data span {span} is too short for a {config.gap_days}-day gap "
+            "and the later slices")
     t = created_at
     masks = {
         "train": (t < train_end).to_numpy(),
