@@ -3,8 +3,10 @@
 A hypothesis state machine drives a real SQLite ledger and keeps a plain model of the
 rule beside it: the strikes a seller has (one per listing and brand), which of them
 count (those after the last lift) and whether the seller is frozen. After every step
-the ledger must agree with the model, replays must add no event, and at the end the
-hash chain and the projections must verify.
+the ledger must agree with the model (takedowns included: a freeze takes down every
+listing the seller was complained about, a complaint about a frozen seller's listing
+takes it down, each listing once), replays must add no event, and at the end the hash
+chain and the projections must verify.
 """
 
 from __future__ import annotations
@@ -45,6 +47,13 @@ class StrikeModel:
         self.counting: dict[str, set[tuple[str, str]]] = defaultdict(set)
         self.frozen: dict[str, bool] = defaultdict(bool)
         self.freezes: Counter[str] = Counter()
+        self.known: dict[str, set[str]] = defaultdict(set)  # listings complained about
+        self.down: set[str] = set()  # listings taken down (a listing id is one listing)
+
+    def file(self, seller: str, listing: str) -> None:
+        self.known[seller].add(listing)
+        if self.frozen[seller]:
+            self.down.add(listing)
 
     def uphold(self, seller: str, listing: str, brand: str) -> None:
         if (listing, brand) in self.struck[seller]:
@@ -57,6 +66,7 @@ class StrikeModel:
         if len(in_scope) >= STRIKES_TO_FREEZE:
             self.frozen[seller] = True
             self.freezes[seller] += 1
+            self.down |= self.known[seller]
             event("a seller was frozen")
 
     def lift(self, seller: str) -> None:
@@ -110,6 +120,7 @@ class LedgerMachine(RuleBasedStateMachine):
             self.filed[(brand, idem)] = (filing, filed.complaint.complaint_id)
             self.status[filed.complaint.complaint_id] = "pending"
             self.about[filed.complaint.complaint_id] = filing
+            self.model.file(seller, listing)
         return filed.complaint.complaint_id
 
     @rule(target=complaints, seller=st.sampled_from(SELLERS),
@@ -160,6 +171,8 @@ class LedgerMachine(RuleBasedStateMachine):
                 self.model.freezes[seller]
         assert self.ledger.frozen_sellers(SELLERS) == {
             s for s in SELLERS if self.model.frozen[s]}
+        downs = [t.listing_id for t in self.ledger.takedowns(limit=1000)]
+        assert len(downs) == len(set(downs)) and set(downs) == self.model.down
 
 
 class AllBrandsMachine(LedgerMachine):
