@@ -105,6 +105,8 @@ class Columns:
     def numbers(self, name: str, dtype: Any = np.float64) -> np.ndarray:
         """A numeric column as a numpy array of `dtype` (read-only: shared between callers)."""
         def read() -> np.ndarray:
+            if not len(self):  # nothing to read: the column is not even looked at
+                return np.zeros(0, dtype=dtype)
             if name in self.added:
                 return np.asarray(self.added[name], dtype=dtype)
             values = self.series(name).to_numpy(dtype=dtype)
@@ -114,6 +116,8 @@ class Columns:
     def objects(self, name: str) -> np.ndarray:
         """A column as a numpy object array (missing text as pandas gives it)."""
         def read() -> np.ndarray:
+            if not len(self):
+                return np.zeros(0, dtype=object)
             values = self.series(name).to_numpy(dtype=object)
             return values if self.rows is None else values[self.rows]
         return self._cached(name, "objects", read)
@@ -121,6 +125,8 @@ class Columns:
     def moments(self, name: str, what: str, allow_missing: bool = False) -> np.ndarray:
         """A timestamp column as UTC nanoseconds (`utc_ns`); `what` names it in errors."""
         def read() -> np.ndarray:
+            if not len(self):
+                return np.zeros(0, dtype=np.int64)
             values = utc_ns(self.series(name), what, allow_missing=True)
             return values if self.rows is None else values[self.rows]
         values = self._cached(name, "moments", read)
@@ -133,6 +139,8 @@ class Columns:
         return self._cached(name, "texts", lambda: self._texts(name))
 
     def _texts(self, name: str) -> pa.Array:
+        if not len(self):
+            return pa.array([], type=pa.large_string())
         text = _arrow_text(self.series(name))
         if self.rows is None:
             return text

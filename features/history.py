@@ -29,6 +29,7 @@ from features.price import GENERIC_BRANDS
 __all__ = ["MISSING_NS", "require_columns", "utc_ns"]  # re-exported for the ring features
 
 NS_PER_DAY = 86_400 * 10**9
+SMALL_WINDOWS = 4096  # up to this many prices in all, medians are sorted in Python
 
 TARGET_COLUMNS = ("seller_id", "created_at", "brand", "category", "price_usd", "quantity")
 LISTING_COLUMNS = (*TARGET_COLUMNS, "price_ratio")
@@ -319,8 +320,11 @@ def _complaints(query: _Query, events: _Events, complaints: Columns,
         ("upheld", upheld, events.resolved_rank),
         ("rejected", rejected, events.resolved_rank),
     ):
-        line = Timeline(events.complaint_seller[mask], rank[mask], events.stride)
-        counts[name] = line.before(query.seller, query.as_of_rank)[1]
+        if mask.any():
+            line = Timeline(events.complaint_seller[mask], rank[mask], events.stride)
+            counts[name] = line.before(query.seller, query.as_of_rank)[1]
+        else:  # none of these: nothing before any moment
+            counts[name] = np.zeros(len(query.seller), dtype=np.int64)
     out = {
         "seller__complaints_filed_before": counts["filed"],
         "seller__complaints_upheld_before": counts["upheld"],
@@ -328,6 +332,17 @@ def _complaints(query: _Query, events: _Events, complaints: Columns,
         # resolved_at >= filed_at: whatever was resolved before as_of was also filed before it
         "seller__complaints_pending": counts["filed"] - counts["upheld"] - counts["rejected"],
     }
+
+    if not upheld.any():  # no strike: none before any moment
+        none = counts["upheld"]
+        out.update({
+            "seller__upheld_strikes_before": none,
+            "seller__max_brand_strikes_before": np.zeros(len(none), dtype=np.float64),
+            "seller__frozen": np.zeros(len(none), dtype=np.float64),
+            "seller__days_since_last_strike": np.full(len(none), settings.no_strike_days,
+                                                      dtype=np.float64),
+        })
+        return out
 
     seller, rank = events.complaint_seller[upheld], events.resolved_rank[upheld]
     listing = complaints.dictionary("listing_id")[0][upheld]
@@ -410,6 +425,27 @@ def _distinct_before(query: _Query, events: _Events, codes: np.ndarray,
     return line.before(query.seller, query.as_of_rank)[1]
 
 
+def _window_medians(prices: np.ndarray, group: np.ndarray, first: np.ndarray,
+                    count: np.ndarray) -> np.ndarray:
+    """Median of each window `prices[first:first + count]` (a prefix of a run of `group`).
+
+    NaN is skipped, as pandas' rolling median does (a window of only NaN: NaN); the
+    median of an even count is the mean of the two middle values. Few values: sorted
+    in Python; many: one pandas rolling median over every prefix of every group.
+    """
+    if int(count.sum()) <= SMALL_WINDOWS:
+        out = []
+        for start, n in zip(first.tolist(), count.tolist(), strict=True):
+            values = sorted(v for v in prices[start:start + n].tolist() if v == v)
+            half = len(values) // 2
+            out.append(np.nan if not values else values[half] if len(values) % 2
+                       else (values[half - 1] + values[half]) / 2)
+        return np.array(out, dtype=np.float64)
+    starts = np.searchsorted(group, group, side="left").astype(np.int64)
+    window = pd.Series(prices).rolling(_PrefixWindows(group_start=starts), min_periods=1)
+    return window.median().to_numpy()[first + count - 1]
+
+
 class _PrefixWindows(BaseIndexer):
     """Rolling windows that start at each row's group start: an expanding window per group."""
 
@@ -428,11 +464,8 @@ def _ratio_to_own_prices(query: _Query, events: _Events, target_category: np.nda
     group = events.listing_seller * n_categories + listing_category
     line = Timeline(group, events.created_rank, events.stride)
     prices = listings.numbers("price_usd")[line.order]
-    medians = prices
-    if len(prices):
-        starts = np.searchsorted(line.group, line.group, side="left").astype(np.int64)
-        window = pd.Series(prices).rolling(_PrefixWindows(group_start=starts), min_periods=1)
-        medians = window.median().to_numpy()
     first, count = line.before(target_group, query.as_of_rank)
-    median = _last(medians, first, count, 1.0)
+    median = np.ones(len(count), dtype=np.float64)
+    seen = np.flatnonzero(count > 0)
+    median[seen] = _window_medians(prices, line.group, first[seen], count[seen])
     return np.where(count > 0, price / median, 1.0)

@@ -31,6 +31,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from features.columns import (
     MISSING_NS,
+    SMALL,
     Columns,
     require_columns,
     split_words,
@@ -457,13 +458,30 @@ def _dense(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ids, np.asarray(encoded.dictionary, dtype=np.uint64)
 
 
+def _rows_of(index: pd.Index, keys: np.ndarray) -> np.ndarray:
+    """Position of each key in a unique `index`, -1 where absent.
+
+    A few keys are looked up one by one in the index's kept hash table: building an
+    Index of them would cost more than the lookups.
+    """
+    if len(keys) >= SMALL:
+        return index.get_indexer(pd.Index(keys, dtype=object))
+    rows = []
+    for key in keys.tolist():
+        try:
+            rows.append(index.get_loc(key))
+        except KeyError:
+            rows.append(-1)
+    return np.array(rows, dtype=np.int64)
+
+
 def _bursts(seller: np.ndarray, seller_ids: np.ndarray, as_of: np.ndarray,
             bursts: BurstIndex) -> tuple[np.ndarray, np.ndarray]:
     """Burst size and struck burst members of each target's seller as of its listing.
 
     `seller` codes each target's seller as a position in `seller_ids`.
     """
-    where = bursts.seller_ids.get_indexer(pd.Index(seller_ids, dtype=object))[seller]
+    where = _rows_of(bursts.seller_ids, seller_ids)[seller]
     # ask in (seller, moment) order: the binary searches then walk the index nearly in order
     order = np.lexsort((as_of, where))
     order = order[where[order] >= 0]
