@@ -1,0 +1,126 @@
+"""The pipeline gives a listing the same features in a batch and scored alone, as online.
+
+Online, one listing is transformed with only its seller's rows (listings,
+complaints, seller row) and the ring index of the whole marketplace; the
+families then take their few-row paths (Python instead of Arrow kernels,
+sorted medians instead of pandas' rolling median). Every value must equal the
+batch's, bit for bit.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from features.columns import SMALL, Columns, split_words, text_codes, text_dictionary
+from features.contract import Marketplace
+from features.history import _window_medians
+from features.pipeline import FeaturePipeline
+from features.synthetic import SynthConfig, generate_marketplace
+
+
+@pytest.fixture(scope="module")
+def fitted() -> tuple[FeaturePipeline, Marketplace]:
+    market = generate_marketplace(SynthConfig(n_listings=6_000, seed=11))
+    pipeline = FeaturePipeline().fit(market, market.listings["label"].to_numpy())
+    return pipeline, market
+
+
+def one_seller(market: Marketplace, seller: str) -> Marketplace:
+    """What the service holds for one seller: its rows only, indexed from 0."""
+    def own(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[frame["seller_id"] == seller].reset_index(drop=True)
+    return Marketplace(own(market.listings), own(market.sellers), own(market.complaints),
+                       market.brands, market.fx_rates)
+
+
+def test_batch_and_one_at_a_time_features_are_identical(
+        fitted: tuple[FeaturePipeline, Marketplace]) -> None:
+    pipeline, market = fitted
+    batch = pipeline.transform(market)
+    ring_index = pipeline.ring_index(market)
+    listings = market.listings
+    rng = np.random.default_rng(5)
+    picked = rng.choice(len(listings), 300, replace=False)
+    # the biggest seller too, whose history takes the many-rows paths
+    biggest = listings["seller_id"].value_counts().index[0]
+    picked = np.append(picked, np.flatnonzero(listings["seller_id"] == biggest)[-3:])
+    sizes, struck = [], 0
+    for i in picked:
+        own = one_seller(market, listings["seller_id"].iat[i])
+        target = (own.listings["listing_id"] == listings["listing_id"].iat[i]).to_numpy()
+        alone = pipeline.transform(own, target, ring_index)
+        assert list(alone.columns) == list(batch.columns)
+        np.testing.assert_array_equal(alone.to_numpy(), batch.iloc[[i]].to_numpy(),
+                                      err_msg=f"listing {listings['listing_id'].iat[i]}")
+        sizes.append(len(own.listings))
+        struck += bool(alone["seller__upheld_strikes_before"].iat[0] > 0)
+    assert max(sizes) >= SMALL > min(sizes)  # both the few-rows and the many-rows paths ran
+    assert struck  # and sellers with strikes
+
+
+def test_a_pickled_pipeline_gives_the_same_features(
+        fitted: tuple[FeaturePipeline, Marketplace]) -> None:
+    pipeline, market = fitted
+    part = Marketplace(market.listings.iloc[:500], market.sellers, market.complaints,
+                       market.brands, market.fx_rates)
+    restored = pickle.loads(pickle.dumps(pipeline))
+    assert not {"_reference_tables", "_columns"} & set(vars(restored))
+    assert "_prices" not in vars(restored.price_)
+    pd.testing.assert_frame_equal(restored.transform(part), pipeline.transform(part))
+
+
+TRICKY = ["", " ", "a  b", "\u00a0lead\u2003trail\u3000", "x\u200by", "tab\tnew\nline",
+          "\x1cfile\x1dsep\x85", "dup dup", "Ünï cödé", "a b c d e f g"]
+
+
+def test_few_and_many_texts_are_coded_and_split_alike() -> None:
+    texts = [TRICKY[i % len(TRICKY)] + str(i % 7) for i in range(3 * SMALL)]
+    for n in (5, SMALL - 1, SMALL, 3 * SMALL):
+        few = [pa.array(texts[:n][k::3], pa.large_string()) for k in range(3)]
+        codes, values = text_codes(*few)
+        arrow_codes, arrow_values = text_dictionary(*few)
+        assert values == arrow_values.to_pylist()
+        for a, b in zip(codes, arrow_codes, strict=True):
+            np.testing.assert_array_equal(a, b)
+        words, ids, owner = split_words(texts[:n])
+        assert [[words[w] for w in ids[owner == t]] for t in range(n)] == [
+            t.split() for t in texts[:n]]
+    # a few-texts call and a many-texts call number words the same way
+    small = split_words(TRICKY)
+    large = split_words(TRICKY * SMALL)
+    assert small[0] == large[0]
+    np.testing.assert_array_equal(small[1], large[1][:len(small[1])])
+
+
+def test_window_medians_in_python_equal_pandas_rolling_median() -> None:
+    rng = np.random.default_rng(0)
+    group = np.repeat(np.arange(40), rng.integers(1, 200, 40))
+    prices = np.round(rng.lognormal(3, 1, len(group)), 1)
+    prices[rng.random(len(group)) < 0.05] = np.nan
+    starts = np.searchsorted(group, group)
+    ends = np.arange(len(group)) + 1
+    first, count = starts, ends - starts
+    slow = _window_medians(prices, group, first, count)  # many prices: pandas
+    assert count.sum() > 4096
+    few = np.concatenate([_window_medians(prices, group, first[i:i + 1], count[i:i + 1])
+                          for i in range(len(group))])
+    np.testing.assert_array_equal(few, slow)
+
+
+def test_columns_take_rows_and_added_columns() -> None:
+    frame = pd.DataFrame({"t": ["a", None, "c", "d"], "x": [1.0, 2.0, 3.0, 4.0]},
+                         index=[10, 11, 12, 13])
+    columns = Columns(frame).with_columns(y=np.array([5.0, 6.0, 7.0, 8.0]))
+    rows = columns.take(np.array([3, 1]))
+    assert list(rows.index) == [13, 11]
+    assert rows.texts("t").to_pylist() == ["d", ""]
+    np.testing.assert_array_equal(rows.numbers("x"), [4.0, 2.0])
+    np.testing.assert_array_equal(rows.numbers("y"), [8.0, 6.0])
+    assert "y" in rows and "z" not in rows
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['z'\]"):
+        rows.require("rows", ["x", "z"])
