@@ -222,6 +222,24 @@ class HistoryStore:
         last = rows[-1][0] if rows else seq
         return _frame([r[1:] for r in rows], LISTING_COLUMNS), int(last)
 
+    def listed_between(self, since: pd.Timestamp | None = None,
+                       until: pd.Timestamp | None = None) -> pd.DataFrame:
+        """Listing id, seller id and `created_at` of the listings created in [since, until).
+
+        Oldest first. No index leads with `created_at`, so this scans the table: it is for
+        analysis (`strikeout drift --served`), not for the request path.
+        """
+        names = ("listing_id", "seller_id", "created_at")
+        created = listings_table.c.created_at_ns
+        query = sa.select(*(listings_table.c[_STORED.get(c, c)] for c in names))
+        if since is not None:
+            query = query.where(created >= _utc_ns(since))
+        if until is not None:
+            query = query.where(created < _utc_ns(until))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(created, listings_table.c.listing_id)).all()
+        return _frame(rows, names)
+
 
 def import_listings(store: HistoryStore, market: Marketplace) -> ImportedHistory:
     """Make a dataset's sellers and listings the service's online history (idempotent).
@@ -276,6 +294,12 @@ def epoch_ns(moment: datetime) -> int:
     """Exact UTC nanoseconds of an aware datetime."""
     delta = moment - EPOCH
     return (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1000
+
+
+def _utc_ns(moment: pd.Timestamp) -> int:
+    """UTC nanoseconds of a timestamp (a naive one is taken as UTC)."""
+    moment = pd.Timestamp(moment)
+    return (moment.tz_localize("UTC") if moment.tzinfo is None else moment).value
 
 
 def _select_in(conn: Connection, query: sa.Select, column: sa.Column,

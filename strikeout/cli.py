@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
-from datetime import datetime
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager, redirect_stderr
+from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
 from typing import NoReturn
@@ -31,6 +34,36 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+@contextmanager
+def step_bar(name: str, steps: Sequence[str], quiet: bool) -> Iterator[Callable[[str], None]]:
+    """A progress bar on stderr over a job's named steps; the job calls back as each starts.
+
+    Quiet, stderr stays empty: what libraries print there (MLflow's registry messages and
+    warnings) is held back, and shown only if the job fails.
+    """
+    from tqdm import tqdm
+
+    held = io.StringIO()
+    try:
+        with ExitStack() as stack:
+            if quiet:
+                stack.enter_context(redirect_stderr(held))
+            bar = stack.enter_context(tqdm(
+                total=len(steps), desc=name, disable=quiet, file=sys.stderr,
+                bar_format="{desc}: {n}/{total} steps |{bar:20}| {elapsed}{postfix}"))
+
+            def start(step: str) -> None:
+                bar.update(steps.index(step) - bar.n)  # the steps before it are done
+                bar.set_postfix_str(step)
+
+            yield start
+            bar.update(bar.total - bar.n)
+            bar.set_postfix_str("done")
+    except BaseException:
+        sys.stderr.write(held.getvalue())
+        raise
+
+
 @app.command()
 def validate(data: Path = typer.Option(..., "--data", help="Dataset folder (data contract).")) -> None:
     """Check a dataset folder against the data contract and print its table sizes."""
@@ -53,16 +86,16 @@ def _load_training_config(config_path: Path | None) -> TrainingConfig:
 def train(
     data: Path = typer.Option(..., "--data", help="Labelled dataset folder (data contract)."),
     config: Path | None = typer.Option(None, "--config", help="Training config (JSON or TOML)."),
-    quiet: bool = typer.Option(False, "--quiet", help="Print only the result."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar; print only the result."),
 ) -> None:
     """Train a model on a time split, log it to MLflow and register it as `challenger`."""
-    from training.train import TrainingDataError
+    from training.train import STEPS, TrainingDataError
     from training.train import train as run_training
 
     settings = _load_training_config(config)
-    say = (lambda _: None) if quiet else (lambda m: typer.echo(f"[train] {m}", err=True))
     try:
-        result = run_training(data, settings, progress=say)
+        with step_bar("train", STEPS, quiet) as progress:
+            result = run_training(data, settings, progress=progress)
     except (DataContractError, TrainingDataError, ValueError) as exc:
         fail(str(exc))
     m = result.metrics
@@ -294,26 +327,71 @@ def ledger_verify() -> None:
     typer.echo(f"ok: {report.events} events, chain head {report.head_hash}")
 
 
+def _utc_moment(text: str | None, option: str) -> datetime | None:
+    """An ISO 8601 time as an aware UTC datetime (without an offset it is taken as UTC)."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"{option} {text!r} is not an ISO 8601 time (e.g. 2026-03-01 or "
+             "2026-03-01T08:00:00Z)")
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 @app.command()
 def drift(
     reference: Path = typer.Option(..., "--reference", help="Dataset the model was trained on."),
-    current: Path = typer.Option(..., "--current", help="Recent dataset to compare."),
+    current: Path | None = typer.Option(None, "--current", help="Recent dataset to compare."),
+    served: bool = typer.Option(False, "--served",
+                                help="Compare the listings the service scored instead (the "
+                                "history store in the ledger database: STRIKEOUT_LEDGER_URL, "
+                                "else under STRIKEOUT_HOME)."),
+    since: str | None = typer.Option(None, "--since", help="With --served: listings created at "
+                                     "or after this ISO time (UTC unless it says otherwise)."),
+    until: str | None = typer.Option(None, "--until", help="With --served: listings created "
+                                     "before this ISO time."),
     model: str = typer.Option("models:/strikeout-listing-risk@champion", "--model",
                               help="MLflow model URI whose features and score are compared."),
     threshold: float = typer.Option(0.2, "--threshold", min=0.0,
                                     help="PSI above which a feature is flagged."),
     out: Path | None = typer.Option(None, "--out", help="Also write the table as CSV."),
-    quiet: bool = typer.Option(False, "--quiet", help="Print only flagged features."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar; print only flagged "
+                                                      "features."),
 ) -> None:
-    """Population stability index of every feature and of the score; exit 1 if any drifted."""
+    """Population stability index of every feature and of the score; exit 1 if any drifted.
+
+    The current population is a dataset (--current) or the listings the service scored
+    (--served), optionally those created in [--since, --until).
+    """
     from mlflow.exceptions import MlflowException
 
-    from training.drift import drift_report
+    from serving.ledger.ledger import Ledger
+    from serving.population import EmptyWindow, served_population
+    from training.drift import STEPS, Population, drift_report
+    from training.model import ListingRiskModel
 
-    say = (lambda _: None) if quiet else (lambda m: typer.echo(f"[drift] {m}", err=True))
+    if (current is None) == (not served):
+        fail("give exactly one of --current DIR and --served")
+    if current is not None and (since or until):
+        fail("--since and --until select served listings; they go with --served")
+    start, end = _utc_moment(since, "--since"), _utc_moment(until, "--until")
+    if start is not None and end is not None and start >= end:
+        fail(f"--since {since} is not before --until {until}")
+
+    def scored_listings(loaded: ListingRiskModel) -> Population:
+        ledger = Ledger.open()
+        try:
+            population = served_population(ledger, loaded.brands, loaded.fx_rates, start, end)
+        finally:
+            ledger.close()
+        return population.market, population.targets
+
     try:
-        table = drift_report(model, reference, current, threshold, progress=say)
-    except DataContractError as exc:
+        with step_bar("drift", STEPS, quiet) as progress:
+            table = drift_report(model, reference, current or scored_listings, threshold,
+                                 progress=progress)
+    except (DataContractError, EmptyWindow) as exc:
         fail(str(exc))
     except MlflowException as exc:
         fail(f"cannot load model {model}: {exc.message}")

@@ -1,4 +1,8 @@
-"""`strikeout drift`: population stability of every feature and of the score between two datasets.
+"""`strikeout drift`: population stability of every feature and of the score, reference vs current.
+
+The current population is a dataset folder or, through a function the caller passes,
+the listings the service scored (`strikeout drift --served`); either way its features
+come from the model's own pipeline, exactly as the reference's.
 
 PSI = sum over bins of (current% - reference%) * ln(current% / reference%), with the
 bins cut at the reference's deciles (a feature with few distinct values gets one
@@ -14,7 +18,8 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from features.contract import load_marketplace
+from features.contract import Marketplace, load_marketplace
+from training.model import ListingRiskModel
 from training.tracking import connect
 
 SCORE = "score"
@@ -58,19 +63,42 @@ def drift_table(reference: pd.DataFrame, current: pd.DataFrame, threshold: float
     return pd.DataFrame(rows).sort_values("psi", ascending=False, ignore_index=True)
 
 
-def features_and_scores(model: object, data_path: Path) -> pd.DataFrame:
-    market = load_marketplace(data_path)
-    features = model.pipeline.transform(market)  # type: ignore[attr-defined]
-    return features.assign(**{SCORE: model.scores(features)})  # type: ignore[attr-defined]
+# A marketplace and which of its listings to compare (None: all); the others are history.
+Population = tuple[Marketplace, np.ndarray | None]
+
+# What `drift_report` announces through `progress`, in order, each as it starts.
+STEPS = ("loading the model", "current population", "reference features", "current features",
+         "stability index")
 
 
-def drift_report(model_uri: str, reference_path: Path, current_path: Path, threshold: float,
+def features_and_scores(model: ListingRiskModel, market: Marketplace,
+                        targets: np.ndarray | None = None) -> pd.DataFrame:
+    """The model's features of the target listings (default: all) and their calibrated score."""
+    features = model.pipeline.transform(market, targets)
+    return features.assign(**{SCORE: model.scores(features)})
+
+
+def drift_report(model_uri: str, reference_path: Path,
+                 current: Path | Callable[[ListingRiskModel], Population], threshold: float,
                  progress: Callable[[str], None] = lambda _: None) -> pd.DataFrame:
-    """PSI of every feature of `model_uri`'s pipeline and of its score, reference vs current."""
+    """PSI of every feature of `model_uri`'s pipeline and of its score, reference vs current.
+
+    Args:
+        model_uri: MLflow URI of the model whose pipeline and score are compared.
+        reference_path: dataset folder of the reference population (the training data).
+        current: a dataset folder, or a function that builds the current population from
+            the loaded model (the service's scored listings need its brand and fx tables).
+        threshold: PSI above which a column is flagged.
+        progress: called with each of `STEPS` as it starts.
+    """
+    progress(STEPS[0])
     connect()
     model = mlflow.pyfunc.load_model(model_uri).unwrap_python_model()
-    progress(f"features of {reference_path}")
-    reference = features_and_scores(model, reference_path)
-    progress(f"features of {current_path}")
-    current = features_and_scores(model, current_path)
-    return drift_table(reference, current, threshold)
+    progress(STEPS[1])  # first, so that an empty or invalid current population fails early
+    market, targets = current(model) if callable(current) else (load_marketplace(current), None)
+    progress(STEPS[2])
+    reference = features_and_scores(model, load_marketplace(reference_path))
+    progress(STEPS[3])
+    current_features = features_and_scores(model, market, targets)
+    progress(STEPS[4])
+    return drift_table(reference, current_features, threshold)

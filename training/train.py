@@ -34,6 +34,9 @@ from training.split import TimeSplit, time_split
 from training.tracking import connect, use_experiment
 
 Progress = Callable[[str], None]
+# What `train` announces through `progress`, in order, each as it starts.
+STEPS = ("loading dataset", "building features", "training LightGBM",
+         "evaluating on the test slice", "logging to MLflow")
 
 
 class TrainingDataError(ValueError):
@@ -110,8 +113,9 @@ def fit_booster(config: TrainingConfig, X_train: pd.DataFrame, y_train: np.ndarr
 
 def train(data_path: Path, config: TrainingConfig, progress: Progress = lambda _: None,
           register: bool = True) -> TrainResult:
+    """Train, evaluate and log a model; `progress` is called with each of `STEPS` as it starts."""
     started = time.perf_counter()
-    progress("loading dataset")
+    progress(STEPS[0])
     market = load_marketplace(data_path)
     has_label = labelled(market)
     listings = market.listings
@@ -124,7 +128,7 @@ def train(data_path: Path, config: TrainingConfig, progress: Progress = lambda _
             raise TrainingDataError(f"the {name} slice holds no counterfeit listings; "
                                     "more data or a different split is needed")
 
-    progress("building features")
+    progress(STEPS[1])
     pipeline = FeaturePipeline(FeatureSettings(seed=config.booster.seed))
     X_train = pipeline.fit_transform(market, y_all[slices["train"]], slices["train"])
     later = slices["validation"] | slices["calibration"] | slices["test"]
@@ -132,7 +136,7 @@ def train(data_path: Path, config: TrainingConfig, progress: Progress = lambda _
     X = {name: X_later.loc[listings.index[slices[name]]] for name in ("validation", "calibration", "test")}
     y = {name: y_all[mask] for name, mask in slices.items()}
 
-    progress("training LightGBM")
+    progress(STEPS[2])
     booster = fit_booster(config, X_train, y["train"], X["validation"], y["validation"])
     raw_cal = booster.predict(X["calibration"].to_numpy(), num_threads=0)
     calibrator, briers = choose_and_fit(raw_cal, y["calibration"], config.calibration,
@@ -140,7 +144,7 @@ def train(data_path: Path, config: TrainingConfig, progress: Progress = lambda _
     model = ListingRiskModel(pipeline, booster, calibrator, config.bands,
                              market.fx_rates.copy(), market.brands.copy())
 
-    progress("evaluating on the test slice")
+    progress(STEPS[3])
     raw_test = booster.predict(X["test"].to_numpy(), num_threads=0)
     p_test = calibrator.predict(raw_test)
     test_rows = listings.loc[X["test"].index]
@@ -152,8 +156,8 @@ def train(data_path: Path, config: TrainingConfig, progress: Progress = lambda _
         **{f"calibration_cv_brier_{k}": v for k, v in briers.items()},
     })
 
-    progress("logging to MLflow")
-    uri = connect()
+    progress(STEPS[4])
+    connect()
     experiment_id = use_experiment(config.experiment_name)
     with mlflow.start_run(experiment_id=experiment_id) as run:
         mlflow.log_params(_flat_params(config))
@@ -180,7 +184,6 @@ def train(data_path: Path, config: TrainingConfig, progress: Progress = lambda _
         client = MlflowClient()
         client.set_registered_model_alias(config.registered_model_name, "challenger", version)
         client.set_model_version_tag(config.registered_model_name, version, "run_id", run.info.run_id)
-    progress(f"done: run {run.info.run_id}, version {version} ({uri})")
     return TrainResult(run.info.run_id, version, model_info.model_uri, metrics, report_path)
 
 
