@@ -44,7 +44,7 @@ class Columns:
         self.rows = rows
         self.added = dict(added or {})
         self._series: dict[str, pd.Series] = {}
-        self._read: dict[tuple[str, str], Any] = {}
+        self._read: dict[tuple[str, Any], Any] = {}
 
     @classmethod
     def of(cls, table: pd.DataFrame | Columns) -> Columns:
@@ -95,7 +95,7 @@ class Columns:
     def dtype(self, name: str) -> Any:
         return self.added[name].dtype if name in self.added else self.series(name).dtype
 
-    def _cached(self, name: str, kind: str, read: Any) -> Any:
+    def _cached(self, name: str, kind: Any, read: Any) -> Any:
         key = (name, kind)
         found = self._read.get(key)
         if found is None:
@@ -111,7 +111,7 @@ class Columns:
                 return np.asarray(self.added[name], dtype=dtype)
             values = self.series(name).to_numpy(dtype=dtype)
             return values if self.rows is None else values[self.rows]
-        return self._cached(name, f"numbers:{np.dtype(dtype)}", read)
+        return self._cached(name, ("numbers", dtype), read)  # no dtype formatting per call
 
     def objects(self, name: str) -> np.ndarray:
         """A column as a numpy object array (missing text as pandas gives it)."""
