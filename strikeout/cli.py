@@ -8,14 +8,18 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, redirect_stderr
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
 from features.contract import DataContractError, load_marketplace
 from training.config import ConfigError, TrainingConfig, load_config
+
+if TYPE_CHECKING:
+    from serving.batch import BatchSummary
+    from serving.spark_scoring import SparkBatchSummary
 
 app = typer.Typer(
     help="strikeout: counterfeit-listing risk scoring, strike ledger and review queue.",
@@ -65,7 +69,9 @@ def step_bar(name: str, steps: Sequence[str], quiet: bool) -> Iterator[Callable[
 
 
 @app.command()
-def validate(data: Path = typer.Option(..., "--data", help="Dataset folder (data contract).")) -> None:
+def validate(
+    data: Path = typer.Option(..., "--data", help="Dataset folder (data contract)."),
+) -> None:
     """Check a dataset folder against the data contract and print its table sizes."""
     try:
         market = load_marketplace(data)
@@ -110,7 +116,8 @@ def train(
 
 @app.command()
 def promote(
-    version: str | None = typer.Option(None, "--version", help="Model version (default: @challenger)."),
+    version: str | None = typer.Option(None, "--version",
+                                       help="Model version (default: @challenger)."),
     data: Path | None = typer.Option(None, "--data", help="Dataset holding the held-out slice "
                                      "(default: the one the candidate was trained on)."),
     config: Path | None = typer.Option(None, "--config", help="Training config (tolerance)."),
@@ -155,12 +162,12 @@ def evaluate(
     typer.echo(f"report: {out}")
 
 
-class Engine(str, Enum):
+class Engine(StrEnum):
     pandas = "pandas"
     spark = "spark"
 
 
-class DatasetFormat(str, Enum):
+class DatasetFormat(StrEnum):
     csv = "csv"
     parquet = "parquet"
 
@@ -185,9 +192,10 @@ def synth(
     if stale:
         fail(f"{out} already holds {', '.join(stale)}, which would shadow or mix with the new "
              f"{fmt.value} tables; remove them or choose another --out")
-    overrides = {k: v for k, v in (("n_listings", listings), ("seed", seed)) if v is not None}
+    defaults = SynthConfig()
     try:
-        config = SynthConfig(**overrides)
+        config = SynthConfig(n_listings=defaults.n_listings if listings is None else listings,
+                             seed=defaults.seed if seed is None else seed)
     except ValueError as exc:
         fail(str(exc))
     with tqdm(total=config.n_listings, unit=" listings", disable=quiet, file=sys.stderr,
@@ -204,7 +212,8 @@ def synth(
 
 @app.command()
 def score(
-    data: Path = typer.Option(..., "--data", help="Dataset folder (data contract); labels ignored."),
+    data: Path = typer.Option(..., "--data",
+                              help="Dataset folder (data contract); labels ignored."),
     out: Path = typer.Option(..., "--out", help="Scores file: .csv or .parquet."),
     model: str = typer.Option("models:/strikeout-listing-risk@champion", "--model",
                               help="MLflow model URI."),
@@ -215,8 +224,8 @@ def score(
                                    help="Listings held in memory at a time."),
     engine: Engine = typer.Option(Engine.pandas, "--engine",
                                   help="pandas (this machine) or spark (a Parquet folder out)."),
-    master: str | None = typer.Option(None, "--master",
-                                      help="Spark master URL (default: spark-submit's, else local[*])."),
+    master: str | None = typer.Option(
+        None, "--master", help="Spark master URL (default: spark-submit's, else local[*])."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Score a dataset's listings and write listing_id, score, band, model_version, reasons."""
@@ -228,6 +237,7 @@ def score(
 
     connect()
     moment = None if since is None else pd.Timestamp(since, tz="UTC")
+    summary: BatchSummary | SparkBatchSummary
     try:
         if engine is Engine.spark:
             from serving.spark_scoring import SparkScoringConfig, score_dataset_spark
@@ -239,8 +249,9 @@ def score(
                 summary = score_dataset(model, data, out, chunk_rows, moment, progress=bar.update)
     except (DataContractError, ScoringError) as exc:
         fail(str(exc))
+    bands = ", ".join(f"{k} {v:,}" for k, v in summary.bands.items())
     typer.echo(f"scored {summary.listings_scored:,} of {summary.listings_read:,} listings with "
-               f"{summary.model_version}: " + ", ".join(f"{k} {v:,}" for k, v in summary.bands.items()))
+               f"{summary.model_version}: {bands}")
     typer.echo(f"wrote {summary.out_path}")
 
 
@@ -278,9 +289,8 @@ def ledger_import(
     data: Path = typer.Option(..., "--data", help="Dataset folder (data contract)."),
 ) -> None:
     """Load a dataset's complaint history into the ledger; importing again changes nothing."""
-    from serving.ledger.ledger import ImportConflict, Ledger
-
     from serving.history_store import HistoryStore, import_listings
+    from serving.ledger.ledger import ImportConflict, Ledger
 
     ledger = Ledger.open()
     try:
@@ -470,7 +480,7 @@ def serve(
     overrides = {k: v for k, v in (("host", host), ("port", port), ("workers", workers))
                  if v is not None}
     try:
-        settings = ServingSettings(**overrides)
+        settings = ServingSettings.model_validate(overrides)
     except ValidationError as exc:
         fail(str(exc))
     command, env = serve_command(settings)

@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class TrackingSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STRIKEOUT_", extra="ignore", frozen=True)
 
-    home: Path = Field(Path(".strikeout"), description="folder for the embedded stores")
+    home: Path = Field(default=Path(".strikeout"), description="folder for the embedded stores")
 
     @property
     def embedded_uri(self) -> str:

@@ -133,19 +133,20 @@ def train(data_path: Path, config: TrainingConfig, progress: Progress = lambda _
     X_train = pipeline.fit_transform(market, y_all[slices["train"]], slices["train"])
     later = slices["validation"] | slices["calibration"] | slices["test"]
     X_later = pipeline.transform(market, later)
-    X = {name: X_later.loc[listings.index[slices[name]]] for name in ("validation", "calibration", "test")}
+    X = {name: X_later.loc[listings.index[slices[name]]]
+         for name in ("validation", "calibration", "test")}
     y = {name: y_all[mask] for name, mask in slices.items()}
 
     progress(STEPS[2])
     booster = fit_booster(config, X_train, y["train"], X["validation"], y["validation"])
-    raw_cal = booster.predict(X["calibration"].to_numpy(), num_threads=0)
+    raw_cal = np.asarray(booster.predict(X["calibration"].to_numpy(), num_threads=0))
     calibrator, briers = choose_and_fit(raw_cal, y["calibration"], config.calibration,
                                         config.booster.seed)
     model = ListingRiskModel(pipeline, booster, calibrator, config.bands,
                              market.fx_rates.copy(), market.brands.copy())
 
     progress(STEPS[3])
-    raw_test = booster.predict(X["test"].to_numpy(), num_threads=0)
+    raw_test = np.asarray(booster.predict(X["test"].to_numpy(), num_threads=0))
     p_test = calibrator.predict(raw_test)
     test_rows = listings.loc[X["test"].index]
     new_seller = (X["test"][NEW_SELLER_COLUMN] == 0).to_numpy()
@@ -175,7 +176,8 @@ def train(data_path: Path, config: TrainingConfig, progress: Progress = lambda _
         report_path = _log_report(model, evaluation, X["test"], split, briers)
         model_info = mlflow.pyfunc.log_model(
             name="model", python_model=model,
-            signature=infer_signature(input_example(market), model.predict(None, input_example(market))),
+            signature=infer_signature(input_example(market),
+                                      model.predict(None, input_example(market))),
             input_example=input_example(market),
             registered_model_name=config.registered_model_name if register else None,
         )
@@ -183,7 +185,8 @@ def train(data_path: Path, config: TrainingConfig, progress: Progress = lambda _
     if register:
         client = MlflowClient()
         client.set_registered_model_alias(config.registered_model_name, "challenger", version)
-        client.set_model_version_tag(config.registered_model_name, version, "run_id", run.info.run_id)
+        client.set_model_version_tag(config.registered_model_name, version, "run_id",
+                                     run.info.run_id)
     return TrainResult(run.info.run_id, version, model_info.model_uri, metrics, report_path)
 
 
