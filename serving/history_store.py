@@ -15,7 +15,7 @@ ledger's store applies with its own migrations.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import itemgetter
@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
@@ -81,6 +82,23 @@ _STORED = {"created_at": "created_at_ns", "registered_at": "registered_at_ns",
            "filed_at": "filed_at_ns", "resolved_at": "resolved_at_ns"}
 MISSING_NS = np.iinfo(np.int64).min  # NaT
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class _Lookup:
+    """`SELECT columns FROM table WHERE key IN (...)`, run through `_rows_in`."""
+
+    query: sa.Select
+    key: sa.Column
+
+_SNAPSHOT_LISTINGS = _Lookup(sa.select(*(listings_table.c[_STORED.get(c, c)]
+                                         for c in HISTORY_COLUMNS)), listings_table.c.seller_id)
+_SNAPSHOT_SELLERS = _Lookup(sa.select(*(sellers_table.c[_STORED.get(c, c)]
+                                        for c in SELLER_COLUMNS)), sellers_table.c.seller_id)
+_SNAPSHOT_COMPLAINTS = _Lookup(sa.select(*(complaints_table.c[c] for c in COMPLAINT_COLUMNS)),
+                               complaints_table.c.seller_id)
+_SNAPSHOT_FROZEN = _Lookup(sa.select(freezes_table.c.seller_id).where(
+    freezes_table.c.lifted_seq.is_(None)), freezes_table.c.seller_id)
 
 
 @dataclass(frozen=True)
@@ -187,20 +205,14 @@ class HistoryStore:
         Complaints and freezes are read from the ledger's tables exactly as
         `Ledger.complaints_frame` and `Ledger.frozen_sellers` read them, but in the same
         read transaction as the history and with fewer conversions (this is on the
-        request path).
+        request path: statements compiled once, rows through the driver's cursor).
         """
-        listing_query = sa.select(*(listings_table.c[_STORED.get(c, c)] for c in HISTORY_COLUMNS))
-        seller_query = sa.select(*(sellers_table.c[_STORED.get(c, c)] for c in SELLER_COLUMNS))
-        complaint_query = sa.select(*(complaints_table.c[c] for c in COMPLAINT_COLUMNS))
-        frozen_query = sa.select(freezes_table.c.seller_id).where(
-            freezes_table.c.lifted_seq.is_(None))
+        wanted = list(dict.fromkeys(seller_ids))
         with self.store.read() as conn:
-            listings = _select_in(conn, listing_query, listings_table.c.seller_id, seller_ids,
-                                  raw=True)
-            sellers = _select_in(conn, seller_query, sellers_table.c.seller_id, seller_ids)
-            complaints = _select_in(conn, complaint_query, complaints_table.c.seller_id,
-                                    seller_ids)
-            frozen = _select_in(conn, frozen_query, freezes_table.c.seller_id, seller_ids)
+            listings = _rows_in(conn, _SNAPSHOT_LISTINGS, wanted)
+            sellers = _rows_in(conn, _SNAPSHOT_SELLERS, wanted)
+            complaints = _rows_in(conn, _SNAPSHOT_COMPLAINTS, wanted)
+            frozen = _rows_in(conn, _SNAPSHOT_FROZEN, wanted)
         if exclude:
             listings = [r for r in listings if r[0] not in exclude]
         listings.sort(key=itemgetter(2, 0))
@@ -338,6 +350,71 @@ def _fetch_raw(conn: Connection, query: sa.Select) -> list[Sequence[Any]]:
         cursor.close()
 
 
+Processor = Callable[[Any], Any] | None
+_COMPILED: dict[tuple[str, int, int], tuple[str, tuple[str, ...] | None]] = {}
+_PROCESSORS: dict[tuple[str, int, tuple[Any, ...]], list[Processor]] = {}
+
+
+def _rows_in(conn: Connection, lookup: _Lookup, ids: list[str]) -> list[Sequence[Any]]:
+    """Rows of `lookup` whose key is one of `ids`, as `conn.execute(...).all()` gives them.
+
+    Faster on the request path: the statement is compiled once per dialect and IN-list
+    size (ids are padded to a power of two by repeating one; IN ignores repeats), rows
+    come through the driver's cursor, and only columns whose type converts values (the
+    ledger's UtcDateTime) go through that type's own result processor.
+    """
+    if not ids:
+        return []
+    dialect = conn.dialect
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    rows: list[Sequence[Any]] = []
+    try:
+        for start in range(0, len(ids), IN_CHUNK):
+            chunk = ids[start:start + IN_CHUNK]
+            size = 1 << (len(chunk) - 1).bit_length()
+            sql, order = _compiled(dialect, lookup, size)
+            padded = chunk + [chunk[-1]] * (size - len(chunk))
+            cursor.execute(sql, tuple(padded) if order is not None else
+                           {f"id_{i}": v for i, v in enumerate(padded)})
+            rows.extend(cursor.fetchall())
+        types = tuple(column[1] for column in cursor.description)
+    finally:
+        cursor.close()
+    processors = _processors(dialect, lookup, types)
+    if rows and any(processors):
+        columns = [list(c) if p is None else [p(v) for v in c]
+                   for c, p in zip(zip(*rows, strict=True), processors, strict=True)]
+        rows = list(zip(*columns, strict=True))
+    return rows
+
+
+def _compiled(dialect: sa.Dialect, lookup: _Lookup, size: int
+              ) -> tuple[str, tuple[str, ...] | None]:
+    key = (dialect.name, id(lookup), size)
+    found = _COMPILED.get(key)
+    if found is None:
+        names = tuple(f"id_{i}" for i in range(size))
+        compiled = lookup.query.where(lookup.key.in_([sa.bindparam(n) for n in names])
+                                      ).compile(dialect=dialect)
+        order = tuple(compiled.positiontup or ()) if compiled.positional else None
+        if order is not None and order != names:  # only the ids may be bound
+            raise AssertionError(f"unexpected parameters {order}")
+        found = _COMPILED[key] = (str(compiled), order)
+    return found
+
+
+def _processors(dialect: sa.Dialect, lookup: _Lookup, types: tuple[Any, ...]
+                ) -> list[Processor]:
+    """Each column's result processor, for the driver's type codes, as SQLAlchemy picks it."""
+    key = (dialect.name, id(lookup), types)
+    found = _PROCESSORS.get(key)
+    if found is None:
+        found = _PROCESSORS[key] = [
+            column.type.dialect_impl(dialect).result_processor(dialect, code)
+            for column, code in zip(lookup.query.selected_columns, types, strict=True)]
+    return found
+
+
 def _frame(rows: Sequence[Sequence[Any]], names: Sequence[str],
            columns: Sequence[str] | None = None) -> pd.DataFrame:
     """Stored rows (`names`, in order) as a contract-typed table with `columns` (text missing
@@ -357,5 +434,13 @@ def _frame(rows: Sequence[Sequence[Any]], names: Sequence[str],
         elif name == "business_verified":
             data[name] = np.asarray(column, dtype=bool)
         else:
-            data[name] = pd.array(column, dtype="str")
+            data[name] = _texts(column)
     return pd.DataFrame(data)
+
+
+def _texts(values: Sequence[Any]) -> Any:
+    """Text values as the contract's `str` column; through Arrow, about twice as fast."""
+    try:
+        return pd.array(pa.array(values, type=pa.large_string()), dtype="str")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all text: let pandas convert
+        return pd.array(values, dtype="str")

@@ -33,7 +33,8 @@ from serving.queue import PriceReference, ReviewQueue, ScoredListing
 
 RESULT_COLUMNS = ("listing_id", "score", "band", "reasons", "model_version", "seller_frozen")
 REREAD_ROWS = 1_000  # listing rows re-read behind the last seen one: PostgreSQL may commit
-# a lower sequence number after a higher one; re-adding rows to the index changes nothing
+# a lower sequence number after a higher one; re-adding rows to the index changes nothing.
+# SQLite commits one writer at a time, in sequence order, so there nothing is re-read.
 
 
 class Model(Protocol):
@@ -102,6 +103,8 @@ class RingState:
         self.upheld_ids = set(upheld["complaint_id"])
         self.first_strike = first_strikes(upheld)
         self.struck = set(self.first_strike.index)
+        self._upheld_rows = {seller: rows for seller, rows in
+                             upheld.groupby("seller_id", sort=False).indices.items()}
 
     def _market(self, listings: pd.DataFrame) -> Marketplace:
         return Marketplace(listings=listings, sellers=self.sellers, complaints=self.upheld,
@@ -116,7 +119,11 @@ class RingState:
         mask = np.fromiter((s in struck for s in listings["seller_id"]), bool, len(listings))
         if mask.any():
             rows = listings[mask]
-            self.index = RingIndex(self.index.taint.update(rows, self.upheld), self.index.bursts)
+            # only these sellers' complaints: they date their taints, and finding their
+            # first strikes among every upheld complaint cost more than the update itself
+            positions = np.concatenate([self._upheld_rows[s] for s in set(rows["seller_id"])])
+            complaints = self.upheld.take(np.sort(positions))
+            self.index = RingIndex(self.index.taint.update(rows, complaints), self.index.bursts)
 
     def _strikes(self, complaints: pd.DataFrame) -> None:
         """Take in the upheld complaints among `complaints`; index newly struck sellers."""
@@ -169,7 +176,8 @@ class RingState:
             self.seller_ids = set(self.sellers["seller_id"])
             self._rebuild_bursts()
         if head.last_seq > self.last_seq:
-            rows, _ = self.history.listings_after(max(self.last_seq - REREAD_ROWS, 0))
+            behind = REREAD_ROWS if self.history.is_postgres else 0
+            rows, _ = self.history.listings_after(max(self.last_seq - behind, 0))
             self._taint(rows)
             self.last_seq = head.last_seq
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -36,8 +37,6 @@ MAX_IMAGES = 10_000
 LISTING_COLUMNS = ("listing_id", "seller_id", "created_at", "title", "description", "brand",
                    "category", "price", "currency", "quantity", "ships_from", "image_count")
 SELLER_COLUMNS = ("seller_id", "registered_at", "country", "business_verified")
-TEXT_COLUMNS = ("listing_id", "seller_id", "title", "description", "brand", "category",
-                "currency", "ships_from")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2262, 1, 1, tzinfo=UTC)  # nanosecond timestamps end in April 2262
 
@@ -217,36 +216,55 @@ def epoch_ns(moment: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1000
 
 
-def utc_timestamps(ns: Sequence[int] | np.ndarray) -> pd.Series:
-    return pd.Series(np.asarray(ns, dtype=np.int64).view("datetime64[ns]")).dt.tz_localize("UTC")
+def utc_timestamps(ns: Sequence[int] | np.ndarray) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(np.asarray(ns, dtype=np.int64).view("datetime64[ns]")
+                            ).tz_localize("UTC")
+
+
+def texts(values: Sequence[str]) -> Any:
+    """Python strings as the contract's `str` column (through Arrow: about twice as fast)."""
+    return pd.array(pa.array(values, type=pa.large_string()), dtype="str")
 
 
 def listing_frames(listings: Sequence[ListingIn]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Contract-typed `listings` and `sellers` tables (sellers: those given with a listing)."""
-    columns: dict[str, Any] = {name: [getattr(x, name) for x in listings] for name in TEXT_COLUMNS}
-    frame = pd.DataFrame({
-        **{name: pd.Series(columns[name], dtype="str") for name in TEXT_COLUMNS},
-        "created_at": utc_timestamps([epoch_ns(x.created_at) for x in listings]),
-        "price": np.array([x.price for x in listings], dtype=np.float64),
-        "quantity": np.array([x.quantity for x in listings], dtype=np.int64),
-        "image_count": np.array([x.image_count for x in listings], dtype=np.int64),
-    })[list(LISTING_COLUMNS)]
-    given = [x for x in listings if x.has_seller]
+    """Contract-typed `listings` and `sellers` tables (sellers: those given with a listing).
+
+    Built column by column in the contract's order: this runs once per micro-batch on
+    the scoring thread, where every pandas call is paid by all the requests waiting.
+    """
+    data: dict[str, Any] = {}
+    for name in LISTING_COLUMNS:
+        values = [getattr(x, name) for x in listings]
+        if name == "created_at":
+            data[name] = utc_timestamps([epoch_ns(v) for v in values])
+        elif name == "price":
+            data[name] = np.array(values, dtype=np.float64)
+        elif name in ("quantity", "image_count"):
+            data[name] = np.array(values, dtype=np.int64)
+        else:
+            data[name] = texts(values)
+    first: dict[str, ListingIn] = {}
+    for x in listings:
+        if x.has_seller:
+            first.setdefault(x.seller_id, x)
+    given = list(first.values())
     sellers = pd.DataFrame({
-        "seller_id": pd.Series([x.seller_id for x in given], dtype="str"),
+        "seller_id": texts([x.seller_id for x in given]),
         "registered_at": utc_timestamps([epoch_ns(x.registered_at) for x in given]),  # type: ignore[arg-type]
-        "country": pd.Series([x.country for x in given], dtype="str"),
+        "country": texts([x.country for x in given]),  # type: ignore[misc]
         "business_verified": np.array([bool(x.business_verified) for x in given], dtype=bool),
-    }).drop_duplicates("seller_id").reset_index(drop=True)
-    return frame, sellers
+    })
+    return pd.DataFrame(data), sellers
 
 
 def score_response(scored: pd.DataFrame) -> ScoreResponse:
     """The response for scored rows (listing_id, score, band, reasons, model_version, frozen)."""
+    columns = [scored[c].tolist() for c in ("listing_id", "score", "band", "reasons",
+                                             "model_version", "seller_frozen")]
     return ScoreResponse(results=[
-        ScoreResult(listing_id=row.listing_id, score=float(row.score), band=row.band,
+        ScoreResult(listing_id=listing_id, score=float(score), band=band,
                     reasons=[ReasonOut(signal=r.signal, text=r.text,
-                                       contribution=float(r.contribution)) for r in row.reasons],
-                    model_version=row.model_version, seller_frozen=bool(row.seller_frozen))
-        for row in scored.itertuples(index=False)
+                                       contribution=float(r.contribution)) for r in reasons],
+                    model_version=version, seller_frozen=bool(frozen))
+        for listing_id, score, band, reasons, version, frozen in zip(*columns, strict=True)
     ])

@@ -15,6 +15,7 @@ e.g. `services.strikeout.logging.access.enabled=true` (access logs are off: they
 about 15% of throughput).
 """
 
+import gc
 import logging
 import os
 import shutil
@@ -260,7 +261,13 @@ class Strikeout:
     def _scorer_for(self, model: Any) -> OnlineScorer:
         assert self.ledger is not None
         ring = RingState(model, self.history, self.ledger, self.settings.ring_refresh_s)
-        return OnlineScorer(model, self.history, ring, ReviewFeed(self.queue, model))
+        scorer = OnlineScorer(model, self.history, ring, ReviewFeed(self.queue, model))
+        # The model and its indexes are long-lived: out of the collector's sight, a full
+        # collection no longer walks them while requests wait (a reload leaves the old
+        # ones to reference counting, which frees all but cycles).
+        gc.collect()
+        gc.freeze()
+        return scorer
 
     def _score_batch(self, requests: list[Sequence[ListingIn]]) -> list[pd.DataFrame]:
         """Score the listings of several requests in one pass; one frame per request."""
