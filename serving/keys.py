@@ -18,7 +18,9 @@ import sqlalchemy as sa
 from serving.ledger.events import MAX_ID_CHARS, check_text
 from serving.ledger.store import LedgerStore, WriteTx, api_keys_table
 
-Role = Literal["scorer", "brand", "reviewer", "admin"]
+Role = Literal["scorer", "brand", "reviewer", "senior", "admin"]
+# "senior": a senior reviewer, who may do what a reviewer does and also works the senior
+# queue of escalated cases
 ROLES: tuple[Role, ...] = get_args(Role)
 KEY_PREFIX = "sk_"
 

@@ -339,7 +339,8 @@ def ledger_router(get_ledger: Callable[..., Ledger]) -> APIRouter:
     @router.get("/complaints/{complaint_id}", response_model=ComplaintResponse,
                 summary="Look up a complaint (a brand sees only its own)")
     def get_complaint(complaint_id: PathId, ledger: LedgerDep,
-                      principal: Annotated[Principal, role("brand", "reviewer", "admin")]
+                      principal: Annotated[Principal, role("brand", "reviewer", "senior",
+                                                            "admin")]
                       ) -> ComplaintResponse:
         record = ledger.complaint(complaint_id)
         if record is None:
@@ -354,7 +355,8 @@ def ledger_router(get_ledger: Callable[..., Ledger]) -> APIRouter:
                  responses={404: {"description": "No such complaint."},
                             409: {"description": "The complaint was already decided."}})
     def decide(complaint_id: PathId, body: DecisionRequest, ledger: LedgerDep,
-               principal: Annotated[Principal, role("reviewer")]) -> DecisionResponse:
+               principal: Annotated[Principal, role("reviewer", "senior")]
+               ) -> DecisionResponse:
         with _ledger_errors():
             outcome = ledger.decide(complaint_id, body.decision, actor=principal.actor,
                                     note=body.note)
@@ -366,7 +368,7 @@ def ledger_router(get_ledger: Callable[..., Ledger]) -> APIRouter:
     @router.get("/sellers/{seller_id}", response_model=SellerResponse,
                 summary="A seller's strikes, freezes and complaints (a brand sees its own)")
     def seller(seller_id: PathId, ledger: LedgerDep,
-               principal: Annotated[Principal, role("reviewer", "admin", "brand")]
+               principal: Annotated[Principal, role("reviewer", "senior", "admin", "brand")]
                ) -> SellerResponse:
         brand = principal.brand if principal.role == "brand" else None
         return SellerResponse.of(ledger.seller(seller_id, brand=brand))
@@ -384,7 +386,8 @@ def ledger_router(get_ledger: Callable[..., Ledger]) -> APIRouter:
     @router.get("/takedowns", response_model=TakedownFeed,
                 summary="Listings taken down, in order: the feed listing systems act on")
     def takedowns(ledger: LedgerDep,
-                  principal: Annotated[Principal, role("scorer", "reviewer", "admin")],
+                  principal: Annotated[Principal, role("scorer", "reviewer", "senior",
+                                                       "admin")],
                   after: Annotated[int, Query(ge=0, le=2**62, description=(
                       "Return takedowns after this seq (0: from the start)."))] = 0,
                   limit: Annotated[int, Query(ge=1, le=1000, description=(

@@ -101,6 +101,10 @@ class AlreadyEscalated(LedgerConflict):
     pass
 
 
+class SeniorOnly(LedgerError):
+    """Escalated cases are claimed and decided by senior reviewers only (HTTP 403)."""
+
+
 @dataclass(frozen=True)
 class PriceReference:
     """The registered retail price the listing's price is compared with."""
@@ -368,13 +372,16 @@ class ReviewQueue:
         return [self._case(r, moment) for r in rows]
 
     def claim(self, reviewer: str, where: QueueFilter | None = None, limit: int | None = None,
-              at: datetime | None = None) -> list[CaseDetail]:
+              at: datetime | None = None, senior: bool = False) -> list[CaseDetail]:
         """Lease up to `limit` cases to `reviewer`: the live leases it already holds
-        (renewed) first, then the highest-priority waiting cases."""
+        (renewed) first, then the highest-priority waiting cases. The senior queue is
+        claimed by senior reviewers only (`senior`), or it is a `SeniorOnly`."""
         limit = limit or self.settings.review_batch
         _check_limit(limit)
         check_text(reviewer, "reviewer", MAX_ID_CHARS)
         where = where or QueueFilter()
+        if where.tier == "senior" and not senior:
+            raise SeniorOnly("the senior queue is worked by senior reviewers")
         moment = utc(at or now())
         expires = format_time(moment + self.lease)
 
@@ -482,8 +489,12 @@ class ReviewQueue:
     # --- deciding ------------------------------------------------------------------------
 
     def decide(self, case_id: str, decision: CaseDecision, *, reviewer: str,
-               note: str | None = None, at: datetime | None = None) -> CaseOutcome:
-        """Decide a case; a decided case is a `CaseAlreadyDecided` (HTTP 409)."""
+               note: str | None = None, at: datetime | None = None,
+               senior: bool = False) -> CaseOutcome:
+        """Decide a case; a decided case is a `CaseAlreadyDecided` (HTTP 409).
+
+        An escalated case needs a senior reviewer (`senior`), or it is a `SeniorOnly`.
+        """
         if decision not in CASE_DECISIONS:
             raise ValueError(f"decision must be one of {', '.join(CASE_DECISIONS)}, "
                              f"got {decision!r}")
@@ -492,10 +503,10 @@ class ReviewQueue:
         check_text(reviewer, "reviewer", MAX_ID_CHARS)
         moment = utc(at or now())
         with self.ledger.store.read() as conn:  # refuse the common conflicts without the lock
-            _decidable(conn, case_id, decision, reviewer, moment)
+            _decidable(conn, case_id, decision, reviewer, moment, senior)
 
         def work(tx: WriteTx) -> CaseOutcome:
-            row = _decidable(tx.conn, case_id, decision, reviewer, moment)
+            row = _decidable(tx.conn, case_id, decision, reviewer, moment, senior)
             links = review_case_complaints_table.c
             pending = tx.conn.execute(
                 sa.select(links.complaint_id)
@@ -585,7 +596,7 @@ class ReviewQueue:
 # --- deciding ------------------------------------------------------------------------------
 
 def _decidable(conn: Connection, case_id: str, decision: str, reviewer: str,
-               moment: datetime) -> sa.Row:
+               moment: datetime, senior: bool) -> sa.Row:
     """The case's row if `reviewer` may decide it now; otherwise the reason why not."""
     row = conn.execute(sa.select(review_cases_table).where(
         review_cases_table.c.case_id == case_id)).first()
@@ -602,6 +613,8 @@ def _decidable(conn: Connection, case_id: str, decision: str, reviewer: str,
                          f"{format_time(row.lease_expires_at)}")
     if decision == "escalate" and row.tier == "senior":
         raise AlreadyEscalated(f"case {case_id} is already in the senior queue; decide it")
+    if row.tier == "senior" and not senior:
+        raise SeniorOnly(f"case {case_id} was escalated: a senior reviewer decides it")
     return row
 
 

@@ -36,6 +36,7 @@ from serving.queue import (
     QueueFilter,
     QueueStats,
     ReviewQueue,
+    SeniorOnly,
     now,
 )
 from serving.review_page import STATIC_FILES, ReviewPages
@@ -306,8 +307,8 @@ def queue_router(get_queue: Callable[..., ReviewQueue]) -> APIRouter:
             return principal
         return Depends(check)
 
-    Reviewer = Annotated[Principal, role("reviewer")]
-    Viewer = Annotated[Principal, role("reviewer", "admin")]
+    Reviewer = Annotated[Principal, role("reviewer", "senior")]
+    Viewer = Annotated[Principal, role("reviewer", "senior", "admin")]
 
     @router.get("/queue", response_model=QueueResponse,
                 summary="Waiting review cases, highest priority first")
@@ -337,7 +338,8 @@ def queue_router(get_queue: Callable[..., ReviewQueue]) -> APIRouter:
     def claim(body: ClaimRequest, queue: QueueDep, principal: Reviewer) -> ClaimResponse:
         moment = now()
         with _queue_errors():
-            details = queue.claim(principal.actor, body.where(), body.limit, at=moment)
+            details = queue.claim(principal.actor, body.where(), body.limit, at=moment,
+                                  senior=principal.role == "senior")
         return ClaimResponse(cases=[CaseResponse.of_detail(d, moment) for d in details],
                              lease_minutes=queue.settings.review_lease_minutes)
 
@@ -361,7 +363,7 @@ def queue_router(get_queue: Callable[..., ReviewQueue]) -> APIRouter:
                principal: Reviewer) -> CaseDecisionResponse:
         with _queue_errors():
             outcome = queue.decide(case_id, body.decision, reviewer=principal.actor,
-                                   note=body.note)
+                                   note=body.note, senior=principal.role == "senior")
         return CaseDecisionResponse.of(outcome)
 
     # --- the page ---------------------------------------------------------------------
@@ -382,7 +384,8 @@ def queue_router(get_queue: Callable[..., ReviewQueue]) -> APIRouter:
     def review_claim(body: ClaimRequest, queue: QueueDep, principal: Reviewer) -> HTMLResponse:
         moment = now()
         with _queue_errors():
-            details = queue.claim(principal.actor, body.where(), body.limit, at=moment)
+            details = queue.claim(principal.actor, body.where(), body.limit, at=moment,
+                                  senior=principal.role == "senior")
         return HTMLResponse(pages.batch(details, moment))
 
     @router.get("/review/stats", response_class=HTMLResponse, include_in_schema=False)
@@ -409,6 +412,8 @@ def _queue_errors() -> Iterator[None]:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     except CaseNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    except SeniorOnly as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
     except LedgerBusyError as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc),
                             headers={"Retry-After": "1"}) from exc

@@ -264,7 +264,8 @@ app.add_typer(ledger_app, name="ledger")
 
 @keys_app.command("create")
 def keys_create(
-    role: str = typer.Option(..., "--role", help="One of: scorer, brand, reviewer, admin."),
+    role: str = typer.Option(
+        ..., "--role", help="One of: scorer, brand, reviewer, senior (senior reviewer), admin."),
     brand: str | None = typer.Option(None, "--brand", help="The brand a brand key files for."),
 ) -> None:
     """Create an API key and print it once; only its hash is stored."""

@@ -63,6 +63,8 @@ def main() -> None:
         keys = {
             "scorer": strikeout("keys", "create", "--role", "scorer", capture=True).strip(),
             "reviewer": strikeout("keys", "create", "--role", "reviewer", capture=True).strip(),
+            "senior reviewer": strikeout("keys", "create", "--role", "senior",
+                                         capture=True).strip(),
             "admin": strikeout("keys", "create", "--role", "admin", capture=True).strip(),
             f"brand ({brand})": strikeout("keys", "create", "--role", "brand", "--brand", brand,
                                           capture=True).strip(),
@@ -79,7 +81,8 @@ def main() -> None:
     print(f"  data: {data}\n  ledger check: .venv/bin/strikeout ledger verify\n"
           f"  service: http://127.0.0.1:{port} (API spec /docs.json, health /readyz, "
           f"metrics /metrics)\n  review page: http://127.0.0.1:{port}/review "
-          f"(sign in with the reviewer key)\n  score a listing: curl -H 'Authorization: "
+          f"(sign in with the reviewer key; the senior queue takes the senior reviewer's)"
+          f"\n  score a listing: curl -H 'Authorization: "
           f"Bearer <scorer key>' -H 'Content-Type: application/json' -d @listing.json "
           f"http://127.0.0.1:{port}/score\n\nstarting the service (Ctrl-C stops it)", flush=True)
     os.execv(sys.executable, [sys.executable, "-m", "strikeout", "serve"])

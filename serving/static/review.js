@@ -89,7 +89,14 @@
   }
 
   async function claim() {
-    const html = await call("review/claim", { method: "POST", json: { tier: TIER }, html: true });
+    let html;
+    try {
+      html = await call("review/claim", { method: "POST", json: { tier: TIER }, html: true });
+    } catch (error) {
+      if (error.status === 403) signOut(`${error.message}: sign in with a senior reviewer key.`);
+      else say(`Cannot claim cases: ${error.message}`, true);
+      return;
+    }
     const parts = fragment(html);
     const list = parts.querySelector(".batch-list");
     const cards = parts.querySelector(".cards");

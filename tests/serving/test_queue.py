@@ -22,6 +22,7 @@ from serving.queue import (
     CaseNotFound,
     QueueFilter,
     ReviewQueue,
+    SeniorOnly,
 )
 from serving.settings import LedgerSettings
 from tests.serving.queue_data import T0, complain, hours, listing, open_queue, score
@@ -369,12 +370,17 @@ def test_escalate_moves_a_case_to_the_senior_queue(queue: ReviewQueue) -> None:
     assert record is not None and record.status == "pending"
     with pytest.raises(AlreadyEscalated):
         queue.decide(case_id, "escalate", reviewer="reviewer/b")
-    [senior] = queue.claim("reviewer/senior", QueueFilter(tier="senior"), at=T0 + hours(0.2))
+    with pytest.raises(SeniorOnly):
+        queue.claim("reviewer/a", QueueFilter(tier="senior"), at=T0 + hours(0.2))
+    with pytest.raises(SeniorOnly):
+        queue.decide(case_id, "counterfeit", reviewer="reviewer/a", at=T0 + hours(0.2))
+    [senior] = queue.claim("reviewer/senior", QueueFilter(tier="senior"), at=T0 + hours(0.2),
+                           senior=True)
     assert senior.case.tier == "senior"
     assert [e.type for e in senior.history] == [
         "case_opened", "case_claimed", "case_decided", "case_claimed"]
     final = queue.decide(case_id, "counterfeit", reviewer="reviewer/senior",
-                         at=T0 + hours(0.3))
+                         at=T0 + hours(0.3), senior=True)
     assert final.status == "decided" and final.complaints[0].strike_recorded
 
 

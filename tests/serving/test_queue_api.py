@@ -47,6 +47,7 @@ def make_api(url: str) -> Iterator[Api]:
     queue = open_queue(url)
     keys = {"reviewer": create_key(queue.ledger.store, "reviewer").key,
             "reviewer2": create_key(queue.ledger.store, "reviewer").key,
+            "senior": create_key(queue.ledger.store, "senior").key,
             "admin": create_key(queue.ledger.store, "admin").key,
             "brand": create_key(queue.ledger.store, "brand", "Arvedo").key,
             "scorer": create_key(queue.ledger.store, "scorer").key}
@@ -170,6 +171,22 @@ def test_decision_errors(api: Api) -> None:
     senior = api.get("/queue", tier="senior").json()["cases"]
     assert [c["case_id"] for c in senior] == [case["case_id"]]
     assert api.get("/cases/nope").status_code == 404
+
+
+def test_the_senior_queue_is_for_senior_keys(api: Api) -> None:
+    [case] = api.post("/queue/claim", {"limit": 1}).json()["cases"]
+    url = f"/cases/{case['case_id']}/decision"
+    assert api.post(url, {"decision": "escalate"}).json()["tier"] == "senior"
+    refused = api.post("/queue/claim", {"tier": "senior"})
+    assert refused.status_code == 403 and "senior" in refused.json()["detail"]
+    refused = api.post(url, {"decision": "counterfeit"})  # the escalating reviewer, too
+    assert refused.status_code == 403 and "senior reviewer" in refused.json()["detail"]
+    [claimed] = api.post("/queue/claim", {"tier": "senior"}, who="senior").json()["cases"]
+    assert claimed["case_id"] == case["case_id"]
+    decided = api.post(url, {"decision": "counterfeit"}, who="senior")
+    assert decided.status_code == 200 and decided.json()["status"] == "decided"
+    standard = api.post("/queue/claim", {"limit": 1}, who="senior")  # seniors work both
+    assert standard.status_code == 200
 
 
 def test_stats(api: Api) -> None:

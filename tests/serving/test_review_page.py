@@ -39,12 +39,14 @@ DOCS_SCREENSHOT_PATH = REPO_PATH / "docs" / "review-page.png"
 VIEWPORT = {"width": 1280, "height": 800}
 
 
-def seed(home: Path) -> tuple[str, dict[str, str]]:
-    """A reviewer key and five open cases; seller S1 already has two Arvedo strikes."""
+def seed(home: Path) -> tuple[str, str, dict[str, str]]:
+    """A reviewer key, a senior reviewer key and five open cases; seller S1 already has two
+    Arvedo strikes."""
     settings = LedgerSettings(home=home)
     queue = ReviewQueue.open(settings)
     ledger = queue.ledger
     key = create_key(ledger.store, "reviewer").key
+    senior_key = create_key(ledger.store, "senior").key
     now = datetime.now(UTC)
     for old in ("S1-old-1", "S1-old-2"):
         filed = ledger.file_complaint(ComplaintFiling(old, "S1", "Arvedo", "fake logo"),
@@ -85,7 +87,7 @@ def seed(home: Path) -> tuple[str, dict[str, str]]:
     ledger.file_complaint(ComplaintFiling("L-reported", "S4", "Kathea", "Sells our charger "
                                           "design under our name"), actor="brand:Kathea/k")
     queue.close()
-    return key, cases
+    return key, senior_key, cases
 
 
 @pytest.fixture
@@ -97,13 +99,13 @@ def chromium_path() -> Path:
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, str, dict[str, str], Path]]:
+def served(tmp_path: Path) -> Iterator[tuple[str, tuple[str, str], dict[str, str], Path]]:
     home = tmp_path / "home"
-    key, cases = seed(home)
+    key, senior_key, cases = seed(home)
     port = free_port()
     with ledger_server(home, port, key) as process:
         try:
-            yield f"http://127.0.0.1:{port}", key, cases, home
+            yield f"http://127.0.0.1:{port}", (key, senior_key), cases, home
         finally:
             process.terminate()
             process.wait(timeout=30)
@@ -124,8 +126,8 @@ def decided(page: Page, case_id: str, status: str = "decided") -> None:
 
 
 def test_a_reviewer_clears_the_queue_with_the_keyboard(
-        chromium_path: Path, served: tuple[str, str, dict[str, str], Path]) -> None:
-    base, key, cases, home = served
+        chromium_path: Path, served: tuple[str, tuple[str, str], dict[str, str], Path]) -> None:
+    base, (key, senior_key), cases, home = served
     ARTIFACTS_PATH.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
@@ -190,8 +192,11 @@ def test_a_reviewer_clears_the_queue_with_the_keyboard(
             expect(page.locator("#stat-decided")).to_have_text("4")
             page.screenshot(path=str(ARTIFACTS_PATH / "review-page-done.png"))
 
-            # a senior reviewer's view, same tab: the key is still in sessionStorage
+            # the senior queue refuses a reviewer key and takes a senior reviewer's
             page.click("#other-tier")
+            expect(page.locator("#sign-in-error")).to_contain_text("senior reviewer key")
+            page.fill("#key", senior_key)
+            page.press("#key", "Enter")
             expect(page.locator("#tier")).to_have_text("senior queue")
             expect(page.locator("#batch li")).to_have_count(1)
             now_showing(page, reported)
