@@ -15,6 +15,8 @@ ledger's store applies with its own migrations.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
@@ -43,6 +46,7 @@ SELLER_COLUMNS = ("seller_id", "registered_at", "country", "business_verified")
 COMPLAINT_COLUMNS = ("complaint_id", "listing_id", "seller_id", "brand", "filed_at", "status",
                      "resolved_at")
 IN_CHUNK = 500  # ids per IN (...) list
+CACHE_ROWS = 500_000  # listing rows a HistoryStore keeps in memory (about 150 bytes each)
 WRITE_CHUNK = 5_000  # rows per insert statement
 
 metadata = sa.MetaData()
@@ -86,19 +90,27 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 @dataclass(frozen=True)
 class _Lookup:
-    """`SELECT columns FROM table WHERE key IN (...)`, run through `_rows_in`."""
+    """`SELECT columns FROM table WHERE key IN (...) [AND after > :after]`, for `_rows_in`."""
 
     query: sa.Select
     key: sa.Column
+    after: sa.Column | None = None
 
-_SNAPSHOT_LISTINGS = _Lookup(sa.select(*(listings_table.c[_STORED.get(c, c)]
-                                         for c in HISTORY_COLUMNS)), listings_table.c.seller_id)
 _SNAPSHOT_SELLERS = _Lookup(sa.select(*(sellers_table.c[_STORED.get(c, c)]
                                         for c in SELLER_COLUMNS)), sellers_table.c.seller_id)
 _SNAPSHOT_COMPLAINTS = _Lookup(sa.select(*(complaints_table.c[c] for c in COMPLAINT_COLUMNS)),
                                complaints_table.c.seller_id)
 _SNAPSHOT_FROZEN = _Lookup(sa.select(freezes_table.c.seller_id).where(
     freezes_table.c.lifted_seq.is_(None)), freezes_table.c.seller_id)
+_SELLER_COUNTS = _Lookup(sa.select(listings_table.c.seller_id, sa.func.count(),
+                                   sa.func.max(listings_table.c.seq)
+                                   ).group_by(listings_table.c.seller_id),
+                         listings_table.c.seller_id)
+_SELLER_ROWS = _Lookup(sa.select(listings_table.c.seq, *(listings_table.c[_STORED.get(c, c)]
+                                                         for c in HISTORY_COLUMNS)),
+                       listings_table.c.seller_id)
+_SELLER_ROWS_AFTER = _Lookup(_SELLER_ROWS.query, listings_table.c.seller_id,
+                             listings_table.c.seq)
 
 
 @dataclass(frozen=True)
@@ -130,10 +142,11 @@ class ImportedHistory:
 class HistoryStore:
     """Sellers and listings the service has seen, in the ledger's database."""
 
-    def __init__(self, store: LedgerStore) -> None:
+    def __init__(self, store: LedgerStore, cache_rows: int = CACHE_ROWS) -> None:
         self.store = store
         self.engine = store.engine
         self.is_postgres = store.is_postgres
+        self.cache = SellerHistoryCache(cache_rows)
 
     # --- writes ------------------------------------------------------------------------------
 
@@ -209,16 +222,16 @@ class HistoryStore:
         """
         wanted = list(dict.fromkeys(seller_ids))
         with self.store.read() as conn:
-            listings = _rows_in(conn, _SNAPSHOT_LISTINGS, wanted)
+            if self.cache.max_rows:
+                history = self.cache.read(conn, wanted)
+            else:
+                history = [_columns(_rows_in(conn, _SELLER_ROWS, wanted))]
             sellers = _rows_in(conn, _SNAPSHOT_SELLERS, wanted)
             complaints = _rows_in(conn, _SNAPSHOT_COMPLAINTS, wanted)
             frozen = _rows_in(conn, _SNAPSHOT_FROZEN, wanted)
-        if exclude:
-            listings = [r for r in listings if r[0] not in exclude]
-        listings.sort(key=itemgetter(2, 0))
         complaints.sort(key=lambda r: (r[4], r[0]))  # (filed_at, complaint_id), as the ledger
         return SellerSnapshot(
-            listings=_frame(listings, HISTORY_COLUMNS, LISTING_COLUMNS),
+            listings=_history_frame(history, exclude),
             sellers=_frame(sellers, SELLER_COLUMNS),
             complaints=_complaint_frame(complaints),
             frozen=frozenset(r[0] for r in frozen),
@@ -251,6 +264,71 @@ class HistoryStore:
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(created, listings_table.c.listing_id)).all()
         return _frame(rows, names)
+
+
+Columns = dict[str, Any]  # HISTORY_COLUMNS (stored names) -> numpy or Arrow array
+
+
+class SellerHistoryCache:
+    """Sellers' stored listings (the history columns), kept in memory between requests.
+
+    History rows are facts, only ever added, so a seller's cached rows are current when
+    the database holds as many rows for the seller as the cache: each read checks that
+    count for the sellers asked for (one indexed query), fetches only the rows after
+    the last one cached for sellers that grew (another replica or worker stored some,
+    or this one did), and reads a seller whole only when that does not add up (on
+    PostgreSQL a lower row number can commit after a higher one). Reads run inside the
+    caller's read transaction, so what they return is that transaction's snapshot.
+    Least recently read sellers are dropped past `max_rows` rows.
+    """
+
+    def __init__(self, max_rows: int) -> None:
+        self.max_rows = max_rows
+        self.rows = 0
+        self._sellers: OrderedDict[str, tuple[int, int, Columns]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def read(self, conn: Connection, seller_ids: list[str]) -> list[Columns]:
+        """The sellers' rows (stored columns), current as of `conn`'s transaction."""
+        counts = {r[0]: (int(r[1]), int(r[2])) for r in _rows_in(conn, _SELLER_COUNTS,
+                                                                  seller_ids)}
+        with self._lock:
+            known = {s: self._sellers.get(s) for s in counts}
+        parts: dict[str, Columns] = {}
+        grown: dict[str, tuple[int, int, Columns]] = {}
+        for seller, (count, _) in counts.items():
+            cached = known[seller]
+            if cached is not None and cached[0] == count:
+                parts[seller] = cached[2]
+            elif cached is not None and cached[0] < count:
+                grown[seller] = cached
+        if grown:
+            after = min(cached[1] for cached in grown.values())
+            new = _by_seller(_rows_in(conn, _SELLER_ROWS_AFTER, list(grown), after))
+            for seller, (count, last, columns) in grown.items():
+                rows = [r for r in new.get(seller, ()) if r[0] > last]
+                if count + len(rows) == counts[seller][0]:
+                    parts[seller] = _concat([columns, _columns(rows)])
+        whole = [s for s in counts if s not in parts]
+        fetched = _by_seller(_rows_in(conn, _SELLER_ROWS, whole)) if whole else {}
+        for seller in whole:
+            parts[seller] = _columns(fetched.get(seller, []))
+        with self._lock:
+            for seller, columns in parts.items():
+                self._keep(seller, counts[seller], columns)
+        return [parts[s] for s in seller_ids if s in parts]
+
+    def _keep(self, seller: str, count_last: tuple[int, int], columns: Columns) -> None:
+        old = self._sellers.pop(seller, None)
+        if old is not None:
+            self.rows -= old[0]
+        if count_last[0] > self.max_rows:
+            return
+        self._sellers[seller] = (*count_last, columns)
+        self.rows += count_last[0]
+        while self.rows > self.max_rows:
+            _, (count, _, _) = self._sellers.popitem(last=False)
+            self.rows -= count
 
 
 def import_listings(store: HistoryStore, market: Marketplace) -> ImportedHistory:
@@ -355,13 +433,15 @@ _COMPILED: dict[tuple[str, int, int], tuple[str, tuple[str, ...] | None]] = {}
 _PROCESSORS: dict[tuple[str, int, tuple[Any, ...]], list[Processor]] = {}
 
 
-def _rows_in(conn: Connection, lookup: _Lookup, ids: list[str]) -> list[Sequence[Any]]:
+def _rows_in(conn: Connection, lookup: _Lookup, ids: list[str], after: int = 0
+             ) -> list[Sequence[Any]]:
     """Rows of `lookup` whose key is one of `ids`, as `conn.execute(...).all()` gives them.
 
     Faster on the request path: the statement is compiled once per dialect and IN-list
     size (ids are padded to a power of two by repeating one; IN ignores repeats), rows
     come through the driver's cursor, and only columns whose type converts values (the
-    ledger's UtcDateTime) go through that type's own result processor.
+    ledger's UtcDateTime) go through that type's own result processor. `after` bounds
+    the lookup's `after` column from below.
     """
     if not ids:
         return []
@@ -374,8 +454,9 @@ def _rows_in(conn: Connection, lookup: _Lookup, ids: list[str]) -> list[Sequence
             size = 1 << (len(chunk) - 1).bit_length()
             sql, order = _compiled(dialect, lookup, size)
             padded = chunk + [chunk[-1]] * (size - len(chunk))
-            cursor.execute(sql, tuple(padded) if order is not None else
-                           {f"id_{i}": v for i, v in enumerate(padded)})
+            params: dict[str, Any] = {f"id_{i}": v for i, v in enumerate(padded)}
+            params["after"] = after
+            cursor.execute(sql, params if order is None else tuple(params[n] for n in order))
             rows.extend(cursor.fetchall())
         types = tuple(column[1] for column in cursor.description)
     finally:
@@ -393,12 +474,12 @@ def _compiled(dialect: sa.Dialect, lookup: _Lookup, size: int
     key = (dialect.name, id(lookup), size)
     found = _COMPILED.get(key)
     if found is None:
-        names = tuple(f"id_{i}" for i in range(size))
-        compiled = lookup.query.where(lookup.key.in_([sa.bindparam(n) for n in names])
-                                      ).compile(dialect=dialect)
+        query = lookup.query.where(lookup.key.in_([sa.bindparam(f"id_{i}")
+                                                   for i in range(size)]))
+        if lookup.after is not None:
+            query = query.where(lookup.after > sa.bindparam("after"))
+        compiled = query.compile(dialect=dialect)
         order = tuple(compiled.positiontup or ()) if compiled.positional else None
-        if order is not None and order != names:  # only the ids may be bound
-            raise AssertionError(f"unexpected parameters {order}")
         found = _COMPILED[key] = (str(compiled), order)
     return found
 
@@ -413,6 +494,66 @@ def _processors(dialect: sa.Dialect, lookup: _Lookup, types: tuple[Any, ...]
             column.type.dialect_impl(dialect).result_processor(dialect, code)
             for column, code in zip(lookup.query.selected_columns, types, strict=True)]
     return found
+
+
+_HISTORY_STORED = ("seq", *(_STORED.get(c, c) for c in HISTORY_COLUMNS))
+_NUMERIC = {"seq": np.int64, "created_at_ns": np.int64, "price": np.float64,
+            "quantity": np.int64, "image_count": np.int64}
+
+
+def _by_seller(rows: list[Sequence[Any]]) -> dict[str, list[Sequence[Any]]]:
+    """`_SELLER_ROWS` rows grouped by seller."""
+    groups: dict[str, list[Sequence[Any]]] = {}
+    for row in rows:
+        groups.setdefault(row[2], []).append(row)
+    return groups
+
+
+def _columns(rows: Sequence[Sequence[Any]]) -> Columns:
+    """`_SELLER_ROWS` rows as columns: numpy for numbers, Arrow for text."""
+    values = zip(*rows, strict=True) if rows else [()] * len(_HISTORY_STORED)
+    return {name: np.asarray(column, dtype=_NUMERIC[name]) if name in _NUMERIC
+            else pa.array(column, type=pa.large_string())
+            for name, column in zip(_HISTORY_STORED, values, strict=True)}
+
+
+def _concat(parts: Sequence[Columns]) -> Columns:
+    if len(parts) == 1:
+        return parts[0]
+    return {name: np.concatenate([p[name] for p in parts]) if name in _NUMERIC
+            else pa.concat_arrays([p[name] for p in parts]) for name in _HISTORY_STORED}
+
+
+def _history_frame(parts: Sequence[Columns], exclude: Collection[str]) -> pd.DataFrame:
+    """Sellers' history rows as the contract's listings (no text), oldest first.
+
+    Ordered by (created_at, listing_id) as `HistoryStore.listings` orders them; Arrow
+    compares text by its UTF-8 bytes, which is Python's order of code points.
+    """
+    columns = _concat(parts) if parts else _columns([])
+    ids = columns["listing_id"]
+    table = pa.table({"created_at_ns": columns["created_at_ns"], "listing_id": ids})
+    if exclude:
+        table = table.append_column("keep", pc.invert(pc.is_in(ids, pa.array(
+            list(exclude), type=pa.large_string()))))
+    order = pc.sort_indices(table, sort_keys=[("created_at_ns", "ascending"),
+                                              ("listing_id", "ascending")]).to_numpy()
+    if exclude:
+        order = order[table["keep"].to_numpy(zero_copy_only=False)[order]]
+    n = len(order)
+    data: dict[str, Any] = {}
+    for name in LISTING_COLUMNS:
+        stored = _STORED.get(name, name)
+        if stored not in columns:  # title, description: history features read neither
+            data[name] = _texts([""] * n)
+        elif name == "created_at":
+            data[name] = pd.DatetimeIndex(columns[stored][order].view("datetime64[ns]")
+                                          ).tz_localize("UTC")
+        elif stored in _NUMERIC:
+            data[name] = columns[stored][order]
+        else:
+            data[name] = pd.array(columns[stored].take(order), dtype="str")
+    return pd.DataFrame(data)
 
 
 def _frame(rows: Sequence[Sequence[Any]], names: Sequence[str],

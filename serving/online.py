@@ -308,7 +308,10 @@ class ReviewFeed:
         rows, results = listings[flagged], results[flagged]
         now = datetime.now(UTC)
         references = registry_reference(rows, self.registry).tolist()
-        known = {row["seller_id"]: row for row in sellers.to_dict("records")}
+        wanted = set(rows["seller_id"])
+        mine = sellers[np.fromiter((s in wanted for s in sellers["seller_id"]), bool,
+                                   len(sellers))]
+        known = {row["seller_id"]: row for row in mine.to_dict("records")}
         items = []
         for reference, listing, result in zip(references, rows.to_dict("records"),
                                               results.itertuples(index=False), strict=True):
