@@ -77,6 +77,24 @@ def test_snapshot_sees_a_freeze(ledger: Ledger, market: Marketplace) -> None:
     assert (snap.complaints["status"] == "upheld").sum() == 3
 
 
+@pytest.mark.parametrize("cache_rows", [0, 2, 100])  # off, evicting, keeping all
+def test_a_cached_snapshot_sees_rows_another_worker_stored(
+        ledger: Ledger, market: Marketplace, cache_rows: int) -> None:
+    worker = HistoryStore(ledger.store, cache_rows=cache_rows)
+    other = HistoryStore(ledger.store)  # another worker or replica on the same database
+    listings = market.listings[list(LISTING_COLUMNS)]
+    other.add(listings=listings[listings["listing_id"].isin(["L1", "L3"])])
+    before = worker.snapshot(["S1", "S2"]).listings
+    assert list(before["listing_id"]) == ["L1", "L3"]
+    other.add(listings=listings[listings["listing_id"].isin(["L2", "L4"])])
+    for exclude in (set(), {"L2"}):
+        snap = worker.snapshot(["S2", "S1"], exclude=exclude).listings
+        pd.testing.assert_frame_equal(
+            snap, worker.listings(["S1", "S2"], with_text=False, exclude=exclude))
+    assert list(worker.snapshot(["S1"]).listings["listing_id"]) == ["L1", "L2"]
+    assert worker.cache.rows <= cache_rows
+
+
 def test_rows_written_after_a_point_are_read_in_order(
         ledger: Ledger, market: Marketplace) -> None:
     store = HistoryStore(ledger.store)
