@@ -8,8 +8,8 @@ still what callers pass; `Columns.of(frame)` wraps it for free.
 
 Also here: text columns as Arrow arrays and their dictionary codes, shared by the
 families (Arrow's dictionary encoding: no Python string per row, even for a
-million rows; a few rows go through Python, which is faster there and codes the
-same way, by first appearance).
+million rows; a few hundred rows go through Python, which is faster there and codes
+the same way, by first appearance).
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 MISSING_NS = np.iinfo(np.int64).min  # NaT as int64
-# below this many rows a column is gathered and coded through Python, not Arrow kernels
-SMALL = 64
+# Below these sizes Python beats Arrow's kernels, whose calls cost tens of microseconds
+# each: picking rows of a text column one by one, and coding or splitting texts.
+FEW_ROWS = 8
+FEW_TEXTS = 384
 
 
 class Columns:
@@ -43,7 +45,8 @@ class Columns:
         self.frame = frame
         self.rows = rows
         self.added = dict(added or {})
-        self._series: dict[str, pd.Series] = {}
+        # whole-column reads of `frame`, shared by every view of it (`take`, `with_columns`)
+        self._whole: dict[tuple[str, Any], Any] = {}
         self._read: dict[tuple[str, Any], Any] = {}
 
     @classmethod
@@ -75,31 +78,43 @@ class Columns:
         rows = np.asarray(rows, dtype=np.int64)
         own = rows if self.rows is None else self.rows[rows]
         taken = Columns(self.frame, own, {k: v[rows] for k, v in self.added.items()})
-        taken._series = self._series
+        taken._whole = self._whole
         return taken
 
     def with_columns(self, **arrays: np.ndarray) -> Columns:
         """These rows with computed columns added (or replaced)."""
         out = Columns(self.frame, self.rows, {**self.added, **arrays})
-        out._series = self._series
+        out._whole = self._whole
         out._read = {k: v for k, v in self._read.items() if k[0] not in arrays}
         return out
 
     def series(self, name: str) -> pd.Series:
         """The whole column of the frame (every row, not only `rows`)."""
-        found = self._series.get(name)
-        if found is None:
-            found = self._series[name] = self.frame[name]
-        return found
+        return self.frame[name]
+
+    def stored(self, name: str) -> Any:
+        """The whole column as the frame stores it: a numpy or pandas extension array.
+
+        What `frame[name].array` holds, without building a Series: that costs tens of
+        microseconds in pandas, a few columns of a few rows cost little else.
+        """
+        return self._whole_read(name, "stored", lambda: _stored(self.frame, name))
 
     def dtype(self, name: str) -> Any:
-        return self.added[name].dtype if name in self.added else self.series(name).dtype
+        return self.added[name].dtype if name in self.added else self.stored(name).dtype
 
     def _cached(self, name: str, kind: Any, read: Any) -> Any:
         key = (name, kind)
         found = self._read.get(key)
         if found is None:
             found = self._read[key] = read()
+        return found
+
+    def _whole_read(self, name: str, kind: Any, read: Any) -> Any:
+        key = (name, kind)
+        found = self._whole.get(key)
+        if found is None:
+            found = self._whole[key] = read()
         return found
 
     def numbers(self, name: str, dtype: Any = np.float64) -> np.ndarray:
@@ -109,7 +124,8 @@ class Columns:
                 return np.zeros(0, dtype=dtype)
             if name in self.added:
                 return np.asarray(self.added[name], dtype=dtype)
-            values = self.series(name).to_numpy(dtype=dtype)
+            values = self._whole_read(name, ("numbers", dtype),
+                                      lambda: _to_numpy(self.stored(name), dtype))
             return values if self.rows is None else values[self.rows]
         return self._cached(name, ("numbers", dtype), read)  # no dtype formatting per call
 
@@ -118,7 +134,8 @@ class Columns:
         def read() -> np.ndarray:
             if not len(self):
                 return np.zeros(0, dtype=object)
-            values = self.series(name).to_numpy(dtype=object)
+            values = self._whole_read(name, "objects",
+                                      lambda: _to_numpy(self.stored(name), object))
             return values if self.rows is None else values[self.rows]
         return self._cached(name, "objects", read)
 
@@ -127,7 +144,8 @@ class Columns:
         def read() -> np.ndarray:
             if not len(self):
                 return np.zeros(0, dtype=np.int64)
-            values = utc_ns(self.series(name), what, allow_missing=True)
+            values = self._whole_read(name, "moments",
+                                      lambda: _utc_ns(self.stored(name), what, True))
             return values if self.rows is None else values[self.rows]
         values = self._cached(name, "moments", read)
         if not allow_missing and (values == MISSING_NS).any():
@@ -141,10 +159,10 @@ class Columns:
     def _texts(self, name: str) -> pa.Array:
         if not len(self):
             return pa.array([], type=pa.large_string())
-        text = _arrow_text(self.series(name))
+        text = self._whole_read(name, "texts", lambda: _arrow_text(self.stored(name)))
         if self.rows is None:
             return text
-        if len(self.rows) < SMALL:  # a few rows: scalar reads beat a compute kernel
+        if len(self.rows) < FEW_ROWS:  # a few rows: scalar reads beat a compute kernel
             return pa.array([text[i].as_py() for i in self.rows.tolist()],
                             type=pa.large_string())
         return text.take(pa.array(self.rows))
@@ -161,13 +179,29 @@ def _filled(text: pa.Array) -> pa.Array:
     return pc.fill_null(text, "") if text.null_count else text
 
 
-def _arrow_text(series: pd.Series) -> pa.Array:
-    """A text Series as one Arrow large_string array, missing as "" (zero-copy when it can)."""
-    # the pandas array, not the Series: pyarrow's protocol probing of a Series is slow
+def _stored(frame: pd.DataFrame, name: str) -> Any:
+    """The array under `frame[name]` (numpy or a pandas extension array), without a Series."""
+    at = frame.columns.get_loc(name)
+    if isinstance(at, int):
+        # pandas' own accessor of a column's array (what itertuples reads); a Series costs more
+        return frame._get_column_array(at)
+    return frame[name].array  # a duplicated label: pandas raises or picks as it does
+
+
+def _to_numpy(values: Any, dtype: Any) -> np.ndarray:
+    """`Series.to_numpy(dtype)` of the Series holding the array `values`."""
+    if isinstance(values, np.ndarray):
+        return np.asarray(values, dtype=dtype)
+    return values.to_numpy(dtype=dtype)
+
+
+def _arrow_text(values: Any) -> pa.Array:
+    """A text column's array as one Arrow large_string array, missing as "" (zero-copy if it can)."""
+    # the pandas array, not a Series: pyarrow's protocol probing of a Series is slow
     try:
-        text = pa.array(series.array, type=pa.large_string(), from_pandas=True)
+        text = pa.array(values, type=pa.large_string(), from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # not text: all missing, say, as float NaN
-        text = pa.array(series.array, from_pandas=True).cast(pa.large_string())
+        text = pa.array(values, from_pandas=True).cast(pa.large_string())
     if isinstance(text, pa.ChunkedArray):
         text = text.combine_chunks() if text.num_chunks != 1 else text.chunk(0)
     return _filled(text)
@@ -178,7 +212,7 @@ def text_dictionary(*texts: pa.Array) -> tuple[list[np.ndarray], pa.Array]:
 
     Codes follow first appearance (as Arrow's dictionary encoding numbers them).
     """
-    if sum(len(t) for t in texts) < SMALL:
+    if sum(len(t) for t in texts) < FEW_TEXTS:
         codes, values = text_codes(*texts)
         return codes, pa.array(values, type=pa.large_string())
     chunks = [t if t.type == pa.large_string() else t.cast(pa.large_string())
@@ -193,7 +227,7 @@ def text_dictionary(*texts: pa.Array) -> tuple[list[np.ndarray], pa.Array]:
 
 def text_codes(*texts: pa.Array) -> tuple[list[np.ndarray], list[str]]:
     """`text_dictionary` with the values as Python strings."""
-    if sum(len(t) for t in texts) < SMALL:
+    if sum(len(t) for t in texts) < FEW_TEXTS:
         index: dict[str, int] = {}
         parts = [np.array([index.setdefault(v, len(index)) for v in t.to_pylist()],
                           dtype=np.int64) for t in texts]
@@ -209,7 +243,7 @@ def split_words(texts: pa.Array | Sequence[str]) -> tuple[list[str], np.ndarray,
     text order, its word id and its text's position. Many texts go through Arrow
     kernels (whose split is Python's, less the empty words it yields at the ends).
     """
-    if len(texts) < SMALL:
+    if len(texts) < FEW_TEXTS:
         index: dict[str, int] = {}
         ids: list[int] = []
         owner: list[int] = []
@@ -241,11 +275,16 @@ def lookup(table: Mapping[str, int], dictionary: tuple[np.ndarray, Sequence[str]
 
 def utc_ns(series: pd.Series, name: str, allow_missing: bool = False) -> np.ndarray:
     """UTC nanoseconds since the epoch as int64; missing values become `MISSING_NS`."""
-    if not isinstance(series.dtype, pd.DatetimeTZDtype):
+    return _utc_ns(series.array, name, allow_missing)
+
+
+def _utc_ns(values: Any, name: str, allow_missing: bool) -> np.ndarray:
+    """`utc_ns` of a column's array."""
+    if not isinstance(getattr(values, "dtype", None), pd.DatetimeTZDtype):
         raise TypeError(f"{name} must be timezone-aware timestamps "
                         f"(datetime64[ns, UTC] as features.contract loads them), "
-                        f"got {series.dtype}")
-    out = series.to_numpy(dtype="datetime64[ns]").view(np.int64)
+                        f"got {values.dtype}")
+    out = values.to_numpy(dtype="datetime64[ns]").view(np.int64)
     if not allow_missing and (out == MISSING_NS).any():
         raise ValueError(f"{name} has missing timestamps")
     return out

@@ -31,7 +31,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from features.columns import (
     MISSING_NS,
-    SMALL,
     Columns,
     require_columns,
     split_words,
@@ -49,6 +48,7 @@ TARGET_COLUMNS = ("seller_id", "created_at", "title", "description")
 NEVER = np.iinfo(np.int64).max
 _NOT_WORD = re.compile(r"[\W_]+")
 _MIX = np.uint64(0x9E3779B97F4A7C15)
+FEW_KEYS = 64  # below this many sellers, each is looked up alone in the burst index
 
 
 # --- shingles ----------------------------------------------------------------------------
@@ -464,7 +464,7 @@ def _rows_of(index: pd.Index, keys: np.ndarray) -> np.ndarray:
     A few keys are looked up one by one in the index's kept hash table: building an
     Index of them would cost more than the lookups.
     """
-    if len(keys) >= SMALL:
+    if len(keys) >= FEW_KEYS:
         return index.get_indexer(pd.Index(keys, dtype=object))
     rows = []
     for key in keys.tolist():

@@ -16,7 +16,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from features.columns import SMALL, Columns, split_words, text_codes, text_dictionary
+from features import columns
+from features.columns import FEW_TEXTS, Columns, split_words, text_codes, text_dictionary
 from features.contract import Marketplace
 from features.history import _window_medians
 from features.pipeline import FeaturePipeline
@@ -38,9 +39,14 @@ def one_seller(market: Marketplace, seller: str) -> Marketplace:
                        market.brands, market.fx_rates)
 
 
+@pytest.mark.parametrize("few_paths", [True, False], ids=["few-rows paths", "arrow paths"])
 def test_batch_and_one_at_a_time_features_are_identical(
-        fitted: tuple[FeaturePipeline, Marketplace]) -> None:
+        fitted: tuple[FeaturePipeline, Marketplace], few_paths: bool,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     pipeline, market = fitted
+    if not few_paths:  # every size through Arrow's kernels, as a big seller's rows go
+        monkeypatch.setattr(columns, "FEW_ROWS", 1)
+        monkeypatch.setattr(columns, "FEW_TEXTS", 1)
     batch = pipeline.transform(market)
     ring_index = pipeline.ring_index(market)
     listings = market.listings
@@ -59,7 +65,7 @@ def test_batch_and_one_at_a_time_features_are_identical(
                                       err_msg=f"listing {listings['listing_id'].iat[i]}")
         sizes.append(len(own.listings))
         struck += bool(alone["seller__upheld_strikes_before"].iat[0] > 0)
-    assert max(sizes) >= SMALL > min(sizes)  # both the few-rows and the many-rows paths ran
+    assert max(sizes) > 10 * min(sizes)
     assert struck  # and sellers with strikes
 
 
@@ -79,8 +85,8 @@ TRICKY = ["", " ", "a  b", "\u00a0lead\u2003trail\u3000", "x\u200by", "tab\tnew\
 
 
 def test_few_and_many_texts_are_coded_and_split_alike() -> None:
-    texts = [TRICKY[i % len(TRICKY)] + str(i % 7) for i in range(3 * SMALL)]
-    for n in (5, SMALL - 1, SMALL, 3 * SMALL):
+    texts = [TRICKY[i % len(TRICKY)] + str(i % 7) for i in range(3 * FEW_TEXTS)]
+    for n in (5, FEW_TEXTS - 1, FEW_TEXTS, 3 * FEW_TEXTS):
         few = [pa.array(texts[:n][k::3], pa.large_string()) for k in range(3)]
         codes, values = text_codes(*few)
         arrow_codes, arrow_values = text_dictionary(*few)
@@ -92,7 +98,7 @@ def test_few_and_many_texts_are_coded_and_split_alike() -> None:
             t.split() for t in texts[:n]]
     # a few-texts call and a many-texts call number words the same way
     small = split_words(TRICKY)
-    large = split_words(TRICKY * SMALL)
+    large = split_words(TRICKY * FEW_TEXTS)
     assert small[0] == large[0]
     np.testing.assert_array_equal(small[1], large[1][:len(small[1])])
 
