@@ -1,1 +1,4 @@
-"""The data contract and the feature transforms: tables in, feature frames out (no I/O in transforms)."""
+"""The data contract and the feature transforms: tables in, feature frames out.
+
+Transforms do no I/O.
+"""

@@ -148,7 +148,8 @@ class Problem:
         where = f"{self.file}, column '{self.column}'" if self.column else self.file
         text = f"{where}: {self.message}"
         if self.rows:
-            more = f" (and {self.count - len(self.rows)} more)" if self.count > len(self.rows) else ""
+            extra = self.count - len(self.rows)
+            more = f" (and {extra} more)" if extra > 0 else ""
             text += f"; first bad rows: {', '.join(self.rows)}{more}"
         return text
 
@@ -480,7 +481,8 @@ def iter_listing_chunks(context: Marketplace, rows: int = 200_000) -> Iterator[p
             first_row += len(frame)
             yield frame
     except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
-        raise DataContractError(path.parent, [Problem(path.name, "", f"cannot be read: {exc}")]) from exc
+        problem = Problem(path.name, "", f"cannot be read: {exc}")
+        raise DataContractError(path.parent, [problem]) from exc
 
 
 def save_marketplace(market: Marketplace, folder: Path | str, fmt: str = "csv") -> Path:

@@ -250,7 +250,9 @@ def _group_running_max(values: np.ndarray, group: np.ndarray) -> np.ndarray:
         return values
     # lift each group above every earlier one, so one running maximum restarts per group
     step = np.int64(values.max() + 1)
-    lift = np.cumsum(np.r_[False, group[1:] != group[:-1]]) * step
+    changes = run_starts(group)
+    changes[0] = False  # the first group is lifted by nothing
+    lift = np.cumsum(changes) * step
     return np.maximum.accumulate(values + lift) - lift
 
 
@@ -258,8 +260,8 @@ def _running_count(codes: np.ndarray) -> np.ndarray:
     """For each element, how many elements so far (itself included) share its code."""
     order = np.argsort(codes, kind="stable")
     ordered = codes[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    position = np.arange(len(codes)) - np.repeat(starts, np.diff(np.r_[starts, len(codes)]))
+    starts = np.flatnonzero(run_starts(ordered))
+    position = np.arange(len(codes)) - np.repeat(starts, np.diff(starts, append=len(codes)))
     out = np.empty(len(codes), dtype=np.int64)
     out[order] = position + 1
     return out

@@ -30,6 +30,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from features.columns import (
+    FEW_TEXTS,
     MISSING_NS,
     Columns,
     require_columns,
@@ -107,17 +108,47 @@ def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
 def _words(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """Word hashes of each text: (start per text, uint64 hashes), after folding the vocabulary."""
     vocabulary, word_ids, text_of = split_words(texts)
-    parts = [[p for p in _NOT_WORD.split(fold(word)) if p] for word in vocabulary]
-    n_parts = np.array([len(p) for p in parts], dtype=np.int64)
-    flat = np.array([p for word in parts for p in word], dtype=object)
-    part_hash = pd.util.hash_array(flat, categorize=False) if len(flat) else np.zeros(
-        0, dtype=np.uint64)
+    n_parts, part_hash = _word_parts(vocabulary)
     part_start = np.concatenate([[0], np.cumsum(n_parts)])[:-1]
     per_token = n_parts[word_ids]
     words = part_hash[_ranges(part_start[word_ids], per_token)]
     words_per_text = np.bincount(text_of, weights=per_token, minlength=len(texts))
     start = np.concatenate([[0], np.cumsum(words_per_text.astype(np.int64))])
     return start, words
+
+
+# A few listings' words (one listing scored online) are read from this memo of each
+# word's part hashes; a batch's vocabulary is hashed in one pass instead.
+_PART_HASHES: dict[str, np.ndarray] = {}
+MAX_MEMO_WORDS = 1_000_000
+
+
+def _word_parts(vocabulary: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per distinct word, its parts (folded, split at punctuation); and all parts' hashes."""
+    if len(vocabulary) >= FEW_TEXTS:
+        return _hash_parts(vocabulary)
+    memo = _PART_HASHES
+    missing = [word for word in vocabulary if word not in memo]
+    if missing:
+        if len(memo) + len(missing) > MAX_MEMO_WORDS:
+            memo.clear()
+        n_parts, hashes = _hash_parts(missing)
+        ends = np.cumsum(n_parts).tolist()
+        for word, start, end in zip(missing, [0, *ends[:-1]], ends, strict=True):
+            memo[word] = hashes[start:end]
+    found = [memo[word] for word in vocabulary]
+    n_parts = np.array([len(h) for h in found], dtype=np.int64)
+    return n_parts, (np.concatenate(found) if found else np.zeros(0, dtype=np.uint64))
+
+
+def _hash_parts(vocabulary: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """`_word_parts` computed: each part hashed alone, so a word's hashes never change."""
+    parts = [[p for p in _NOT_WORD.split(fold(word)) if p] for word in vocabulary]
+    n_parts = np.array([len(p) for p in parts], dtype=np.int64)
+    flat = np.array([p for word in parts for p in word], dtype=object)
+    part_hash = pd.util.hash_array(flat, categorize=False) if len(flat) else np.zeros(
+        0, dtype=np.uint64)
+    return n_parts, part_hash
 
 
 def _shingle(start: np.ndarray, words: np.ndarray, k: int) -> ShingleSets:
@@ -452,7 +483,14 @@ class RingFeatures(TransformerMixin, BaseEstimator):
 
 
 def _dense(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Dense integer ids of values, and the distinct values they index (Arrow hashing)."""
+    """Dense integer ids of values by first appearance, and the distinct values they index.
+
+    Many values: Arrow hashing; a few: a dict, which numbers them the same way.
+    """
+    if len(values) < FEW_TEXTS:
+        index: dict[int, int] = {}
+        first_seen = [index.setdefault(v, len(index)) for v in values.tolist()]
+        return np.array(first_seen, dtype=np.int64), np.array(list(index), dtype=np.uint64)
     encoded = pc.dictionary_encode(pa.array(values, type=pa.uint64()))
     ids = np.asarray(encoded.indices).astype(np.int64)
     return ids, np.asarray(encoded.dictionary, dtype=np.uint64)

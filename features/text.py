@@ -461,6 +461,9 @@ class CueRule:
         return lift
 
 
+FEW_CUE_TEXTS = 16  # below this many texts, cue terms are scored word by word in Python
+
+
 @dataclass(frozen=True)
 class CueTable:
     """The cue terms of one field with their lifts; scores texts as `term_matrix` reads them."""
@@ -479,6 +482,8 @@ class CueTable:
         """Per text, the sum of the lifts of the distinct cue terms it holds."""
         if not self.lifts:
             return np.zeros(bag.n_texts)
+        if bag.n_texts < FEW_CUE_TEXTS:
+            return self._few_scores(bag)
         words, of_word = _cue_words(bag)
         # one extra slot at the end, so that cue word -1 ("no word") reads 0 / False
         lift = np.array([self.lifts.get(w, 0.0) for w in words] + [0.0])
@@ -507,6 +512,33 @@ class CueTable:
         text_all, value_all = text_all[once], value_all[once]
         order = np.lexsort((value_all, text_all))  # a fixed summation order: by lift
         return np.bincount(text_all[order], weights=value_all[order], minlength=bag.n_texts)
+
+    def _few_scores(self, bag: WordBag) -> np.ndarray:
+        """`scores` of a few texts, word by word in Python: same terms, summed in the same order.
+
+        Terms are keyed by their text ("word" or "first second"; cue words hold no space).
+        """
+        stripped = [word.strip(CUE_PUNCTUATION) for word in bag.words]
+        terms: list[dict[str, float]] = [{} for _ in range(bag.n_texts)]
+        previous_text, previous = -1, ""
+        for word_id, text in zip(bag.word_ids.tolist(), bag.text_of.tolist(), strict=True):
+            word = stripped[word_id]
+            if word:
+                lift = self.lifts.get(word, 0.0)
+                if lift != 0.0:
+                    terms[text][word] = lift
+                if (text == previous_text and previous in self.pair_starts
+                        and word in self.pair_ends):
+                    pair = f"{previous} {word}"
+                    terms[text][pair] = self.lifts.get(pair, 0.0)
+            previous_text, previous = text, word
+        out = np.zeros(bag.n_texts)
+        for text, found in enumerate(terms):
+            total = 0.0
+            for lift in sorted(found.values()):  # one addition at a time, as bincount adds
+                total += lift
+            out[text] = total
+        return out
 
 
 # --- per distinct key ---------------------------------------------------------------------

@@ -6,7 +6,8 @@ from features.descriptions import TEMPLATES, describe
 
 
 def test_templates_render_values() -> None:
-    assert describe("price__ratio_to_reference", 0.12) == "price is 12% of the brand's reference price"
+    assert describe("price__ratio_to_reference", 0.12) == (
+        "price is 12% of the brand's reference price")
     assert describe("seller__upheld_strikes_before", 2.0) == "2 earlier strikes"
 
 

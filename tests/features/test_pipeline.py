@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from features import columns
+from features import columns, rings
 from features.columns import FEW_TEXTS, Columns, split_words, text_codes, text_dictionary
 from features.contract import Marketplace
 from features.history import _window_medians
@@ -47,6 +47,7 @@ def test_batch_and_one_at_a_time_features_are_identical(
     if not few_paths:  # every size through Arrow's kernels, as a big seller's rows go
         monkeypatch.setattr(columns, "FEW_ROWS", 1)
         monkeypatch.setattr(columns, "FEW_TEXTS", 1)
+        monkeypatch.setattr(rings, "FEW_TEXTS", 1)
     batch = pipeline.transform(market)
     ring_index = pipeline.ring_index(market)
     listings = market.listings

@@ -16,11 +16,14 @@ from sklearn.metrics import roc_auc_score
 from features.text import (
     AUTHENTICITY,
     FEATURES,
+    FEW_CUE_TEXTS,
     INSPIRED,
     SEED_CUE,
     SEED_CUES,
     USED,
+    CueTable,
     TextFeatures,
+    WordBag,
     number_key,
 )
 
@@ -430,3 +433,19 @@ def test_standalone_numbers_are_masked_in_the_key() -> None:
     assert number_key("Grand 51 Tote 100ml x12 No. 597548, 1:1 -40% 7") == (
         "Grand 00 Tote 100ml x12 No. 00, 1:1 -00% 7")
     assert number_key("A_12 12_b 2026") == "A_12 12_b 00"
+
+
+def test_few_texts_get_the_cue_scores_of_a_batch() -> None:
+    rng = np.random.default_rng(3)
+    vocabulary = ["fake", "fake,", "(aaa", "quality", "mirror", "copy!", "copy", "bag", "the",
+                  "...", "1:1", "grade", "replica"]
+    lifts = np.array([1.5, 0.0, 2.25, 0.0, 0.0, 0.0, 3.0, 0.0, 0.0, 1.0, 0.5, 0.75, 1.25])
+    terms = ["fake", "bag", "aaa quality", "mirror copy", "quality", "the", "copy",
+             "copy bag", "1:1", "aaa", "replica grade", "grade", "replica"]
+    table = CueTable.of(terms, lifts)
+    texts = [" ".join(rng.choice(vocabulary, rng.integers(0, 12)))
+             for _ in range(4 * FEW_CUE_TEXTS)]
+    batch = table.scores(WordBag.of(texts))  # many texts: the array path
+    alone = np.concatenate([table.scores(WordBag.of([t])) for t in texts])
+    np.testing.assert_array_equal(alone, batch)
+    assert np.count_nonzero(batch) > len(texts) // 2
