@@ -16,7 +16,6 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -26,6 +25,8 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+
+from serving.history_store import texts
 
 MAX_ID_CHARS = 200
 MAX_TITLE_CHARS = 1_000
@@ -221,11 +222,6 @@ def utc_timestamps(ns: Sequence[int] | np.ndarray) -> pd.DatetimeIndex:
                             ).tz_localize("UTC")
 
 
-def texts(values: Sequence[str]) -> Any:
-    """Python strings as the contract's `str` column (through Arrow: about twice as fast)."""
-    return pd.array(pa.array(values, type=pa.large_string()), dtype="str")
-
-
 def listing_frames(listings: Sequence[ListingIn]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Contract-typed `listings` and `sellers` tables (sellers: those given with a listing).
 
@@ -257,14 +253,24 @@ def listing_frames(listings: Sequence[ListingIn]) -> tuple[pd.DataFrame, pd.Data
     return pd.DataFrame(data), sellers
 
 
-def score_response(scored: pd.DataFrame) -> ScoreResponse:
-    """The response for scored rows (listing_id, score, band, reasons, model_version, frozen)."""
+# listing_id, score, band, reasons, model_version, seller_frozen
+ScoredRow = tuple[str, float, str, list[Any], str, bool]
+
+
+def scored_rows(scored: pd.DataFrame) -> list[ScoredRow]:
+    """`OnlineScorer.score`'s rows as plain tuples (`ScoredRow`), in order."""
     columns = [scored[c].tolist() for c in ("listing_id", "score", "band", "reasons",
                                              "model_version", "seller_frozen")]
+    return [(str(i), float(p), str(b), list(r), str(v), bool(f))
+            for i, p, b, r, v, f in zip(*columns, strict=True)]
+
+
+def score_response(rows: Sequence[ScoredRow]) -> ScoreResponse:
+    """The response for one request's scored rows."""
     return ScoreResponse(results=[
-        ScoreResult(listing_id=listing_id, score=float(score), band=band,
+        ScoreResult(listing_id=listing_id, score=score, band=band,  # type: ignore[arg-type]
                     reasons=[ReasonOut(signal=r.signal, text=r.text,
                                        contribution=float(r.contribution)) for r in reasons],
-                    model_version=version, seller_frozen=bool(frozen))
-        for listing_id, score, band, reasons, version, frozen in zip(*columns, strict=True)
+                    model_version=version, seller_frozen=frozen)
+        for listing_id, score, band, reasons, version, frozen in rows
     ])

@@ -28,7 +28,6 @@ from typing import Annotated, Any
 import attrs
 import bentoml
 import mlflow
-import pandas as pd
 from bentoml._internal.service.openapi.specification import OpenAPISpecification
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -50,12 +49,14 @@ from serving.queue_api import queue_router
 from serving.scoring_api import (
     ListingIn,
     ReloadResponse,
+    ScoredRow,
     ScoreRequest,
     ScoreResponse,
     error_body,
     listing_frames,
     request_problems,
     score_response,
+    scored_rows,
 )
 from serving.settings import ServingSettings
 
@@ -217,7 +218,7 @@ class Strikeout:
         self.slot: ModelSlot[OnlineScorer] = ModelSlot(
             self.settings.model_uri, self._scorer_for, self.settings.model_poll_s,
             on_swap=self.metrics.set_version)
-        self.batcher: MicroBatcher[ListingIn, pd.DataFrame] = MicroBatcher(
+        self.batcher: MicroBatcher[ListingIn, list[ScoredRow]] = MicroBatcher(
             self._score_batch, self.settings.max_batch_listings,
             self.settings.max_waiting_listings)
         self._stopping = threading.Event()
@@ -269,18 +270,26 @@ class Strikeout:
         gc.freeze()
         return scorer
 
-    def _score_batch(self, requests: list[Sequence[ListingIn]]) -> list[pd.DataFrame]:
-        """Score the listings of several requests in one pass; one frame per request."""
+    def _score_batch(self, requests: list[Sequence[ListingIn]]) -> list[list[ScoredRow]]:
+        """Score the listings of several requests in one pass; each request's rows.
+
+        Runs on the scoring thread: the results leave it as plain tuples, so the event
+        loop, which answers every request, does no pandas work.
+        """
         scorer = self.slot.current
         if scorer is None:
             raise ModelUnavailable("no model is loaded")
         listings, sellers = listing_frames([x for request in requests for x in request])
-        scored = scorer.score(listings, sellers)
-        self.metrics.batch_listings.observe(len(listings))
-        bounds = [0]
+        rows = scored_rows(scorer.score(listings, sellers))
+        self.metrics.batch_listings.observe(len(rows))
+        for row in rows:
+            self.metrics.scores.observe(row[1])
+            self.metrics.bands.labels(band=row[2]).inc()
+        out, start = [], 0
         for request in requests:
-            bounds.append(bounds[-1] + len(request))
-        return [scored.iloc[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+            out.append(rows[start:start + len(request)])
+            start += len(request)
+        return out
 
     @bentoml.api(route="/score", input_spec=ScoreRequest, output_spec=ScoreResponse)
     async def score(self, listings: list[ListingIn], ctx: bentoml.Context) -> ScoreResponse:
@@ -304,7 +313,7 @@ class Strikeout:
         if problems:
             return self._refuse(ctx, 400, error_body(problems), "invalid")
         try:
-            scored: pd.DataFrame = await self.batcher.run(listings)
+            scored = await self.batcher.run(listings)
         except Overloaded as exc:
             return self._refuse(ctx, 503, {"error": f"overloaded: {exc}"}, "overloaded",
                                 retry_after=self.settings.retry_after_s)
@@ -313,9 +322,6 @@ class Strikeout:
             return self._refuse(ctx, 503, {"error": "the ledger database or the model is not "
                                                     "available; retry"}, "unavailable",
                                 retry_after=self.settings.retry_after_s)
-        for value, band in zip(scored["score"], scored["band"], strict=True):
-            self.metrics.scores.observe(value)
-            self.metrics.bands.labels(band=band).inc()
         return score_response(scored)
 
     def _refuse(self, ctx: bentoml.Context, code: int, body: dict, reason: str,
