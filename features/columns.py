@@ -61,7 +61,12 @@ class Columns:
         return [*self.frame.columns, *(k for k in self.added if k not in self.frame.columns)]
 
     def __contains__(self, name: str) -> bool:
-        return name in self.added or name in self.frame.columns
+        if name in self.added:
+            return True
+        labels = self._whole.get(("", "labels"))
+        if labels is None:  # a set: a pandas Index answers `in` far slower
+            labels = self._whole[("", "labels")] = frozenset(self.frame.columns.tolist())
+        return name in labels
 
     @property
     def index(self) -> pd.Index:
@@ -196,7 +201,7 @@ def _to_numpy(values: Any, dtype: Any) -> np.ndarray:
 
 
 def _arrow_text(values: Any) -> pa.Array:
-    """A text column's array as one Arrow large_string array, missing as "" (zero-copy if it can)."""
+    """A text column's array as one Arrow large_string array, missing as "" (no copy if it can)."""
     # the pandas array, not a Series: pyarrow's protocol probing of a Series is slow
     try:
         text = pa.array(values, type=pa.large_string(), from_pandas=True)
@@ -213,8 +218,8 @@ def text_dictionary(*texts: pa.Array) -> tuple[list[np.ndarray], pa.Array]:
     Codes follow first appearance (as Arrow's dictionary encoding numbers them).
     """
     if sum(len(t) for t in texts) < FEW_TEXTS:
-        codes, values = text_codes(*texts)
-        return codes, pa.array(values, type=pa.large_string())
+        few_codes, values = text_codes(*texts)
+        return few_codes, pa.array(values, type=pa.large_string())
     chunks = [t if t.type == pa.large_string() else t.cast(pa.large_string())
               for t in texts if len(t)]
     encoded = pc.dictionary_encode(pa.chunked_array(chunks, type=pa.large_string()))
@@ -264,7 +269,7 @@ def split_words(texts: pa.Array | Sequence[str]) -> tuple[list[str], np.ndarray,
             parents[nonempty.to_numpy(zero_copy_only=False)])
 
 
-def lookup(table: Mapping[str, int], dictionary: tuple[np.ndarray, Sequence[str]]) -> np.ndarray:
+def lookup(table: Mapping[Any, int], dictionary: tuple[np.ndarray, Sequence[str]]) -> np.ndarray:
     """Per coded text, its `table` entry, -1 where absent; each distinct value looked up once.
 
     `dictionary` is (codes, distinct values), as `Columns.dictionary` gives it.

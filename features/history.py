@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Literal
 
 import numpy as np
@@ -152,8 +153,8 @@ def history_values(targets: pd.DataFrame | Columns, listings: pd.DataFrame | Col
 
     names = settings.feature_names()
     out = np.empty((len(order), len(names)), dtype=np.float64)
-    for j, name in enumerate(names):
-        out[order, j] = columns[name]
+    # one conversion of every column to float64 (as assigning each would cast), one scatter
+    out[order] = np.array([columns[name] for name in names], dtype=np.float64).T
     return out
 
 
@@ -193,7 +194,7 @@ def moment_ranks(*moments: np.ndarray) -> tuple[list[np.ndarray], np.int64]:
     new[1:] = ordered[1:] != ordered[:-1]
     ranks = np.empty(len(joined), dtype=np.int64)
     ranks[order] = np.cumsum(new) - 1
-    bounds = np.cumsum([0, *(len(m) for m in moments)])
+    bounds = [0, *accumulate(len(m) for m in moments)]
     split = [ranks[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     return split, np.int64(ranks.max(initial=0) + 2)
 

@@ -185,7 +185,7 @@ class PriceFeatures(TransformerMixin, BaseEstimator):
         self.category_reference_ = by_category.quantile(q)[cat_counts >= self.min_listings]
         self.global_reference_ = float(frame["price_usd"].quantile(q)) if len(frame) else 1.0
         self.n_features_in_ = len(X.columns)
-        self._prices = None
+        self._prices: tuple[PairPrices, KeyedPrices] | None = None
         return self
 
     def __getstate__(self) -> dict[str, object]:
@@ -196,10 +196,11 @@ class PriceFeatures(TransformerMixin, BaseEstimator):
 
     def _learned_prices(self) -> tuple[PairPrices, KeyedPrices]:
         """The fitted references as lookups, built on first use."""
-        if getattr(self, "_prices", None) is None:
-            self._prices = (PairPrices(self.brand_category_reference_),
-                            KeyedPrices(self.category_reference_))
-        return self._prices
+        prices = getattr(self, "_prices", None)
+        if prices is None:
+            prices = self._prices = (PairPrices(self.brand_category_reference_),
+                                     KeyedPrices(self.category_reference_))
+        return prices
 
     def transform(self, X: pd.DataFrame | Columns) -> pd.DataFrame:
         X = Columns.of(X)
