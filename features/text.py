@@ -718,7 +718,8 @@ class TextFeatures(TransformerMixin, BaseEstimator):
                              f"got {columns.names}")
         for name in TEXT_COLUMNS:
             dtype = columns.dtype(name)
-            if not (pd.api.types.is_string_dtype(dtype) or columns.series(name).isna().all()):
+            if not (isinstance(dtype, pd.StringDtype) or pd.api.types.is_string_dtype(dtype)
+                    or columns.series(name).isna().all()):
                 raise TypeError(f"column '{name}' must hold text, got dtype {dtype}")
         return columns
 
@@ -845,10 +846,9 @@ class TextFeatures(TransformerMixin, BaseEstimator):
             "text__title_digit_share": (raw_t.digits() / np.maximum(title_chars, 1))[
                 raw_t.raw_codes],
         }
-        table = np.empty((len(f_rows), len(FEATURES)), np.float32, order="F")
-        for j, name in enumerate(FEATURES):
-            table[:, j] = values[name]
-        return table
+        # one conversion to float32 (as assigning column by column would cast), column-major
+        return np.array([values[name] for name in FEATURES], np.float32).reshape(
+            len(FEATURES), len(f_rows)).T
 
 
 def _labels(y: object, n_rows: int) -> np.ndarray:
