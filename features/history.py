@@ -8,26 +8,25 @@ from its `created_at`, a complaint from `filed_at`, its outcome from
 features read only that seller's own rows, so the online call (the seller's
 stored listings and ledger complaints) gives the same numbers as the batch.
 
-Vectorized: events are packed into one sortable int64 key (group, moment rank)
-so "how many events of this seller before this moment" is two binary searches,
-and sums, maxima and medians over those events are read from prefix arrays.
+Vectorized: events are packed into one sortable int64 key (group, moment rank;
+`features.timeline`) so "how many events of this seller before this moment" is
+two binary searches, and sums, maxima and medians over those events are read
+from prefix arrays.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import accumulate
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 from pandas.api.indexers import BaseIndexer
 
-from features.columns import MISSING_NS, Columns, require_columns, text_codes, utc_ns
+from features.columns import MISSING_NS, Columns, require_columns, text_codes
 from features.price import GENERIC_BRANDS
-
-__all__ = ["MISSING_NS", "require_columns", "utc_ns"]  # re-exported for the ring features
+from features.timeline import Timeline, distinct, group_running_max, moment_ranks, run_starts
 
 NS_PER_DAY = 86_400 * 10**9
 SMALL_WINDOWS = 4096  # up to this many prices in all, medians are sorted in Python
@@ -181,82 +180,6 @@ class _Events:
     resolved_rank: np.ndarray
 
 
-def moment_ranks(*moments: np.ndarray) -> tuple[list[np.ndarray], np.int64]:
-    """Dense ranks of the moments of several arrays on one shared clock, and a stride above them.
-
-    Equal moments share a rank, so "rank < rank of as_of" is exactly "strictly before as_of".
-    """
-    joined = np.concatenate(moments)
-    # stable = timsort here: moments arrive as a few time-ordered runs, which it merges fast
-    order = np.argsort(joined, kind="stable")
-    ordered = joined[order]
-    new = np.ones(len(joined), dtype=np.int64)
-    new[1:] = ordered[1:] != ordered[:-1]
-    ranks = np.empty(len(joined), dtype=np.int64)
-    ranks[order] = np.cumsum(new) - 1
-    bounds = [0, *accumulate(len(m) for m in moments)]
-    split = [ranks[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-    return split, np.int64(ranks.max(initial=0) + 2)
-
-
-class Timeline:
-    """Events of many groups sorted by (group, moment), answering "how many before t" per group.
-
-    Group and moment rank pack into one int64 key, so a count is two binary searches
-    and the events of one moment are in or out together.
-    """
-
-    def __init__(self, group: np.ndarray, rank: np.ndarray, stride: np.int64) -> None:
-        self.stride = stride
-        key = group.astype(np.int64) * stride + rank
-        self.order = np.argsort(key, kind="stable")
-        self.key = key[self.order]
-        self.group = group[self.order]
-        self.moments: np.ndarray | None = None
-
-    @classmethod
-    def of_times(cls, group: np.ndarray, time: np.ndarray) -> Timeline:
-        """A timeline on its own clock, to keep and query later with `before_time`."""
-        moments = distinct(time)
-        line = cls(group, np.searchsorted(moments, time), np.int64(len(moments) + 1))
-        line.moments = moments
-        return line
-
-    def before_time(self, group: np.ndarray, time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """`before` for raw moments, on a timeline made by `of_times`."""
-        if self.moments is None:
-            raise ValueError("before_time needs a timeline made by Timeline.of_times")
-        return self.before(group, np.searchsorted(self.moments, time, side="left"))
-
-    def before(self, group: np.ndarray, rank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For each query: where its group's events start, and how many come before `rank`."""
-        base = group.astype(np.int64) * self.stride
-        first = np.searchsorted(self.key, base, side="left")
-        end = np.searchsorted(self.key, base + rank, side="left")
-        return first, end - first
-
-    def prefix_sum(self, values: np.ndarray) -> np.ndarray:
-        """Cumulative sums of `values` (input order) along the timeline, with a 0 in front."""
-        return np.concatenate([[0.0], np.cumsum(values[self.order], dtype=np.float64)])
-
-    def group_cummax(self, values: np.ndarray) -> np.ndarray:
-        """Running maximum of non-negative integer `values` (input order) within each group."""
-        return _group_running_max(values[self.order], self.group)
-
-
-def _group_running_max(values: np.ndarray, group: np.ndarray) -> np.ndarray:
-    """Running maximum of non-negative integers within runs of equal, sorted `group`."""
-    values = values.astype(np.int64)
-    if not len(values):
-        return values
-    # lift each group above every earlier one, so one running maximum restarts per group
-    step = np.int64(values.max() + 1)
-    changes = run_starts(group)
-    changes[0] = False  # the first group is lifted by nothing
-    lift = np.cumsum(changes) * step
-    return np.maximum.accumulate(values + lift) - lift
-
-
 def _running_count(codes: np.ndarray) -> np.ndarray:
     """For each element, how many elements so far (itself included) share its code."""
     order = np.argsort(codes, kind="stable")
@@ -272,19 +195,6 @@ def _first_per(rank: np.ndarray, key: np.ndarray) -> np.ndarray:
     """Positions of the earliest event (lowest rank) of each distinct key."""
     order = np.lexsort((rank, key))
     return order[run_starts(key[order])]
-
-
-def run_starts(ordered: np.ndarray) -> np.ndarray:
-    """Mask of the first element of each run of equal values in a sorted array."""
-    starts = np.ones(len(ordered), dtype=bool)
-    starts[1:] = ordered[1:] != ordered[:-1]
-    return starts
-
-
-def distinct(values: np.ndarray) -> np.ndarray:
-    """Sorted distinct values; sort-based, as numpy 2.4's hashing np.unique is far slower."""
-    ordered = np.sort(values)
-    return ordered[run_starts(ordered)]
 
 
 def _last(values: np.ndarray, first: np.ndarray, count: np.ndarray, fallback: float) -> np.ndarray:
@@ -364,7 +274,7 @@ def _complaints(query: _Query, events: _Events, complaints: Columns,
     branded = _first_per(rank, (seller * n_brands + brand) * n_listings + listing)
     line = Timeline(seller[branded], rank[branded], events.stride)
     running = _running_count((seller * n_brands + brand)[branded][line.order])
-    most = _group_running_max(running, line.group).astype(np.float64)
+    most = group_running_max(running, line.group).astype(np.float64)
     bfirst, bcount = line.before(query.seller, query.as_of_rank)
     max_brand = _last(most, bfirst, bcount, 0.0)
 

@@ -38,8 +38,8 @@ from features.columns import (
     text_dictionary,
     utc_ns,
 )
-from features.history import Timeline, distinct, run_starts
 from features.normalize import fold
+from features.timeline import Timeline, distinct, run_starts
 
 FEATURE_NAMES = ("ring__tainted_shingles", "ring__tainted_share", "ring__burst_size",
                  "ring__burst_struck")

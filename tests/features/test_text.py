@@ -16,16 +16,14 @@ from sklearn.metrics import roc_auc_score
 from features.text import (
     AUTHENTICITY,
     FEATURES,
-    FEW_CUE_TEXTS,
     INSPIRED,
     SEED_CUE,
     SEED_CUES,
     USED,
-    CueTable,
     TextFeatures,
-    WordBag,
     number_key,
 )
+from features.text_model import FEW_CUE_TEXTS, CueTable, NgramScorer, WordBag
 
 REGISTRY = ("Dofen", "Arvedo", "Celo", "Streldolu", "Morata")
 TYPED_ONLY = ("Vizen",)  # typed in listings, never registered
@@ -449,3 +447,15 @@ def test_few_texts_get_the_cue_scores_of_a_batch() -> None:
     alone = np.concatenate([table.scores(WordBag.of([t])) for t in texts])
     np.testing.assert_array_equal(alone, batch)
     assert np.count_nonzero(batch) > len(texts) // 2
+
+
+def test_models_pickled_before_the_text_model_moved_still_load() -> None:
+    # such pickles name the model's classes in features.text (protocol 0 spells names out)
+    scorer = NgramScorer(np.arange(1024, dtype=np.float32), 3, 5)
+    table = CueTable.of(["fake", "aaa quality"], np.array([1.5, 2.0]))
+    old = pickle.dumps((scorer, table), protocol=0).replace(b"features.text_model",
+                                                            b"features.text")
+    assert b"features.text_model" not in old
+    restored_scorer, restored_table = pickle.loads(old)
+    np.testing.assert_array_equal(restored_scorer.weights, scorer.weights)
+    assert restored_table == table
