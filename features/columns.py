@@ -63,10 +63,8 @@ class Columns:
     def __contains__(self, name: str) -> bool:
         if name in self.added:
             return True
-        labels = self._whole.get(("", "labels"))
-        if labels is None:  # a set: a pandas Index answers `in` far slower
-            labels = self._whole[("", "labels")] = frozenset(self.frame.columns.tolist())
-        return name in labels
+        # asked again and again by the families' checks: the frame's answer is kept
+        return bool(self._whole_read(name, "in frame", lambda: name in self.frame.columns))
 
     @property
     def index(self) -> pd.Index:
@@ -167,6 +165,8 @@ class Columns:
         text = self._whole_read(name, "texts", lambda: _arrow_text(self.stored(name)))
         if self.rows is None:
             return text
+        if len(self.rows) == 1:  # one row (a listing scored online): a zero-copy view
+            return text.slice(int(self.rows[0]), 1)
         if len(self.rows) < FEW_ROWS:  # a few rows: scalar reads beat a compute kernel
             return pa.array([text[i].as_py() for i in self.rows.tolist()],
                             type=pa.large_string())
