@@ -98,8 +98,8 @@ class Columns:
     def stored(self, name: str) -> Any:
         """The whole column as the frame stores it: a numpy or pandas extension array.
 
-        What `frame[name].array` holds, without building a Series: that costs tens of
-        microseconds in pandas, a few columns of a few rows cost little else.
+        The array under `frame[name]`, without building a Series: that costs tens of
+        microseconds in pandas, while a few columns of a few rows cost little else.
         """
         return self._whole_read(name, "stored", lambda: _stored(self.frame, name))
 
