@@ -25,8 +25,9 @@ import pandas as pd
 
 # BentoML's /metrics merges per-process files; prometheus_client must see this directory
 # before it is first imported, which is why it is set when this module is imported.
-os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR",
-                      tempfile.mkdtemp(prefix="strikeout-prometheus-"))
+if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="strikeout-test-prometheus-")
+    atexit.register(shutil.rmtree, os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 from features.contract import Marketplace, load_marketplace, save_marketplace  # noqa: E402
 from features.synthetic import SynthConfig, generate_marketplace  # noqa: E402
