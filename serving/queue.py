@@ -64,7 +64,7 @@ from serving.ledger.store import (
     freezes_table,
     row_event,
 )
-from serving.ledger.takedowns import take_down, take_down_if_frozen
+from serving.ledger.takedowns import frozen_among, take_down, take_down_frozen
 from serving.settings import LedgerSettings
 
 Band = Literal["low", "review", "high"]
@@ -340,16 +340,20 @@ class ReviewQueue:
         if any(action != "keep" for action, _ in plan.values()):
             def work(tx: WriteTx) -> dict[str, str | None]:
                 current = _score_plan(tx.conn, [payloads[i] for i in latest.values()])
+                frozen = frozen_among(tx.conn, {
+                    payloads[i].seller_id for i in latest.values()
+                    if current[payloads[i].listing_id][0] == "open"})
                 for i in latest.values():
                     item = payloads[i]
                     action, case_id = current[item.listing_id]
                     if action == "open":
                         case_id = case_id_at(tx.head_seq + 1)
                         tx.append(item.event(EventType.CASE_OPENED, case_id, actor))
-                        take_down_if_frozen(tx, listing_id=item.listing_id,
-                                            seller_id=item.seller_id, actor=actor,
-                                            at=item.scored_at, case_id=case_id,
-                                            brand=item.brand)
+                        if item.seller_id in frozen:  # listed after the freeze took the rest
+                            take_down_frozen(tx, listing_id=item.listing_id,
+                                             seller_id=item.seller_id, actor=actor,
+                                             at=item.scored_at, case_id=case_id,
+                                             brand=item.brand)
                     elif action == "update":
                         tx.append(item.event(EventType.CASE_UPDATED, case_id, actor))
                     current[item.listing_id] = ("keep", case_id)

@@ -121,6 +121,13 @@ def take_down_if_frozen(tx: WriteTx, *, listing_id: str, seller_id: str, actor: 
     """Take a listing down if its seller is frozen (and it is not down yet)."""
     if not frozen_among(tx.conn, [seller_id]):
         return False
+    return take_down_frozen(tx, listing_id=listing_id, seller_id=seller_id, actor=actor,
+                            at=at, case_id=case_id, brand=brand)
+
+
+def take_down_frozen(tx: WriteTx, *, listing_id: str, seller_id: str, actor: str,
+                     at: datetime, case_id: str | None = None, brand: str | None = None) -> bool:
+    """Take down a listing of a seller known to be frozen (unless it is down already)."""
     return take_down(tx, listing_id=listing_id, seller_id=seller_id, actor=actor, at=at,
                      reason=f"listing of seller {seller_id}, who is frozen", cause="freeze",
                      case_id=case_id, brand=brand)
