@@ -219,12 +219,36 @@ class TaintIndex:
         """
         new = build_taint_index(listings, complaints, shingle_words=self.shingle_words,
                                 ignored=self.ignored)
-        return _two_earliest(
+        if not len(new):
+            return self
+        # only the shingles the new rows hold change: reduce those, keep the rest as they are
+        at = np.searchsorted(self.shingles, new.shingles)
+        found = at < len(self.shingles)
+        found[found] = self.shingles[at[found]] == new.shingles[found]
+        touched = at[found]
+        changed = _two_earliest(
             self.shingle_words, self.ignored,
-            np.concatenate([self.shingles, self.shingles, new.shingles, new.shingles]),
-            np.concatenate([self.first_seller, self.second_seller, new.first_seller,
-                            new.second_seller]),
-            np.concatenate([self.first_ns, self.second_ns, new.first_ns, new.second_ns]))
+            np.concatenate([self.shingles[touched], self.shingles[touched], new.shingles,
+                            new.shingles]),
+            np.concatenate([self.first_seller[touched], self.second_seller[touched],
+                            new.first_seller, new.second_seller]),
+            np.concatenate([self.first_ns[touched], self.second_ns[touched], new.first_ns,
+                            new.second_ns]))
+        kept = np.ones(len(self.shingles), dtype=bool)
+        kept[touched] = False
+        # two sorted runs: a stable sort merges them in linear time
+        order = np.argsort(np.concatenate([self.shingles[kept], changed.shingles]),
+                           kind="stable")
+
+        def merged(old: np.ndarray, fresh: np.ndarray) -> np.ndarray:
+            return np.concatenate([old[kept], fresh])[order]
+
+        return TaintIndex(
+            self.shingle_words, self.ignored, merged(self.shingles, changed.shingles),
+            merged(self.first_ns, changed.first_ns),
+            merged(self.first_seller, changed.first_seller),
+            merged(self.second_ns, changed.second_ns),
+            merged(self.second_seller, changed.second_seller))
 
 
 def first_strikes(complaints: pd.DataFrame) -> pd.Series:

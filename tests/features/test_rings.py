@@ -236,6 +236,24 @@ def test_updating_the_taint_index_equals_rebuilding_it(market, split) -> None:
     assert pairs_u == pairs_r
 
 
+@settings(max_examples=40, deadline=None)
+@given(market=marketplaces(), cuts=st.lists(st.integers(0, 12), max_size=4))
+def test_updating_in_several_steps_equals_rebuilding(market, cuts) -> None:
+    listings, _, complaints = market
+    ignored = rings(shingle_words=2).fit(listings).common_shingles_
+    bounds = [0, *sorted(cuts), len(listings)]
+    index = build_taint_index(listings.iloc[:0], complaints, shingle_words=2, ignored=ignored)
+    for start, end in zip(bounds, bounds[1:], strict=False):
+        index = index.update(listings.iloc[start:end], complaints)
+    rebuilt = build_taint_index(listings, complaints, shingle_words=2, ignored=ignored)
+    np.testing.assert_array_equal(index.shingles, rebuilt.shingles)
+    np.testing.assert_array_equal(index.first_ns, rebuilt.first_ns)
+    np.testing.assert_array_equal(index.second_ns, rebuilt.second_ns)
+    assert ({frozenset(p) for p in zip(index.first_seller, index.second_seller, strict=True)}
+            == {frozenset(p) for p in zip(rebuilt.first_seller, rebuilt.second_seller,
+                                          strict=True)})
+
+
 def planted_ring() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Five CN accounts registered within 10 hours sharing a signature; R0 is struck at hour 200."""
     rng = np.random.default_rng(7)
