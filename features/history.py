@@ -227,17 +227,18 @@ def _complaints(query: _Query, events: _Events, complaints: Columns,
     resolved = events.resolved != MISSING_NS
     upheld = np.array([v == "upheld" for v in statuses], dtype=bool)[codes] & resolved
     rejected = np.array([v == "rejected" for v in statuses], dtype=bool)[codes] & resolved
-    counts = {}
-    for name, mask, rank in (
-        ("filed", np.ones(len(codes), dtype=bool), events.filed_rank),
-        ("upheld", upheld, events.resolved_rank),
-        ("rejected", rejected, events.resolved_rank),
-    ):
-        if mask.any():
-            line = Timeline(events.complaint_seller[mask], rank[mask], events.stride)
-            counts[name] = line.before(query.seller, query.as_of_rank)[1]
-        else:  # none of these: nothing before any moment
-            counts[name] = np.zeros(len(query.seller), dtype=np.int64)
+    names = ("filed", "upheld", "rejected")
+    if len(codes):
+        # one timeline of the three kinds of event, a group per (seller, kind): one sort
+        kinds = ((np.ones(len(codes), dtype=bool), events.filed_rank),
+                 (upheld, events.resolved_rank), (rejected, events.resolved_rank))
+        line = Timeline(np.concatenate([events.complaint_seller[mask] * 3 + kind
+                                        for kind, (mask, _) in enumerate(kinds)]),
+                        np.concatenate([rank[mask] for mask, rank in kinds]), events.stride)
+        counts = {name: line.before(query.seller * 3 + kind, query.as_of_rank)[1]
+                  for kind, name in enumerate(names)}
+    else:  # no complaints (most sellers online): none before any moment
+        counts = dict.fromkeys(names, np.zeros(len(query.seller), dtype=np.int64))
     out = {
         "seller__complaints_filed_before": counts["filed"],
         "seller__complaints_upheld_before": counts["upheld"],
@@ -294,13 +295,14 @@ def _listing_activity(query: _Query, events: _Events, listings: Columns,
     first, count = line.before(query.seller, query.as_of_rank)
     out: dict[str, np.ndarray] = {"seller__listings_before": count}
     for days, start in zip(settings.velocity_windows_days, query.window_start_ranks, strict=True):
-        out[f"seller__listings_last_{days}d"] = count - line.before(query.seller, start)[1]
+        # the events before as_of end at first + count
+        out[f"seller__listings_last_{days}d"] = first + count - line.end(query.seller, start)
 
     brand, generic = _brand_codes(listings.dictionary("brand"))
-    named = ~generic[brand]
-    out["seller__distinct_brands_before"] = _distinct_before(query, events, brand, named)
+    out["seller__distinct_brands_before"] = _distinct_before(
+        line, first, count, events.listing_seller, brand, ~generic[brand])
     out["seller__distinct_categories_before"] = _distinct_before(
-        query, events, category, np.ones(len(category), dtype=bool))
+        line, first, count, events.listing_seller, category, np.ones(len(category), dtype=bool))
 
     underpriced = listings.numbers("price_ratio") < settings.underpriced_ratio
     sums = line.prefix_sum(underpriced)
@@ -329,13 +331,22 @@ def _brand_codes(brands: tuple[np.ndarray, list[str]]) -> tuple[np.ndarray, np.n
     return code_of[codes], generic
 
 
-def _distinct_before(query: _Query, events: _Events, codes: np.ndarray,
-                     mask: np.ndarray) -> np.ndarray:
-    """How many distinct values each seller had used before as_of: count first appearances."""
-    seller, rank = events.listing_seller[mask], events.created_rank[mask]
-    firsts = _first_per(rank, seller * (codes.max(initial=0) + 1) + codes[mask])
-    line = Timeline(seller[firsts], rank[firsts], events.stride)
-    return line.before(query.seller, query.as_of_rank)[1]
+def _distinct_before(line: Timeline, first: np.ndarray, count: np.ndarray, seller: np.ndarray,
+                     codes: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """How many distinct values (where `mask`) each seller had used before as_of.
+
+    `line` is the listings' timeline (`seller`, `codes` and `mask` hold a value per
+    listing) and `first`, `count` each target's events before as_of on it. A value
+    counts where it first appears on its seller's line, which is in moment order, so
+    that first appearance is its earliest.
+    """
+    key = np.where(mask, seller * (codes.max(initial=0) + 1) + codes, -1)[line.order]
+    order = np.argsort(key, kind="stable")  # stable: each run starts at its first appearance
+    ordered = key[order]
+    new = np.zeros(len(key) + 1, dtype=np.int64)
+    new[1:][order[run_starts(ordered) & (ordered >= 0)]] = 1
+    seen = np.cumsum(new)
+    return seen[first + count] - seen[first]
 
 
 def _window_medians(prices: np.ndarray, group: np.ndarray, first: np.ndarray,

@@ -67,6 +67,10 @@ class Timeline:
         end = np.searchsorted(self.key, base + rank, side="left")
         return first, end - first
 
+    def end(self, group: np.ndarray, rank: np.ndarray) -> np.ndarray:
+        """For each query: where its group's events before `rank` end (`first + count`)."""
+        return np.searchsorted(self.key, group.astype(np.int64) * self.stride + rank, side="left")
+
     def prefix_sum(self, values: np.ndarray) -> np.ndarray:
         """Cumulative sums of `values` (input order) along the timeline, with a 0 in front."""
         return np.concatenate([[0.0], np.cumsum(values[self.order], dtype=np.float64)])
