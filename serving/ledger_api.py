@@ -45,7 +45,7 @@ from serving.ledger.ledger import (
     LedgerConflict,
     SellerState,
 )
-from serving.ledger.store import LedgerBusyError
+from serving.ledger.store import LedgerBusyError, LedgerStore
 from serving.ledger.takedowns import Takedown
 
 log = logging.getLogger("strikeout.ledger.api")
@@ -281,16 +281,18 @@ def _log_refusal(request: Request, code: int, why: str) -> None:
                 request.url.path, code, key_id, client, why)
 
 
-def ledger_router(get_ledger: Callable[..., Ledger]) -> APIRouter:
-    """The ledger's routes; `get_ledger` is the FastAPI dependency that gives the `Ledger`."""
-    router = APIRouter(route_class=LoggedRoute, tags=["ledger"])
-    bearer = HTTPBearer(auto_error=False, description="An API key from `strikeout keys create`.")
-    LedgerDep = Annotated[Ledger, Depends(get_ledger)]
+def key_roles(get_store: Callable[..., LedgerStore]) -> Callable[..., Any]:
+    """`role(*allowed)`: a route dependency giving the caller whose key has one of `allowed`.
 
-    def caller(request: Request, ledger: LedgerDep,
+    No known key is a 401, another role a 403. `get_store` is the FastAPI dependency that
+    gives the store holding the keys. The ledger's and the queue's routes share this.
+    """
+    bearer = HTTPBearer(auto_error=False, description="An API key from `strikeout keys create`.")
+
+    def caller(request: Request, store: Annotated[LedgerStore, Depends(get_store)],
                credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
                ) -> Principal:
-        principal = authenticate(ledger.store, credentials.credentials) if credentials else None
+        principal = authenticate(store, credentials.credentials) if credentials else None
         if principal is None:
             reason = "missing bearer key" if credentials is None else "unknown key"
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, reason,
@@ -306,6 +308,19 @@ def ledger_router(get_ledger: Callable[..., Ledger]) -> APIRouter:
                                     f"needs {' or '.join(allowed)}")
             return principal
         return Depends(check)
+
+    return role
+
+
+def ledger_router(get_ledger: Callable[..., Ledger]) -> APIRouter:
+    """The ledger's routes; `get_ledger` is the FastAPI dependency that gives the `Ledger`."""
+    router = APIRouter(route_class=LoggedRoute, tags=["ledger"])
+    LedgerDep = Annotated[Ledger, Depends(get_ledger)]
+
+    def key_store(ledger: LedgerDep) -> LedgerStore:
+        return ledger.store
+
+    role = key_roles(key_store)
 
     @router.post(
         "/complaints", status_code=status.HTTP_201_CREATED, response_model=ComplaintResponse,
@@ -328,7 +343,7 @@ def ledger_router(get_ledger: Callable[..., Ledger]) -> APIRouter:
             raise HTTPException(status.HTTP_403_FORBIDDEN,
                                 f"this key files for brand {principal.brand!r}, not {body.brand!r}")
         filing = ComplaintFiling(body.listing_id, body.seller_id, body.brand, body.reason)
-        with _ledger_errors():
+        with http_errors():
             filed = ledger.file_complaint(filing, actor=principal.actor,
                                           idempotency_key=idempotency_key)
         if not filed.created:
@@ -357,7 +372,7 @@ def ledger_router(get_ledger: Callable[..., Ledger]) -> APIRouter:
     def decide(complaint_id: PathId, body: DecisionRequest, ledger: LedgerDep,
                principal: Annotated[Principal, role("reviewer", "senior")]
                ) -> DecisionResponse:
-        with _ledger_errors():
+        with http_errors():
             outcome = ledger.decide(complaint_id, body.decision, actor=principal.actor,
                                     note=body.note)
         return DecisionResponse(
@@ -378,7 +393,7 @@ def ledger_router(get_ledger: Callable[..., Ledger]) -> APIRouter:
                  responses={409: {"description": "The seller is not frozen."}})
     def unfreeze(seller_id: PathId, body: UnfreezeRequest, ledger: LedgerDep,
                  principal: Annotated[Principal, role("admin")]) -> UnfreezeResponse:
-        with _ledger_errors():
+        with http_errors():
             record = ledger.unfreeze(seller_id, reason=body.reason, actor=principal.actor)
         return UnfreezeResponse(seller_id=seller_id, frozen=False,
                                 freeze=FreezeResponse.of(record))
@@ -400,14 +415,17 @@ def ledger_router(get_ledger: Callable[..., Ledger]) -> APIRouter:
 
 
 @contextmanager
-def _ledger_errors() -> Iterator[None]:
-    """Turn the ledger's refusals into HTTP errors."""
+def http_errors(not_found: tuple[type[Exception], ...] = (ComplaintNotFound,),
+                forbidden: tuple[type[Exception], ...] = ()) -> Iterator[None]:
+    """Turn the ledger's (and the queue's) refusals into HTTP errors."""
     try:
         yield
     except LedgerConflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-    except ComplaintNotFound as exc:
+    except not_found as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    except forbidden as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
     except LedgerBusyError as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc),
                             headers={"Retry-After": "1"}) from exc

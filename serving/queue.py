@@ -61,7 +61,6 @@ from serving.ledger.store import (
     WriteTx,
     complaints_table,
     events_table,
-    freezes_table,
     row_event,
 )
 from serving.ledger.takedowns import frozen_among, take_down, take_down_frozen
@@ -535,9 +534,7 @@ class ReviewQueue:
                                                        note=note, at=at_)
                     outcomes.append(ComplaintOutcome(complaint_id, verdict,
                                                      result.strike_recorded, result.frozen_now))
-            frozen = tx.conn.execute(sa.select(freezes_table.c.frozen_seq).where(
-                freezes_table.c.seller_id == row.seller_id,
-                freezes_table.c.lifted_seq.is_(None))).first() is not None
+            frozen = bool(frozen_among(tx.conn, [row.seller_id]))
             final = decision in FINAL_DECISIONS
             return CaseOutcome(case_id, decision, "decided" if final else "open",
                                "senior" if decision == "escalate" else row.tier,

@@ -12,21 +12,18 @@ No `from __future__ import annotations`: FastAPI reads the routes' annotations a
 runtime, and those built inside `queue_router` are local names.
 """
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from fastapi.responses import FileResponse, HTMLResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from serving.keys import Principal, Role, authenticate
+from serving.keys import Principal
 from serving.ledger.events import MAX_ID_CHARS
-from serving.ledger.ledger import LedgerConflict
-from serving.ledger.store import LedgerBusyError
-from serving.ledger_api import Closed, Identifier, LoggedRoute, Text
+from serving.ledger.store import LedgerStore
+from serving.ledger_api import Closed, Identifier, LoggedRoute, Text, http_errors, key_roles
 from serving.queue import (
     MAX_CLAIM,
     Case,
@@ -282,30 +279,13 @@ class StatsResponse(BaseModel):
 def queue_router(get_queue: Callable[..., ReviewQueue]) -> APIRouter:
     """The queue's routes; `get_queue` is the FastAPI dependency that gives the queue."""
     router = APIRouter(route_class=LoggedRoute, tags=["review queue"])
-    bearer = HTTPBearer(auto_error=False, description="An API key from `strikeout keys create`.")
     QueueDep = Annotated[ReviewQueue, Depends(get_queue)]
     pages = ReviewPages()
 
-    def caller(request: Request, queue: QueueDep,
-               credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-               ) -> Principal:
-        store = queue.ledger.store
-        principal = authenticate(store, credentials.credentials) if credentials else None
-        if principal is None:
-            reason = "missing bearer key" if credentials is None else "unknown key"
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, reason,
-                                headers={"WWW-Authenticate": "Bearer"})
-        request.state.principal = principal
-        return principal
+    def key_store(queue: QueueDep) -> LedgerStore:
+        return queue.ledger.store
 
-    def role(*allowed: Role) -> Any:
-        def check(principal: Annotated[Principal, Depends(caller)]) -> Principal:
-            if principal.role not in allowed:
-                raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                    f"a {principal.role} key may not do this; "
-                                    f"needs {' or '.join(allowed)}")
-            return principal
-        return Depends(check)
+    role = key_roles(key_store)
 
     Reviewer = Annotated[Principal, role("reviewer", "senior")]
     Viewer = Annotated[Principal, role("reviewer", "senior", "admin")]
@@ -328,7 +308,7 @@ def queue_router(get_queue: Callable[..., ReviewQueue]) -> APIRouter:
                         ] = "standard",
     ) -> QueueResponse:
         moment = now()
-        with _queue_errors():
+        with http_errors((CaseNotFound,), (SeniorOnly,)):
             where = QueueFilter(band, brand, category, seller, source, tier)
             cases = queue.available(where, limit, at=moment)
         return QueueResponse(cases=[CaseSummaryResponse.of(c, moment) for c in cases])
@@ -337,7 +317,7 @@ def queue_router(get_queue: Callable[..., ReviewQueue]) -> APIRouter:
                  summary="Claim a batch of cases with a lease")
     def claim(body: ClaimRequest, queue: QueueDep, principal: Reviewer) -> ClaimResponse:
         moment = now()
-        with _queue_errors():
+        with http_errors((CaseNotFound,), (SeniorOnly,)):
             details = queue.claim(principal.actor, body.where(), body.limit, at=moment,
                                   senior=principal.role == "senior")
         return ClaimResponse(cases=[CaseResponse.of_detail(d, moment) for d in details],
@@ -351,7 +331,7 @@ def queue_router(get_queue: Callable[..., ReviewQueue]) -> APIRouter:
                 responses={404: {"description": "No such case."}})
     def case(case_id: PathId, queue: QueueDep, _: Viewer) -> CaseResponse:
         moment = now()
-        with _queue_errors():
+        with http_errors((CaseNotFound,), (SeniorOnly,)):
             return CaseResponse.of_detail(queue.case(case_id, at=moment), moment)
 
     @router.post("/cases/{case_id}/decision", response_model=CaseDecisionResponse,
@@ -361,7 +341,7 @@ def queue_router(get_queue: Callable[..., ReviewQueue]) -> APIRouter:
                                                "reviewer, or already escalated."}})
     def decide(case_id: PathId, body: CaseDecisionRequest, queue: QueueDep,
                principal: Reviewer) -> CaseDecisionResponse:
-        with _queue_errors():
+        with http_errors((CaseNotFound,), (SeniorOnly,)):
             outcome = queue.decide(case_id, body.decision, reviewer=principal.actor,
                                    note=body.note, senior=principal.role == "senior")
         return CaseDecisionResponse.of(outcome)
@@ -383,7 +363,7 @@ def queue_router(get_queue: Callable[..., ReviewQueue]) -> APIRouter:
     @router.post("/review/claim", response_class=HTMLResponse, include_in_schema=False)
     def review_claim(body: ClaimRequest, queue: QueueDep, principal: Reviewer) -> HTMLResponse:
         moment = now()
-        with _queue_errors():
+        with http_errors((CaseNotFound,), (SeniorOnly,)):
             details = queue.claim(principal.actor, body.where(), body.limit, at=moment,
                                   senior=principal.role == "senior")
         return HTMLResponse(pages.batch(details, moment))
@@ -396,26 +376,8 @@ def queue_router(get_queue: Callable[..., ReviewQueue]) -> APIRouter:
                 include_in_schema=False)
     def review_case(case_id: PathId, queue: QueueDep, _: Viewer) -> HTMLResponse:
         moment = now()
-        with _queue_errors():
+        with http_errors((CaseNotFound,), (SeniorOnly,)):
             detail = queue.case(case_id, at=moment)
         return HTMLResponse(pages.case(detail, moment))
 
     return router
-
-
-@contextmanager
-def _queue_errors() -> Iterator[None]:
-    """Turn the queue's refusals into HTTP errors."""
-    try:
-        yield
-    except LedgerConflict as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-    except CaseNotFound as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
-    except SeniorOnly as exc:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
-    except LedgerBusyError as exc:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc),
-                            headers={"Retry-After": "1"}) from exc
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
