@@ -7,12 +7,16 @@
    sending one listing per request, then 8 clients sending 100 listings per request.
 3. The same loads against a minimal FastAPI app (uvicorn, same worker count) that loads
    the same MLflow model and calls its pyfunc `predict` once per request.
+4. The same loads and bodies against a bare BentoML `/score` that does no scoring
+   (bench/bare_bento.py, `bentoml serve`, same worker count, access log off): the
+   ceiling the HTTP stack alone reaches on this machine.
 
 The load generator is a small keep-alive HTTP/1.1 client in its own process; on a 2-core
 machine it competes with the server for CPU, as any client on the same box would.
 
 Run from the repo root: `python -m bench.service [--listings 30000 --seconds 20]`
-(`--home DIR` reuses a home where this benchmark already trained a model).
+(`--home DIR` reuses a home where this benchmark already trained a model;
+`--skip-in-process` runs only the HTTP part).
 Writes bench/results/service.json.
 """
 
@@ -319,6 +323,21 @@ def serve_baseline(home: Path, port: int, workers: int) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def serve_bare(port: int, workers: int) -> subprocess.Popen:
+    """`bentoml serve` of bench/bare_bento.py, launched the way `strikeout serve` is."""
+    from bench.bare_bento import SERVICE_NAME
+    from serving.service import LAUNCHER
+
+    options = [os.environ.get("BENTOML_CONFIG_OPTIONS", ""),
+               f"services.{SERVICE_NAME}.workers={workers}"]
+    env = {**os.environ, "BENTOML_DO_NOT_TRACK": "True",
+           "BENTOML_CONFIG_OPTIONS": " ".join(o for o in options if o)}
+    command = [sys.executable, "-c", LAUNCHER, "serve", "bench.bare_bento:BareScore",
+               "--host", "127.0.0.1", "--port", str(port)]
+    return subprocess.Popen(command, env=env, cwd=REPO, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def baseline_app() -> Any:
     """The baseline: FastAPI, the same MLflow model, its pyfunc `predict` once per request."""
     import mlflow
@@ -397,6 +416,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--in-process", type=int, default=300, dest="in_process")
     parser.add_argument("--home", type=Path, default=None)
+    parser.add_argument("--skip-in-process", action="store_true",
+                        help="only the HTTP part (no in-process timing, no profile)")
     args = parser.parse_args()
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
@@ -405,8 +426,10 @@ def main() -> None:
     setup = prepare_home(home, args.listings)
     data_path = Path(setup["data_path"])
 
-    url, key, later = prepare_ledger(home, data_path)
-    single = in_process(url, later, args.in_process)
+    single = None
+    if not args.skip_in_process:
+        url, key, later = prepare_ledger(home, data_path)
+        single = in_process(url, later, args.in_process)
 
     url, key, later = prepare_ledger(home, data_path)  # fresh history for the HTTP runs
     port = free_port()
@@ -418,12 +441,15 @@ def main() -> None:
     baseline = over_http("baseline (FastAPI + pyfunc predict per request)",
                          serve_baseline(home, port, args.workers), port, "/ready", {},
                          with_sellers, args.seconds)
+    port = free_port()
+    bare = over_http("bare BentoML endpoint (no scoring: HTTP ceiling)",
+                     serve_bare(port, args.workers), port, "/readyz", {}, later, args.seconds)
     result = {
         "machine": machine_info(),
         "setup": {"listings": args.listings, "workers": args.workers, **setup,
                   "scored_listings_available": len(later)},
         "in_process_one_listing": single,
-        "http": [strikeout, baseline],
+        "http": [strikeout, baseline, bare],
         "targets": {"in_process_p99_ms": 2, "single_32_clients_p99_ms": 50,
                     "single_32_clients_listings_per_s": 1000,
                     "hundred_listings_per_s": 10000},
