@@ -3,8 +3,10 @@
 The feature families read their inputs through `Columns`. The pipeline adds
 computed columns (prices in USD) and picks the target rows without building a
 new DataFrame: a pandas operation costs tens of microseconds whatever the row
-count, which was most of the time of one listing scored online. A DataFrame is
-still what callers pass; `Columns.of(frame)` wraps it for free.
+count, which was most of the time of one listing scored online. Callers pass a
+DataFrame (`Columns.of(frame)` wraps it for free) or, on the service's request
+path, a `Columns` over plain arrays (`Columns.of_arrays`): numbers as numpy, text
+as Arrow, timestamps as UTC nanoseconds, so no DataFrame is built at all.
 
 Also here: text columns as Arrow arrays and their dictionary codes, shared by the
 families (Arrow's dictionary encoding: no Python string per row, even for a
@@ -29,18 +31,22 @@ FEW_ROWS = 8
 FEW_TEXTS = 384
 
 
+Arrays = Mapping[str, Any]  # column name -> numpy array (numbers, int64 UTC ns) or Arrow text
+
+
 class Columns:
-    """Some rows of a DataFrame, plus computed columns of those rows, read as arrays.
+    """Some rows of a table, plus computed columns of those rows, read as arrays.
 
     Args:
-        frame: the table.
+        frame: the table: a DataFrame in the data contract's types, or `Arrays`
+            (see `of_arrays`).
         rows: positions of the rows in `frame`; every row when None.
         added: computed columns, each an array over `rows`.
     """
 
-    def __init__(self, frame: pd.DataFrame, rows: np.ndarray | None = None,
+    def __init__(self, frame: pd.DataFrame | Arrays, rows: np.ndarray | None = None,
                  added: Mapping[str, np.ndarray] | None = None) -> None:
-        if not isinstance(frame, pd.DataFrame):
+        if not isinstance(frame, pd.DataFrame | PlainTable):
             raise TypeError(f"expected a pandas DataFrame, got {type(frame).__name__}")
         self.frame = frame
         self.rows = rows
@@ -52,6 +58,14 @@ class Columns:
     @classmethod
     def of(cls, table: pd.DataFrame | Columns) -> Columns:
         return table if isinstance(table, Columns) else cls(table)
+
+    @classmethod
+    def of_arrays(cls, arrays: Arrays) -> Columns:
+        """A table of plain arrays of equal length, read as a DataFrame of the contract's
+        types would be: text as Arrow (large_)string arrays, numbers and booleans as
+        numpy, timestamps as int64 UTC nanoseconds (`MISSING_NS` for missing).
+        """
+        return cls(PlainTable(arrays))
 
     def __len__(self) -> int:
         return len(self.frame) if self.rows is None else len(self.rows)
@@ -104,7 +118,10 @@ class Columns:
         return self._whole_read(name, "stored", lambda: _stored(self.frame, name))
 
     def dtype(self, name: str) -> Any:
-        return self.added[name].dtype if name in self.added else self.stored(name).dtype
+        if name in self.added:
+            return self.added[name].dtype
+        values = self.stored(name)
+        return pd.ArrowDtype(values.type) if isinstance(values, pa.Array) else values.dtype
 
     def _cached(self, name: str, kind: Any, read: Any) -> Any:
         key = (name, kind)
@@ -180,12 +197,53 @@ class Columns:
         return self._cached(name, "dictionary", read)
 
 
+def plain_arrays(frame: pd.DataFrame, names: Sequence[str] | None = None) -> dict[str, Any]:
+    """A contract-typed DataFrame's columns (all, or `names`) as `Columns.of_arrays` takes them."""
+    columns = Columns.of(frame)
+    arrays: dict[str, Any] = {}
+    for name in frame.columns if names is None else names:
+        dtype = columns.dtype(name)
+        if isinstance(dtype, pd.DatetimeTZDtype):
+            arrays[name] = columns.moments(name, name, allow_missing=True)
+        elif pd.api.types.is_string_dtype(dtype):
+            arrays[name] = columns.texts(name)
+        else:
+            arrays[name] = columns.numbers(name, dtype)
+    return arrays
+
+
+class PlainTable:
+    """Equal-length arrays by column name, with the few DataFrame traits `Columns` reads."""
+
+    def __init__(self, arrays: Arrays) -> None:
+        self.arrays = dict(arrays)
+        lengths = {len(values) for values in self.arrays.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"columns of different lengths: "
+                             f"{ {k: len(v) for k, v in self.arrays.items()} }")
+        self.length = lengths.pop() if lengths else 0
+        self.columns = list(self.arrays)
+
+    def __len__(self) -> int:
+        return self.length
+
+    @property
+    def index(self) -> pd.Index:
+        return pd.RangeIndex(self.length)
+
+    def __getitem__(self, name: str) -> pd.Series:
+        values = self.arrays[name]
+        return pd.Series(values.to_pandas() if isinstance(values, pa.Array) else values)
+
+
 def _filled(text: pa.Array) -> pa.Array:
     return pc.fill_null(text, "") if text.null_count else text
 
 
-def _stored(frame: pd.DataFrame, name: str) -> Any:
+def _stored(frame: pd.DataFrame | PlainTable, name: str) -> Any:
     """The array under `frame[name]` (numpy or a pandas extension array), without a Series."""
+    if isinstance(frame, PlainTable):
+        return frame.arrays[name]
     at = frame.columns.get_loc(name)
     if isinstance(at, int):
         # pandas' own accessor of a column's array (what itertuples reads); a Series costs more
@@ -197,11 +255,16 @@ def _to_numpy(values: Any, dtype: Any) -> np.ndarray:
     """`Series.to_numpy(dtype)` of the Series holding the array `values`."""
     if isinstance(values, np.ndarray):
         return np.asarray(values, dtype=dtype)
+    if isinstance(values, pa.Array):
+        return np.asarray(values.to_numpy(zero_copy_only=False), dtype=dtype)
     return values.to_numpy(dtype=dtype)
 
 
 def _arrow_text(values: Any) -> pa.Array:
     """A text column's array as one Arrow large_string array, missing as "" (no copy if it can)."""
+    if isinstance(values, pa.Array):  # a plain table's text
+        text = values if values.type == pa.large_string() else values.cast(pa.large_string())
+        return _filled(text)
     # the pandas array, not a Series: pyarrow's protocol probing of a Series is slow
     try:
         text = pa.array(values, type=pa.large_string(), from_pandas=True)
@@ -284,12 +347,15 @@ def utc_ns(series: pd.Series, name: str, allow_missing: bool = False) -> np.ndar
 
 
 def _utc_ns(values: Any, name: str, allow_missing: bool) -> np.ndarray:
-    """`utc_ns` of a column's array."""
-    if not isinstance(getattr(values, "dtype", None), pd.DatetimeTZDtype):
+    """`utc_ns` of a column's array (a plain table's: int64 UTC nanoseconds)."""
+    if isinstance(values, np.ndarray) and values.dtype == np.int64:
+        out = values
+    elif isinstance(getattr(values, "dtype", None), pd.DatetimeTZDtype):
+        out = values.to_numpy(dtype="datetime64[ns]").view(np.int64)
+    else:
         raise TypeError(f"{name} must be timezone-aware timestamps "
                         f"(datetime64[ns, UTC] as features.contract loads them), "
                         f"got {values.dtype}")
-    out = values.to_numpy(dtype="datetime64[ns]").view(np.int64)
     if not allow_missing and (out == MISSING_NS).any():
         raise ValueError(f"{name} has missing timestamps")
     return out

@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from features.columns import Arrays, plain_arrays
 from features.contract import Marketplace
 from serving.ledger.store import LedgerStore, complaints_table, freezes_table
 
@@ -89,27 +90,27 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
-class _Lookup:
-    """`SELECT columns FROM table WHERE key IN (...) [AND after > :after]`, for `_rows_in`."""
+class Lookup:
+    """`SELECT columns FROM table WHERE key IN (...) [AND after > :after]`, for `rows_in`."""
 
     query: sa.Select
     key: sa.Column
     after: sa.Column | None = None
 
-_SNAPSHOT_SELLERS = _Lookup(sa.select(*(sellers_table.c[_STORED.get(c, c)]
+_SNAPSHOT_SELLERS = Lookup(sa.select(*(sellers_table.c[_STORED.get(c, c)]
                                         for c in SELLER_COLUMNS)), sellers_table.c.seller_id)
-_SNAPSHOT_COMPLAINTS = _Lookup(sa.select(*(complaints_table.c[c] for c in COMPLAINT_COLUMNS)),
+_SNAPSHOT_COMPLAINTS = Lookup(sa.select(*(complaints_table.c[c] for c in COMPLAINT_COLUMNS)),
                                complaints_table.c.seller_id)
-_SNAPSHOT_FROZEN = _Lookup(sa.select(freezes_table.c.seller_id).where(
+_SNAPSHOT_FROZEN = Lookup(sa.select(freezes_table.c.seller_id).where(
     freezes_table.c.lifted_seq.is_(None)), freezes_table.c.seller_id)
-_SELLER_COUNTS = _Lookup(sa.select(listings_table.c.seller_id, sa.func.count(),
+_SELLER_COUNTS = Lookup(sa.select(listings_table.c.seller_id, sa.func.count(),
                                    sa.func.max(listings_table.c.seq)
                                    ).group_by(listings_table.c.seller_id),
                          listings_table.c.seller_id)
-_SELLER_ROWS = _Lookup(sa.select(listings_table.c.seq, *(listings_table.c[_STORED.get(c, c)]
+_SELLER_ROWS = Lookup(sa.select(listings_table.c.seq, *(listings_table.c[_STORED.get(c, c)]
                                                          for c in HISTORY_COLUMNS)),
                        listings_table.c.seller_id)
-_SELLER_ROWS_AFTER = _Lookup(_SELLER_ROWS.query, listings_table.c.seller_id,
+_SELLER_ROWS_AFTER = Lookup(_SELLER_ROWS.query, listings_table.c.seller_id,
                              listings_table.c.seq)
 
 
@@ -123,11 +124,15 @@ class HistoryHead:
 
 @dataclass(frozen=True)
 class SellerSnapshot:
-    """What the features need to know about some sellers, read in one transaction."""
+    """What the features need to know about some sellers, read in one transaction.
 
-    listings: pd.DataFrame  # their stored listings, without text
-    sellers: pd.DataFrame  # the stored seller rows
-    complaints: pd.DataFrame  # the ledger's complaints against them
+    Tables are plain arrays in the contract's columns (`Columns.of_arrays` reads them;
+    `contract_frame` makes a DataFrame of one): on the request path no DataFrame is built.
+    """
+
+    listings: Arrays  # their stored listings, oldest first, without text
+    sellers: Arrays  # the stored seller rows
+    complaints: Arrays  # the ledger's complaints against them, by (filed_at, complaint_id)
     frozen: frozenset[str]  # those the ledger has frozen now
 
 
@@ -152,16 +157,18 @@ class HistoryStore:
 
     # --- writes ------------------------------------------------------------------------------
 
-    def add(self, listings: pd.DataFrame | None = None,
-            sellers: pd.DataFrame | None = None) -> ImportedHistory:
+    def add(self, listings: pd.DataFrame | Arrays | None = None,
+            sellers: pd.DataFrame | Arrays | None = None) -> ImportedHistory:
         """Store new sellers and listings in one transaction; rows already there stay as they were.
+
+        Tables are contract-typed DataFrames or their plain arrays (`plain_arrays`).
 
         Rows are written sorted by key, so concurrent writers on PostgreSQL take row locks in
         the same order and cannot deadlock.
         """
-        seller_rows = [] if sellers is None or sellers.empty else sorted(
+        seller_rows = [] if _no_rows(sellers) else sorted(
             _rows(sellers, SELLER_COLUMNS), key=itemgetter("seller_id"))
-        listing_rows = [] if listings is None or listings.empty else sorted(
+        listing_rows = [] if _no_rows(listings) else sorted(
             _rows(listings, LISTING_COLUMNS), key=itemgetter("listing_id"))
         if not seller_rows and not listing_rows:
             return ImportedHistory(0, 0)
@@ -225,15 +232,15 @@ class HistoryStore:
             if self.cache.max_rows:
                 history = self.cache.read(conn, wanted)
             else:
-                history = [_columns(_rows_in(conn, _SELLER_ROWS, wanted))]
-            sellers = _rows_in(conn, _SNAPSHOT_SELLERS, wanted)
-            complaints = _rows_in(conn, _SNAPSHOT_COMPLAINTS, wanted)
-            frozen = _rows_in(conn, _SNAPSHOT_FROZEN, wanted)
+                history = [_columns(rows_in(conn, _SELLER_ROWS, wanted))]
+            sellers = rows_in(conn, _SNAPSHOT_SELLERS, wanted)
+            complaints = rows_in(conn, _SNAPSHOT_COMPLAINTS, wanted)
+            frozen = rows_in(conn, _SNAPSHOT_FROZEN, wanted)
         complaints.sort(key=lambda r: (r[4], r[0]))  # (filed_at, complaint_id), as the ledger
         return SellerSnapshot(
-            listings=_history_frame(history, exclude),
-            sellers=_frame(sellers, SELLER_COLUMNS),
-            complaints=_complaint_frame(complaints),
+            listings=_history_arrays(history, exclude),
+            sellers=_arrays(sellers, SELLER_COLUMNS),
+            complaints=_complaint_arrays(complaints),
             frozen=frozenset(r[0] for r in frozen),
         )
 
@@ -266,7 +273,7 @@ class HistoryStore:
         return _frame(rows, names)
 
 
-Columns = dict[str, Any]  # HISTORY_COLUMNS (stored names) -> numpy or Arrow array
+StoredColumns = dict[str, Any]  # HISTORY_COLUMNS (stored names) -> numpy or Arrow array
 
 
 class SellerHistoryCache:
@@ -285,17 +292,17 @@ class SellerHistoryCache:
     def __init__(self, max_rows: int) -> None:
         self.max_rows = max_rows
         self.rows = 0
-        self._sellers: OrderedDict[str, tuple[int, int, Columns]] = OrderedDict()
+        self._sellers: OrderedDict[str, tuple[int, int, StoredColumns]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def read(self, conn: Connection, seller_ids: list[str]) -> list[Columns]:
+    def read(self, conn: Connection, seller_ids: list[str]) -> list[StoredColumns]:
         """The sellers' rows (stored columns), current as of `conn`'s transaction."""
-        counts = {r[0]: (int(r[1]), int(r[2])) for r in _rows_in(conn, _SELLER_COUNTS,
+        counts = {r[0]: (int(r[1]), int(r[2])) for r in rows_in(conn, _SELLER_COUNTS,
                                                                   seller_ids)}
         with self._lock:
             known = {s: self._sellers.get(s) for s in counts}
-        parts: dict[str, Columns] = {}
-        grown: dict[str, tuple[int, int, Columns]] = {}
+        parts: dict[str, StoredColumns] = {}
+        grown: dict[str, tuple[int, int, StoredColumns]] = {}
         for seller, (count, _) in counts.items():
             cached = known[seller]
             if cached is not None and cached[0] == count:
@@ -304,13 +311,13 @@ class SellerHistoryCache:
                 grown[seller] = cached
         if grown:
             after = min(cached[1] for cached in grown.values())
-            new = _by_seller(_rows_in(conn, _SELLER_ROWS_AFTER, list(grown), after))
+            new = _by_seller(rows_in(conn, _SELLER_ROWS_AFTER, list(grown), after))
             for seller, (count, last, columns) in grown.items():
                 rows = [r for r in new.get(seller, ()) if r[0] > last]
                 if count + len(rows) == counts[seller][0]:
                     parts[seller] = _concat([columns, _columns(rows)])
         whole = [s for s in counts if s not in parts]
-        fetched = _by_seller(_rows_in(conn, _SELLER_ROWS, whole)) if whole else {}
+        fetched = _by_seller(rows_in(conn, _SELLER_ROWS, whole)) if whole else {}
         for seller in whole:
             parts[seller] = _columns(fetched.get(seller, []))
         with self._lock:
@@ -318,7 +325,7 @@ class SellerHistoryCache:
                 self._keep(seller, counts[seller], columns)
         return [parts[s] for s in seller_ids if s in parts]
 
-    def _keep(self, seller: str, count_last: tuple[int, int], columns: Columns) -> None:
+    def _keep(self, seller: str, count_last: tuple[int, int], columns: StoredColumns) -> None:
         old = self._sellers.pop(seller, None)
         if old is not None:
             self.rows -= old[0]
@@ -353,31 +360,29 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[start:start + size]
 
 
-def _rows(frame: pd.DataFrame, columns: Sequence[str]) -> list[dict[str, Any]]:
+def _no_rows(table: pd.DataFrame | Arrays | None) -> bool:
+    if table is None:
+        return True
+    if isinstance(table, pd.DataFrame):
+        return table.empty
+    return not table or not len(next(iter(table.values())))
+
+
+def _rows(table: pd.DataFrame | Arrays, columns: Sequence[str]) -> list[dict[str, Any]]:
     """Contract-typed rows as the stored columns (timestamps as UTC nanoseconds)."""
-    data: dict[str, list[Any]] = {}
-    for name in columns:
-        series = frame[name]
-        if name in _STORED:
-            data[_STORED[name]] = series.to_numpy(dtype="datetime64[ns]").view(np.int64).tolist()
-        elif name in ("price",):
-            data[name] = series.to_numpy(dtype=np.float64).tolist()
-        elif name in ("quantity", "image_count"):
-            data[name] = series.to_numpy(dtype=np.int64).tolist()
-        elif name == "business_verified":
-            data[name] = series.to_numpy(dtype=bool).tolist()
-        else:
-            data[name] = [v if isinstance(v, str) else "" for v in series.tolist()]
+    arrays = plain_arrays(table, columns) if isinstance(table, pd.DataFrame) else table
+    data = {_STORED.get(name, name): arrays[name].to_pylist()
+            if isinstance(arrays[name], pa.Array) else arrays[name].tolist() for name in columns}
     keys = list(data)
     return [dict(zip(keys, values, strict=True)) for values in zip(*data.values(), strict=True)]
 
 
-def _complaint_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
+def _complaint_arrays(rows: Sequence[Sequence[Any]]) -> Arrays:
     """Ledger complaint rows (aware datetimes) as the contract's complaints table."""
     ns = [[MISSING_NS if r[i] is None else epoch_ns(r[i]) for r in rows] for i in (4, 6)]
     stored = [(*r[:4], filed, r[5], resolved)
               for r, filed, resolved in zip(rows, ns[0], ns[1], strict=True)]
-    return _frame(stored, COMPLAINT_COLUMNS)
+    return _arrays(stored, COMPLAINT_COLUMNS)
 
 
 def epoch_ns(moment: datetime) -> int:
@@ -429,11 +434,11 @@ def _fetch_raw(conn: Connection, query: sa.Select) -> list[Sequence[Any]]:
 
 
 Processor = Callable[[Any], Any] | None
-_COMPILED: dict[tuple[str, int, int], tuple[str, tuple[str, ...] | None]] = {}
+_COMPILED: dict[tuple[str, int, int], tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
 _PROCESSORS: dict[tuple[str, int, tuple[Any, ...]], list[Processor]] = {}
 
 
-def _rows_in(conn: Connection, lookup: _Lookup, ids: list[str], after: int = 0
+def rows_in(conn: Connection, lookup: Lookup, ids: list[str], after: int = 0
              ) -> list[Sequence[Any]]:
     """Rows of `lookup` whose key is one of `ids`, as `conn.execute(...).all()` gives them.
 
@@ -452,9 +457,9 @@ def _rows_in(conn: Connection, lookup: _Lookup, ids: list[str], after: int = 0
         for start in range(0, len(ids), IN_CHUNK):
             chunk = ids[start:start + IN_CHUNK]
             size = 1 << (len(chunk) - 1).bit_length()
-            sql, order = _compiled(dialect, lookup, size)
+            sql, order, constants = _compiled(dialect, lookup, size)
             padded = chunk + [chunk[-1]] * (size - len(chunk))
-            params: dict[str, Any] = {f"id_{i}": v for i, v in enumerate(padded)}
+            params: dict[str, Any] = {**constants, **{f"id_{i}": v for i, v in enumerate(padded)}}
             params["after"] = after
             cursor.execute(sql, params if order is None else tuple(params[n] for n in order))
             rows.extend(cursor.fetchall())
@@ -469,8 +474,10 @@ def _rows_in(conn: Connection, lookup: _Lookup, ids: list[str], after: int = 0
     return rows
 
 
-def _compiled(dialect: sa.Dialect, lookup: _Lookup, size: int
-              ) -> tuple[str, tuple[str, ...] | None]:
+def _compiled(dialect: sa.Dialect, lookup: Lookup, size: int
+              ) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+    """The lookup's SQL for `size` ids, its parameter order, and the values of its own
+    parameters (constants in the query's WHERE)."""
     key = (dialect.name, id(lookup), size)
     found = _COMPILED.get(key)
     if found is None:
@@ -480,11 +487,11 @@ def _compiled(dialect: sa.Dialect, lookup: _Lookup, size: int
             query = query.where(lookup.after > sa.bindparam("after"))
         compiled = query.compile(dialect=dialect)
         order = tuple(compiled.positiontup or ()) if compiled.positional else None
-        found = _COMPILED[key] = (str(compiled), order)
+        found = _COMPILED[key] = (str(compiled), order, dict(compiled.params))
     return found
 
 
-def _processors(dialect: sa.Dialect, lookup: _Lookup, types: tuple[Any, ...]
+def _processors(dialect: sa.Dialect, lookup: Lookup, types: tuple[Any, ...]
                 ) -> list[Processor]:
     """Each column's result processor, for the driver's type codes, as SQLAlchemy picks it."""
     key = (dialect.name, id(lookup), types)
@@ -509,7 +516,7 @@ def _by_seller(rows: list[Sequence[Any]]) -> dict[str, list[Sequence[Any]]]:
     return groups
 
 
-def _columns(rows: Sequence[Sequence[Any]]) -> Columns:
+def _columns(rows: Sequence[Sequence[Any]]) -> StoredColumns:
     """`_SELLER_ROWS` rows as columns: numpy for numbers, Arrow for text."""
     values = zip(*rows, strict=True) if rows else [()] * len(_HISTORY_STORED)
     return {name: np.asarray(column, dtype=_NUMERIC[name]) if name in _NUMERIC
@@ -517,14 +524,14 @@ def _columns(rows: Sequence[Sequence[Any]]) -> Columns:
             for name, column in zip(_HISTORY_STORED, values, strict=True)}
 
 
-def _concat(parts: Sequence[Columns]) -> Columns:
+def _concat(parts: Sequence[StoredColumns]) -> StoredColumns:
     if len(parts) == 1:
         return parts[0]
     return {name: np.concatenate([p[name] for p in parts]) if name in _NUMERIC
             else pa.concat_arrays([p[name] for p in parts]) for name in _HISTORY_STORED}
 
 
-def _history_frame(parts: Sequence[Columns], exclude: Collection[str]) -> pd.DataFrame:
+def _history_arrays(parts: Sequence[StoredColumns], exclude: Collection[str]) -> Arrays:
     """Sellers' history rows as the contract's listings (no text), oldest first.
 
     Ordered by (created_at, listing_id) as `HistoryStore.listings` orders them; Arrow
@@ -532,42 +539,42 @@ def _history_frame(parts: Sequence[Columns], exclude: Collection[str]) -> pd.Dat
     """
     columns = _concat(parts) if parts else _columns([])
     ids = columns["listing_id"]
-    table = pa.table({"created_at_ns": columns["created_at_ns"], "listing_id": ids})
-    if exclude:
-        table = table.append_column("keep", pc.invert(pc.is_in(ids, pa.array(
-            list(exclude), type=pa.large_string()))))
-    order = pc.sort_indices(table, sort_keys=[("created_at_ns", "ascending"),
-                                              ("listing_id", "ascending")]).to_numpy()
-    if exclude:
-        order = order[table["keep"].to_numpy(zero_copy_only=False)[order]]
+    n = len(ids)
+    if n < 2 and not exclude:
+        order = np.arange(n)
+    else:
+        table = pa.table({"created_at_ns": columns["created_at_ns"], "listing_id": ids})
+        if exclude:
+            table = table.append_column("keep", pc.invert(pc.is_in(ids, pa.array(
+                list(exclude), type=pa.large_string()))))
+        order = pc.sort_indices(table, sort_keys=[("created_at_ns", "ascending"),
+                                                  ("listing_id", "ascending")]).to_numpy()
+        if exclude:
+            order = order[table["keep"].to_numpy(zero_copy_only=False)[order]]
     n = len(order)
-    data: dict[str, Any] = {}
+    data: Arrays = {}
     for name in LISTING_COLUMNS:
         stored = _STORED.get(name, name)
         if stored not in columns:  # title, description: history features read neither
-            data[name] = texts([""] * n)
-        elif name == "created_at":
-            data[name] = pd.DatetimeIndex(columns[stored][order].view("datetime64[ns]")
-                                          ).tz_localize("UTC")
+            data[name] = pa.nulls(n, pa.large_string()).fill_null("")
         elif stored in _NUMERIC:
             data[name] = columns[stored][order]
         else:
-            data[name] = arrow_texts(columns[stored].take(order))
-    return pd.DataFrame(data)
+            data[name] = columns[stored].take(order)
+    return data
 
 
-def _frame(rows: Sequence[Sequence[Any]], names: Sequence[str],
-           columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """Stored rows (`names`, in order) as a contract-typed table with `columns` (text missing
-    from the rows comes back empty)."""
+def _arrays(rows: Sequence[Sequence[Any]], names: Sequence[str],
+            columns: Sequence[str] | None = None) -> Arrays:
+    """Stored rows (`names`, in order) as plain arrays of `columns` (text missing from the
+    rows comes back empty): timestamps as int64 UTC nanoseconds, text as Arrow."""
     values = dict(zip(names, zip(*rows, strict=True) if rows else [()] * len(names),
                       strict=True))
-    data: dict[str, Any] = {}
+    data: Arrays = {}
     for name in columns or names:
         column = values.get(name, [""] * len(rows))
         if name in _STORED:
-            ns = np.asarray(column, dtype=np.int64).view("datetime64[ns]")
-            data[name] = pd.DatetimeIndex(ns).tz_localize("UTC")
+            data[name] = np.asarray(column, dtype=np.int64)
         elif name == "price":
             data[name] = np.asarray(column, dtype=np.float64)
         elif name in ("quantity", "image_count"):
@@ -575,8 +582,39 @@ def _frame(rows: Sequence[Sequence[Any]], names: Sequence[str],
         elif name == "business_verified":
             data[name] = np.asarray(column, dtype=bool)
         else:
-            data[name] = texts(column)
+            data[name] = pa.array(column, type=pa.large_string())
+    return data
+
+
+def stacked(first: Arrays, second: Arrays) -> Arrays:
+    """The rows of `second` after those of `first` (same columns, as `_arrays` makes them)."""
+    if not len(second[next(iter(second))]):
+        return first
+    if not len(first[next(iter(first))]):
+        return second
+    return {name: pa.concat_arrays([values, second[name]]) if isinstance(values, pa.Array)
+            else np.concatenate([values, second[name]]) for name, values in first.items()}
+
+
+def contract_frame(arrays: Arrays) -> pd.DataFrame:
+    """Plain arrays (as `_arrays` makes them) as a DataFrame in the data contract's types."""
+    data: dict[str, Any] = {}
+    for name, values in arrays.items():
+        if name in _STORED:
+            data[name] = pd.DatetimeIndex(np.asarray(values, dtype=np.int64).view(
+                "datetime64[ns]")).tz_localize("UTC")
+        elif isinstance(values, pa.Array):
+            data[name] = arrow_texts(values)
+        else:
+            data[name] = values
     return pd.DataFrame(data)
+
+
+def _frame(rows: Sequence[Sequence[Any]], names: Sequence[str],
+           columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Stored rows (`names`, in order) as a contract-typed table with `columns` (text missing
+    from the rows comes back empty)."""
+    return contract_frame(_arrays(rows, names, columns))
 
 
 TEXT_DTYPE = pd.array([], dtype="str").dtype  # the contract's text columns

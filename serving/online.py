@@ -12,7 +12,7 @@ serving never imports `training`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -22,16 +22,27 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from features.columns import Arrays, Columns, plain_arrays
 from features.contract import Marketplace
 from features.price import registry_reference, registry_table
 from features.rings import RingIndex, first_strikes
-from serving.history_store import LISTING_COLUMNS, HistoryStore
+from serving.history_store import (
+    LISTING_COLUMNS,
+    SELLER_COLUMNS,
+    HistoryStore,
+    Lookup,
+    contract_frame,
+    rows_in,
+    stacked,
+)
 from serving.ledger.cases import review_cases_table
 from serving.ledger.ledger import Ledger
 from serving.ledger.store import strikes_table
 from serving.queue import PriceReference, ReviewQueue, ScoredListing
 
 RESULT_COLUMNS = ("listing_id", "score", "band", "reasons", "model_version", "seller_frozen")
+OPEN_CASES = Lookup(sa.select(review_cases_table.c.listing_id).where(
+    review_cases_table.c.status == "open"), review_cases_table.c.listing_id)
 REREAD_ROWS = 1_000  # listing rows re-read behind the last seen one: PostgreSQL may commit
 # a lower sequence number after a higher one; re-adding rows to the index changes nothing.
 # SQLite commits one writer at a time, in sequence order, so there nothing is re-read.
@@ -46,8 +57,9 @@ class Model(Protocol):
     brands: pd.DataFrame
     fx_rates: pd.DataFrame
 
-    def score(self, market: Marketplace, targets: np.ndarray | None = None,
-              with_reasons: bool = True, ring_index: RingIndex | None = None) -> pd.DataFrame: ...
+    def score_columns(self, market: Marketplace, targets: np.ndarray | None = None,
+                      with_reasons: bool = True, ring_index: RingIndex | None = None
+                      ) -> tuple[dict[str, Any], pd.Index]: ...
 
     def reasons(self, features: pd.DataFrame) -> list[list[Any]]: ...
 
@@ -55,8 +67,8 @@ class Model(Protocol):
 class ScoreFeed(Protocol):
     """Where scores go after the response is decided: the reviewers' queue."""
 
-    def __call__(self, listings: pd.DataFrame, sellers: pd.DataFrame,
-                 results: pd.DataFrame) -> None: ...
+    def __call__(self, listings: pd.DataFrame, sellers: Columns,
+                 results: Mapping[str, Any]) -> None: ...
 
 
 def empty_listings() -> pd.DataFrame:
@@ -125,12 +137,17 @@ class RingState:
             complaints = self.upheld.take(np.sort(positions))
             self.index = RingIndex(self.index.taint.update(rows, complaints), self.index.bursts)
 
+    def _fresh_strikes(self, complaint_ids: Iterable[str], statuses: Iterable[str]
+                       ) -> np.ndarray:
+        """Which complaints are upheld and not yet in the index."""
+        known = self.upheld_ids
+        return np.array([status == "upheld" and cid not in known
+                         for cid, status in zip(complaint_ids, statuses, strict=True)],
+                        dtype=bool)
+
     def _strikes(self, complaints: pd.DataFrame) -> None:
         """Take in the upheld complaints among `complaints`; index newly struck sellers."""
-        known = self.upheld_ids
-        fresh = np.fromiter((status == "upheld" and cid not in known for cid, status in
-                             zip(complaints["complaint_id"], complaints["status"], strict=True)),
-                            bool, len(complaints))
+        fresh = self._fresh_strikes(complaints["complaint_id"], complaints["status"])
         if not fresh.any():
             return
         before = self.first_strike
@@ -155,9 +172,11 @@ class RingState:
         self.seller_ids.update(new["seller_id"])
         self._rebuild_bursts()
 
-    def prepare(self, listings: pd.DataFrame, complaints: pd.DataFrame) -> None:
+    def prepare(self, listings: pd.DataFrame, complaints: Arrays) -> None:
         """Before scoring `listings`: their sellers' strikes (`complaints`) and their own text."""
-        self._strikes(complaints)
+        if self._fresh_strikes(complaints["complaint_id"].to_pylist(),
+                               complaints["status"].to_pylist()).any():
+            self._strikes(contract_frame(complaints))
         self._taint(listings)
 
     def refresh(self, force: bool = False) -> None:
@@ -195,6 +214,7 @@ class OnlineBatch:
     market: Marketplace
     targets: np.ndarray  # which rows of market.listings are the listings to score
     new_sellers: pd.DataFrame  # sellers given with the listings and not stored yet
+    request: Arrays  # the listings to score, as plain arrays
     frozen: frozenset[str]  # sellers the ledger has frozen
 
 
@@ -225,12 +245,23 @@ class OnlineScorer:
         A listing id given twice in one batch (two requests at once) is scored in a second
         round, after the first has been stored, as two requests one after the other would.
         """
-        if not listings["listing_id"].duplicated().any():
-            return self._score(listings.reset_index(drop=True), sellers)
+        return pd.DataFrame(self.score_columns(listings, sellers))
+
+    def score_columns(self, listings: pd.DataFrame, sellers: pd.DataFrame
+                      ) -> dict[str, list[Any]]:
+        """`score`'s columns (`RESULT_COLUMNS`) as lists: what the service answers from."""
+        ids = Columns.of(listings).objects("listing_id")
+        if len(set(ids)) == len(ids):
+            return self._score(listings, sellers)
         rounds = listings.groupby("listing_id", sort=False).cumcount().to_numpy()
-        parts = [self._score(listings[rounds == r].reset_index(drop=True), sellers)
-                 .set_index(np.flatnonzero(rounds == r)) for r in range(rounds.max() + 1)]
-        return pd.concat(parts).sort_index().reset_index(drop=True)
+        out: dict[str, list[Any]] = {name: [None] * len(listings) for name in RESULT_COLUMNS}
+        for r in range(rounds.max() + 1):
+            at = np.flatnonzero(rounds == r)
+            part = self._score(listings.iloc[at], sellers)
+            for name, values in part.items():
+                for i, value in zip(at, values, strict=True):
+                    out[name][i] = value
+        return out
 
     def prepare(self, listings: pd.DataFrame, sellers: pd.DataFrame) -> OnlineBatch:
         """The marketplace batch scoring would hold for `listings`, from the store and ledger.
@@ -238,47 +269,55 @@ class OnlineScorer:
         Also brings the ring index up to date with these listings and their sellers.
         """
         self.ring.refresh()
-        seller_ids = list(dict.fromkeys(listings["seller_id"]))
-        snap = self.history.snapshot(seller_ids, exclude=set(listings["listing_id"]))
-        wanted, stored = set(seller_ids), set(snap.sellers["seller_id"])
-        new_sellers = sellers[np.fromiter((s in wanted and s not in stored
-                                           for s in sellers["seller_id"]), bool, len(sellers))]
-        self.ring.add_sellers(new_sellers)
+        request = plain_arrays(listings, LISTING_COLUMNS)
+        seller_ids = list(dict.fromkeys(request["seller_id"].to_pylist()))
+        snap = self.history.snapshot(seller_ids, exclude=set(request["listing_id"].to_pylist()))
+        new_sellers = sellers
+        if len(sellers):
+            wanted, stored = set(seller_ids), set(snap.sellers["seller_id"].to_pylist())
+            new_sellers = sellers[np.array([s in wanted and s not in stored
+                                            for s in sellers["seller_id"]], dtype=bool)]
+            self.ring.add_sellers(new_sellers)
         self.ring.prepare(listings, snap.complaints)
+        history = len(snap.listings["listing_id"])
+        # plain arrays, not DataFrames: the pipeline reads them as it reads frames
         market = Marketplace(
-            listings=pd.concat([snap.listings, listings], ignore_index=True),
-            sellers=pd.concat([snap.sellers, new_sellers], ignore_index=True),
-            complaints=snap.complaints, brands=self.model.brands, fx_rates=self.model.fx_rates)
-        targets = np.arange(len(market.listings)) >= len(snap.listings)
-        return OnlineBatch(market, targets, new_sellers, snap.frozen)
+            listings=Columns.of_arrays(stacked(snap.listings, request)),  # type: ignore[arg-type]
+            sellers=Columns.of_arrays(stacked(  # type: ignore[arg-type]
+                snap.sellers, plain_arrays(new_sellers, SELLER_COLUMNS))),
+            complaints=Columns.of_arrays(snap.complaints),  # type: ignore[arg-type]
+            brands=self.model.brands, fx_rates=self.model.fx_rates)
+        targets = np.arange(history + len(listings)) >= history
+        return OnlineBatch(market, targets, new_sellers, request, snap.frozen)
 
-    def _score(self, listings: pd.DataFrame, sellers: pd.DataFrame) -> pd.DataFrame:
+    def _score(self, listings: pd.DataFrame, sellers: pd.DataFrame) -> dict[str, list[Any]]:
         batch = self.prepare(listings, sellers)
-        scored = self.model.score(batch.market, batch.targets, with_reasons=True,
-                                  ring_index=self.ring.index).sort_index()
-        result = scored.reset_index(drop=True).assign(
-            seller_frozen=[s in batch.frozen for s in listings["seller_id"]])
-        self._frozen_reasons(batch.market, batch.targets, result)
-        result.loc[result["seller_frozen"], "band"] = "high"
-        self.history.add(listings=listings, sellers=batch.new_sellers)
+        scored, _ = self.model.score_columns(batch.market, batch.targets, with_reasons=True,
+                                             ring_index=self.ring.index)
+        frozen = [s in batch.frozen for s in batch.request["seller_id"].to_pylist()]
+        bands, reasons = scored["band"].tolist(), scored["reasons"]
+        missing = [i for i, (f, band) in enumerate(zip(frozen, bands, strict=True))
+                   if f and band == "low"]
+        if missing:
+            self._frozen_reasons(batch.market, batch.targets, missing, reasons)
+        result = {
+            "listing_id": scored["listing_id"].tolist(), "score": scored["score"].tolist(),
+            "band": ["high" if f else band for f, band in zip(frozen, bands, strict=True)],
+            "reasons": reasons, "model_version": scored["model_version"].tolist(),
+            "seller_frozen": frozen}
+        self.history.add(listings=batch.request, sellers=batch.new_sellers)
         if self.feed is not None:
-            self.feed(listings, batch.market.sellers, result)
-        return result[list(RESULT_COLUMNS)]
+            self.feed(listings, Columns.of(batch.market.sellers), result)
+        return result
 
-    def _frozen_reasons(self, market: Marketplace, targets: np.ndarray,
-                        result: pd.DataFrame) -> None:
+    def _frozen_reasons(self, market: Marketplace, targets: np.ndarray, missing: list[int],
+                        reasons: list[Any]) -> None:
         """Reasons for frozen sellers' listings that the model itself put in `low`."""
-        missing = np.flatnonzero(result["seller_frozen"].to_numpy()
-                                 & (result["band"] == "low").to_numpy())
-        if not len(missing):
-            return
         mask = np.zeros(len(targets), dtype=bool)
         mask[np.flatnonzero(targets)[missing]] = True
         features = self.model.pipeline.transform(market, mask, self.ring.index)
-        reasons = result["reasons"].tolist()
         for i, found in zip(missing, self.model.reasons(features), strict=True):
             reasons[i] = found
-        result["reasons"] = reasons
 
 
 class ReviewFeed:
@@ -295,43 +334,47 @@ class ReviewFeed:
         self.rates = model.fx_rates.set_index("currency")["usd_per_unit"].to_dict()
         self.registry = registry_table(model.brands)
 
-    def __call__(self, listings: pd.DataFrame, sellers: pd.DataFrame,
-                 results: pd.DataFrame) -> None:
-        flagged = (results["band"] != "low").to_numpy()
-        low_ids = listings["listing_id"].to_numpy()[~flagged].tolist()
+    def __call__(self, listings: pd.DataFrame, sellers: Columns,
+                 results: Mapping[str, Any]) -> None:
+        """Send `results` (columns as `OnlineScorer` makes them) of `listings` to the queue."""
+        ids = Columns.of(listings).objects("listing_id").tolist()
+        flagged = [band != "low" for band in results["band"]]
+        low_ids = [i for i, f in zip(ids, flagged, strict=True) if not f]
         if low_ids:
             open_ids = self._with_open_case(low_ids)
-            flagged = flagged | np.fromiter((i in open_ids for i in listings["listing_id"]),
-                                            bool, len(listings))
-        if not flagged.any():
+            flagged = [f or i in open_ids for i, f in zip(ids, flagged, strict=True)]
+        picked = [i for i, f in enumerate(flagged) if f]
+        if not picked:
             return
-        rows, results = listings[flagged], results[flagged]
+        rows = listings.iloc[picked]
         now = datetime.now(UTC)
         references = registry_reference(rows, self.registry).tolist()
-        wanted = set(rows["seller_id"])
-        mine = sellers[np.fromiter((s in wanted for s in sellers["seller_id"]), bool,
-                                   len(sellers))]
-        known = {row["seller_id"]: row for row in mine.to_dict("records")}
+        known = _seller_rows(sellers, set(rows["seller_id"]))
         items = []
-        for reference, listing, result in zip(references, rows.to_dict("records"),
-                                              results.itertuples(index=False), strict=True):
-            seller = known.get(listing["seller_id"])
-            if seller is not None:
-                listing.update(registered_at=seller["registered_at"], country=seller["country"],
-                               business_verified=bool(seller["business_verified"]))
+        for i, reference, listing in zip(picked, references, rows.to_dict("records"),
+                                         strict=True):
+            listing.update(known.get(listing["seller_id"], {}))
             items.append(ScoredListing(
-                listing, float(result.score), result.band, result.reasons,
-                result.model_version, now, usd_per_unit=self.rates.get(listing["currency"]),
+                listing, float(results["score"][i]), results["band"][i], results["reasons"][i],
+                results["model_version"][i], now,
+                usd_per_unit=self.rates.get(listing["currency"]),
                 reference=None if not np.isfinite(reference) else PriceReference(
                     listing["brand"], listing["category"], reference)))
         self.queue.record_scores(items)
 
     def _with_open_case(self, listing_ids: list[str]) -> set[str]:
-        cases = review_cases_table.c
-        found: set[str] = set()
         with self.queue.ledger.store.read() as conn:
-            for start in range(0, len(listing_ids), 500):
-                found.update(conn.execute(sa.select(cases.listing_id).where(
-                    cases.listing_id.in_(listing_ids[start:start + 500]),
-                    cases.status == "open")).scalars())
-        return found
+            return {row[0] for row in rows_in(conn, OPEN_CASES, listing_ids)}
+
+
+def _seller_rows(sellers: Columns, wanted: set[str]) -> dict[str, dict[str, Any]]:
+    """The `wanted` sellers' columns as the review queue's payload takes them."""
+    ids = sellers.objects("seller_id")
+    rows = [i for i, seller in enumerate(ids) if seller in wanted]
+    if not rows:
+        return {}
+    registered = sellers.moments("registered_at", "registered_at", allow_missing=True)
+    countries, verified = sellers.objects("country"), sellers.numbers("business_verified", bool)
+    return {ids[i]: {"registered_at": pd.Timestamp(int(registered[i]), tz="UTC"),
+                     "country": countries[i], "business_verified": bool(verified[i])}
+            for i in rows}

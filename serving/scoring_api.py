@@ -10,7 +10,7 @@ listings into contract-typed tables in one pass, for a whole micro-batch at once
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -257,10 +257,10 @@ def listing_frames(listings: Sequence[ListingIn]) -> tuple[pd.DataFrame, pd.Data
 ScoredRow = tuple[str, float, str, list[Any], str, bool]
 
 
-def scored_rows(scored: pd.DataFrame) -> list[ScoredRow]:
-    """`OnlineScorer.score`'s rows as plain tuples (`ScoredRow`), in order."""
-    columns = [scored[c].tolist() for c in ("listing_id", "score", "band", "reasons",
-                                             "model_version", "seller_frozen")]
+def scored_rows(scored: Mapping[str, Sequence[Any]]) -> list[ScoredRow]:
+    """`OnlineScorer.score_columns` as plain tuples (`ScoredRow`), in order."""
+    columns = [scored[c] for c in ("listing_id", "score", "band", "reasons", "model_version",
+                                   "seller_frozen")]
     return [(str(i), float(p), str(b), list(r), str(v), bool(f))
             for i, p, b, r, v, f in zip(*columns, strict=True)]
 

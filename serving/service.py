@@ -280,7 +280,7 @@ class Strikeout:
         if scorer is None:
             raise ModelUnavailable("no model is loaded")
         listings, sellers = listing_frames([x for request in requests for x in request])
-        rows = scored_rows(scorer.score(listings, sellers))
+        rows = scored_rows(scorer.score_columns(listings, sellers))
         self.metrics.batch_listings.observe(len(rows))
         for row in rows:
             self.metrics.scores.observe(row[1])

@@ -10,12 +10,14 @@ treats the rows themselves as all the history there is.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
+from features.columns import Columns
 from features.contract import Marketplace
 from features.descriptions import describe
 from features.pipeline import FeaturePipeline
@@ -86,7 +88,16 @@ class ListingRiskModel(PythonModel):
         """Score the target listings of a marketplace: listing_id, score, band, reasons.
 
         `ring_index` carries cross-seller signals when `market` holds only some sellers.
+        Indexed as the target rows of `market.listings`.
         """
+        columns, index = self.score_columns(market, targets, with_reasons, ring_index)
+        return pd.DataFrame(columns, index=index)
+
+    def score_columns(self, market: Marketplace, targets: np.ndarray | None = None,
+                      with_reasons: bool = True, ring_index: RingIndex | None = None
+                      ) -> tuple[dict[str, Any], pd.Index]:
+        """`score`'s columns as arrays and lists, with the target rows' index (no DataFrame:
+        the service's request path)."""
         features = self.pipeline.transform(market, targets, ring_index)
         p = self.scores(features)
         band = band_of(p, self.bands)
@@ -95,11 +106,11 @@ class ListingRiskModel(PythonModel):
         if with_reasons and len(flagged):
             for i, r in zip(flagged, self.reasons(features.iloc[flagged]), strict=True):
                 reasons[i] = r
-        ids = market.listings.loc[features.index, "listing_id"].to_numpy()
-        return pd.DataFrame({
-            "listing_id": ids, "score": p, "band": band,
-            "reasons": reasons, "model_version": self.version,
-        }, index=features.index)
+        ids = Columns.of(market.listings).objects("listing_id")  # features: the target rows
+        if targets is not None:
+            ids = ids[np.asarray(targets, dtype=bool)]
+        return {"listing_id": ids, "score": p, "band": band, "reasons": reasons,
+                "model_version": np.full(len(p), self.version, dtype=object)}, features.index
 
     # -- plain pyfunc ----------------------------------------------------------
     def market_from_rows(self, rows: pd.DataFrame) -> Marketplace:

@@ -17,7 +17,14 @@ import pyarrow as pa
 import pytest
 
 from features import columns, rings
-from features.columns import FEW_TEXTS, Columns, split_words, text_codes, text_dictionary
+from features.columns import (
+    FEW_TEXTS,
+    Columns,
+    plain_arrays,
+    split_words,
+    text_codes,
+    text_dictionary,
+)
 from features.contract import Marketplace
 from features.history import _window_medians
 from features.pipeline import FeaturePipeline
@@ -31,20 +38,25 @@ def fitted() -> tuple[FeaturePipeline, Marketplace]:
     return pipeline, market
 
 
-def one_seller(market: Marketplace, seller: str) -> Marketplace:
-    """What the service holds for one seller: its rows only, indexed from 0."""
+def one_seller(market: Marketplace, seller: str, plain: bool = False) -> Marketplace:
+    """What the service holds for one seller: its rows only, indexed from 0.
+
+    `plain`: as the service hands them over, plain arrays instead of DataFrames.
+    """
     def own(frame: pd.DataFrame) -> pd.DataFrame:
-        return frame[frame["seller_id"] == seller].reset_index(drop=True)
+        rows = frame[frame["seller_id"] == seller].reset_index(drop=True)
+        return Columns.of_arrays(plain_arrays(rows)) if plain else rows  # type: ignore[return-value]
     return Marketplace(own(market.listings), own(market.sellers), own(market.complaints),
                        market.brands, market.fx_rates)
 
 
-@pytest.mark.parametrize("few_paths", [True, False], ids=["few-rows paths", "arrow paths"])
+@pytest.mark.parametrize("paths", ["few", "arrow", "plain"],
+                         ids=["few-rows paths", "arrow paths", "plain arrays"])
 def test_batch_and_one_at_a_time_features_are_identical(
-        fitted: tuple[FeaturePipeline, Marketplace], few_paths: bool,
+        fitted: tuple[FeaturePipeline, Marketplace], paths: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
     pipeline, market = fitted
-    if not few_paths:  # every size through Arrow's kernels, as a big seller's rows go
+    if paths == "arrow":  # every size through Arrow's kernels, as a big seller's rows go
         monkeypatch.setattr(columns, "FEW_ROWS", 1)
         monkeypatch.setattr(columns, "FEW_TEXTS", 1)
         monkeypatch.setattr(rings, "FEW_TEXTS", 1)
@@ -58,8 +70,9 @@ def test_batch_and_one_at_a_time_features_are_identical(
     picked = np.append(picked, np.flatnonzero(listings["seller_id"] == biggest)[-3:])
     sizes, struck = [], 0
     for i in picked:
-        own = one_seller(market, listings["seller_id"].iat[i])
-        target = (own.listings["listing_id"] == listings["listing_id"].iat[i]).to_numpy()
+        own = one_seller(market, listings["seller_id"].iat[i], plain=paths == "plain")
+        ids = Columns.of(own.listings).objects("listing_id")
+        target = ids == listings["listing_id"].iat[i]
         alone = pipeline.transform(own, target, ring_index)
         assert list(alone.columns) == list(batch.columns)
         np.testing.assert_array_equal(alone.to_numpy(), batch.iloc[[i]].to_numpy(),

@@ -8,8 +8,14 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from features.columns import Columns
 from features.contract import Marketplace, load_marketplace
-from serving.history_store import LISTING_COLUMNS, HistoryStore, import_listings
+from serving.history_store import (
+    LISTING_COLUMNS,
+    HistoryStore,
+    contract_frame,
+    import_listings,
+)
 from serving.ledger.ledger import Ledger
 from serving.ledger.store import SCHEMA_VERSION_TABLE
 
@@ -55,14 +61,19 @@ def test_snapshot_reads_history_complaints_and_freezes_as_the_ledger_does(
     import_listings(store, market)
     ledger.import_history(tiny_dataset)
     snap = store.snapshot(["S1", "S2"], exclude={"L2"})
-    assert list(snap.listings["listing_id"]) == ["L1", "L3", "L4"]
-    assert (snap.listings["title"] == "").all()  # history rows carry no text
-    pd.testing.assert_frame_equal(snap.complaints, ledger.complaints_frame(["S1", "S2"]))
+    listings = contract_frame(snap.listings)
+    assert list(listings["listing_id"]) == ["L1", "L3", "L4"]
+    assert (listings["title"] == "").all()  # history rows carry no text
+    pd.testing.assert_frame_equal(contract_frame(snap.complaints),
+                                  ledger.complaints_frame(["S1", "S2"]))
     assert snap.frozen == ledger.frozen_sellers(["S1", "S2"]) == set()
-    pd.testing.assert_frame_equal(snap.sellers, market.sellers)
+    pd.testing.assert_frame_equal(contract_frame(snap.sellers), market.sellers)
+    pd.testing.assert_frame_equal(listings, store.listings(["S1", "S2"], with_text=False,
+                                                           exclude={"L2"}))
     nobody = store.snapshot(["S404"])
-    assert nobody.listings.empty and nobody.sellers.empty and nobody.complaints.empty
-    assert list(nobody.listings.columns) == list(LISTING_COLUMNS)
+    assert all(len(Columns.of_arrays(table)) == 0
+               for table in (nobody.listings, nobody.sellers, nobody.complaints))
+    assert list(nobody.listings) == list(LISTING_COLUMNS)
 
 
 def test_snapshot_sees_a_freeze(ledger: Ledger, market: Marketplace) -> None:
@@ -74,7 +85,7 @@ def test_snapshot_sees_a_freeze(ledger: Ledger, market: Marketplace) -> None:
         ledger.decide(filed.complaint.complaint_id, "upheld", actor="reviewer")
     snap = store.snapshot(["S1", "S2"])
     assert snap.frozen == {"S1"}
-    assert (snap.complaints["status"] == "upheld").sum() == 3
+    assert (contract_frame(snap.complaints)["status"] == "upheld").sum() == 3
 
 
 @pytest.mark.parametrize("cache_rows", [0, 2, 100])  # off, evicting, keeping all
@@ -84,14 +95,14 @@ def test_a_cached_snapshot_sees_rows_another_worker_stored(
     other = HistoryStore(ledger.store)  # another worker or replica on the same database
     listings = market.listings[list(LISTING_COLUMNS)]
     other.add(listings=listings[listings["listing_id"].isin(["L1", "L3"])])
-    before = worker.snapshot(["S1", "S2"]).listings
+    before = contract_frame(worker.snapshot(["S1", "S2"]).listings)
     assert list(before["listing_id"]) == ["L1", "L3"]
     other.add(listings=listings[listings["listing_id"].isin(["L2", "L4"])])
     for exclude in (set(), {"L2"}):
-        snap = worker.snapshot(["S2", "S1"], exclude=exclude).listings
+        snap = contract_frame(worker.snapshot(["S2", "S1"], exclude=exclude).listings)
         pd.testing.assert_frame_equal(
             snap, worker.listings(["S1", "S2"], with_text=False, exclude=exclude))
-    assert list(worker.snapshot(["S1"]).listings["listing_id"]) == ["L1", "L2"]
+    assert worker.snapshot(["S1"]).listings["listing_id"].to_pylist() == ["L1", "L2"]
     assert worker.cache.rows <= cache_rows
 
 

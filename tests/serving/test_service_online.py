@@ -120,6 +120,26 @@ def test_scoring_a_listing_again_leaves_history_as_it_was(online: Online) -> Non
     assert (stored["listing_id"] == "again-1").sum() == 1
 
 
+def test_one_listing_twice_in_a_batch_is_scored_as_two_requests_in_turn(
+        online: Online) -> None:
+    market = online.world.market
+    end = market.listings["created_at"].max()
+    first = listing_like(market, listing_id="twice-1", created_at=end + timedelta(days=31))
+    other = listing_like(market, listing_id="twice-2", created_at=end + timedelta(days=31),
+                         seller_id=market.listings["seller_id"].iat[-1])
+    batch = pd.concat([first, other, first.assign(price=first.at[0, "price"] / 20)],
+                      ignore_index=True)
+    scored = online.scorer.score(batch, NO_SELLERS)
+    assert scored["listing_id"].tolist() == ["twice-1", "twice-2", "twice-1"]
+    # the second round sees the first as stored: its history is that of a second request
+    stored = online.history.listings([first.at[0, "seller_id"]])
+    assert (stored["listing_id"] == "twice-1").sum() == 1
+    alone = online.scorer.score(batch.iloc[[2]], NO_SELLERS)
+    pd.testing.assert_frame_equal(scored.iloc[[2]].reset_index(drop=True).drop(columns="reasons"),
+                                  alone.drop(columns="reasons"))
+    assert scored.at[2, "score"] != scored.at[0, "score"]  # the price cut counted
+
+
 def test_a_new_seller_given_with_its_listing_is_stored_and_used(online: Online) -> None:
     market = online.world.market
     end = market.listings["created_at"].max()

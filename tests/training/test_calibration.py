@@ -1,0 +1,40 @@
+"""The calibrators map raw booster output to probabilities, as their scikit-learn models do."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.special import expit
+
+from training.calibration import Calibrator, _logit, choose_and_fit
+
+
+@pytest.fixture()
+def raw_and_labels() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    raw = rng.beta(0.6, 2.0, 20_000)
+    truth = expit(1.3 * _logit(raw) + 0.8)  # the booster over-weights positives' odds
+    return raw, (rng.random(len(raw)) < truth).astype(int)
+
+
+def test_sigmoid_predicts_exactly_what_its_logistic_regression_does(
+        raw_and_labels: tuple[np.ndarray, np.ndarray]) -> None:
+    raw, y = raw_and_labels
+    sigmoid = Calibrator("sigmoid").fit(raw, y)
+    expected = sigmoid.model_.predict_proba(_logit(raw).reshape(-1, 1))[:, 1]
+    np.testing.assert_array_equal(sigmoid.predict(raw), expected)
+    np.testing.assert_array_equal(sigmoid.predict(raw[:1]), expected[:1])
+
+
+@pytest.mark.parametrize("method", ["isotonic", "sigmoid"])
+def test_calibrated_scores_match_observed_rates(
+        raw_and_labels: tuple[np.ndarray, np.ndarray], method: str) -> None:
+    raw, y = raw_and_labels
+    calibrator, _ = choose_and_fit(raw[:10_000], y[:10_000], method)
+    p, later = calibrator.predict(raw[10_000:]), y[10_000:]
+    assert ((p >= 0) & (p <= 1)).all()
+    bins = np.clip((p * 10).astype(int), 0, 9)
+    # expected calibration error: a score is the rate of positives among listings scored so
+    ece = sum(abs(p[bins == b].mean() - later[bins == b].mean()) * (bins == b).mean()
+              for b in np.unique(bins))
+    assert ece < 0.02
