@@ -4,8 +4,9 @@
 marketplace, then times `transform` of the first 100k, 300k and 1M listings (each
 with its full history, as batch scoring does), with peak resident memory, and one
 listing at a time in-process (its seller's rows only, the shared ring index), as
-the service does: wall clock and the thread's CPU time, whose tail a busy machine
-inflates less. Writes bench/results/features.json.
+the service does (tables as plain arrays, as the service passes them, and as
+DataFrames, alternating): wall clock and the thread's CPU time, whose tail a busy
+machine inflates less. Writes bench/results/features.json.
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from bench.machine import machine_info, reset_peak_memory, status_kb
+from features.columns import Columns, plain_arrays
 from features.contract import Marketplace
 from features.pipeline import FeaturePipeline
 from features.synthetic import SynthConfig, generate_marketplace
@@ -31,19 +35,29 @@ def first(market: Marketplace, n: int) -> Marketplace:
 
 
 def online_latency_ms(pipeline: FeaturePipeline, market: Marketplace, samples: int,
-                      seed: int) -> dict[str, float]:
+                      seed: int, plain: bool) -> dict[str, float]:
+    """One listing at a time with only its seller's rows, as the service scores it.
+
+    `plain`: the seller's tables as plain arrays (`Columns.of_arrays`), which is what the
+    service hands the pipeline; otherwise as DataFrames.
+    """
     listings = market.listings
     ring_index = pipeline.ring_index(market)
     by_seller = listings.groupby("seller_id").indices
     complaints = market.complaints.groupby("seller_id").indices
     sellers = market.sellers.set_index("seller_id", drop=False)
+
+    def table(frame: pd.DataFrame) -> Any:
+        return Columns.of_arrays(plain_arrays(frame)) if plain else frame
+
     rng = np.random.default_rng(seed)
     times, cpu_times = [], []
     for i in rng.choice(len(listings), samples, replace=False):
         seller = listings["seller_id"].iat[i]
         rows = listings.iloc[by_seller[seller]].reset_index(drop=True)
-        one = Marketplace(rows, sellers.loc[[seller]].reset_index(drop=True),
-                          market.complaints.iloc[complaints.get(seller, [])].reset_index(drop=True),
+        one = Marketplace(table(rows), table(sellers.loc[[seller]].reset_index(drop=True)),
+                          table(market.complaints.iloc[complaints.get(seller, [])]
+                                .reset_index(drop=True)),
                           market.brands, market.fx_rates)
         target = (rows["listing_id"] == listings["listing_id"].iat[i]).to_numpy()
         started, cpu_started = time.perf_counter(), time.thread_time()
@@ -52,7 +66,8 @@ def online_latency_ms(pipeline: FeaturePipeline, market: Marketplace, samples: i
         times.append(time.perf_counter() - started)
     ms, cpu_ms = np.asarray(times) * 1e3, np.asarray(cpu_times) * 1e3
     # CPU time beside wall clock: on a shared machine the wall clock's tail is mostly waiting
-    return {"samples": samples, "p50_ms": round(float(np.percentile(ms, 50)), 2),
+    return {"tables": "plain arrays (as the service)" if plain else "DataFrames",
+            "samples": samples, "p50_ms": round(float(np.percentile(ms, 50)), 2),
             "p99_ms": round(float(np.percentile(ms, 99)), 2),
             "cpu_p50_ms": round(float(np.percentile(cpu_ms, 50)), 2),
             "cpu_p99_ms": round(float(np.percentile(cpu_ms, 99)), 2),
@@ -87,7 +102,10 @@ def main() -> None:
                       "peak_resident_mb": round(status_kb("VmHWM") / 1024),
                       "features": features.shape[1]})
         print(batch[-1], flush=True)
-    online = online_latency_ms(pipeline, first(market, sizes[0]), args.online_samples, args.seed)
+    # both kinds of tables in turn, twice, so that a busy moment hits both alike
+    online_market = first(market, sizes[0])
+    online = [online_latency_ms(pipeline, online_market, args.online_samples, args.seed + k,
+                                plain) for k in range(2) for plain in (True, False)]
     print(online)
     result = {"machine": machine_info(), "fit_listings": args.train, "fit_seconds": round(fit_s, 1),
               "transform": batch, "online_one_listing": online}

@@ -257,7 +257,12 @@ def first_strikes(complaints: pd.DataFrame) -> pd.Series:
     resolved = utc_ns(complaints["resolved_at"], "complaints.resolved_at", allow_missing=True)
     upheld = (complaints["status"].to_numpy(dtype=object) == "upheld") & (resolved != MISSING_NS)
     sellers = complaints["seller_id"].to_numpy(dtype=object)[upheld]
-    return pd.Series(resolved[upheld], index=sellers, dtype=np.int64).groupby(level=0).min()
+    # what `.groupby(level=0).min()` gives (sorted sellers), without its set-up cost,
+    # milliseconds even for the few complaints of one seller scored online
+    codes, names = pd.factorize(sellers, sort=True)
+    first = np.full(len(names), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first, codes, resolved[upheld])
+    return pd.Series(first, index=pd.Index(names), dtype=np.int64)
 
 
 def build_taint_index(listings: pd.DataFrame, complaints: pd.DataFrame, *, shingle_words: int,

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from features.columns import Arrays, plain_arrays
+from features.columns import FEW_TEXTS, Arrays, plain_arrays
 from features.contract import Marketplace
 from serving.ledger.store import LedgerStore, complaints_table, freezes_table
 
@@ -47,6 +47,7 @@ SELLER_COLUMNS = ("seller_id", "registered_at", "country", "business_verified")
 COMPLAINT_COLUMNS = ("complaint_id", "listing_id", "seller_id", "brand", "filed_at", "status",
                      "resolved_at")
 IN_CHUNK = 500  # ids per IN (...) list
+PAIR_CHUNK = 128  # (id, after) pairs per OR list: SQLite parses OR chains to a deep tree
 CACHE_ROWS = 500_000  # listing rows a HistoryStore keeps in memory (about 150 bytes each)
 WRITE_CHUNK = 5_000  # rows per insert statement
 
@@ -91,7 +92,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 @dataclass(frozen=True)
 class Lookup:
-    """`SELECT columns FROM table WHERE key IN (...) [AND after > :after]`, for `rows_in`."""
+    """`SELECT columns FROM table WHERE key IN (...)`, for `rows_in`; with `after`,
+    `WHERE (key = :id_0 AND after > :after_0) OR ...`: each key bounded on its own."""
 
     query: sa.Select
     key: sa.Column
@@ -175,16 +177,28 @@ class HistoryStore:
         added = {"sellers": 0, "listings": 0}
         # A plain (deferred) transaction is safe on SQLite here: its first statement writes.
         with self.engine.begin() as conn:
-            for name, rows in (("sellers", seller_rows), ("listings", listing_rows)):
-                for chunk in _chunks(rows, WRITE_CHUNK):
-                    added[name] += len(conn.execute(self._inserts[name], chunk).all())
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                for name, rows in (("sellers", seller_rows), ("listings", listing_rows)):
+                    sql, order = self._inserts[name]
+                    for chunk in _chunks(rows, WRITE_CHUNK):
+                        cursor.executemany(sql, chunk if order is None else
+                                           [tuple(row[n] for n in order) for row in chunk])
+                        added[name] += cursor.rowcount
+            finally:
+                cursor.close()
         return ImportedHistory(**added)
 
-    def _insert_new(self, table: sa.Table, key: str) -> sa.Insert:
-        """INSERT that skips rows already stored and returns the keys of those it wrote."""
+    def _insert_new(self, table: sa.Table, key: str) -> tuple[str, tuple[str, ...] | None]:
+        """INSERT of one row that skips a row already stored, compiled for the driver's
+        cursor (SQLAlchemy compiled it again on every call: most of a one-listing write),
+        and the order of its parameters when they are positional."""
         dialect = postgresql if self.is_postgres else sqlite
-        return dialect.insert(table).on_conflict_do_nothing(index_elements=[key]).returning(
-            table.c[key])
+        insert = dialect.insert(table).values(
+            {c.name: sa.bindparam(c.name) for c in table.c if c.name != "seq"}
+        ).on_conflict_do_nothing(index_elements=[key])
+        compiled = insert.compile(dialect=self.engine.dialect)
+        return str(compiled), tuple(compiled.positiontup or ()) if compiled.positional else None
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -310,8 +324,8 @@ class SellerHistoryCache:
             elif cached is not None and cached[0] < count:
                 grown[seller] = cached
         if grown:
-            after = min(cached[1] for cached in grown.values())
-            new = _by_seller(rows_in(conn, _SELLER_ROWS_AFTER, list(grown), after))
+            new = _by_seller(rows_in(conn, _SELLER_ROWS_AFTER, list(grown),
+                                     [cached[1] for cached in grown.values()]))
             for seller, (count, last, columns) in grown.items():
                 rows = [r for r in new.get(seller, ()) if r[0] > last]
                 if count + len(rows) == counts[seller][0]:
@@ -438,29 +452,33 @@ _COMPILED: dict[tuple[str, int, int], tuple[str, tuple[str, ...] | None, dict[st
 _PROCESSORS: dict[tuple[str, int, tuple[Any, ...]], list[Processor]] = {}
 
 
-def rows_in(conn: Connection, lookup: Lookup, ids: list[str], after: int = 0
-             ) -> list[Sequence[Any]]:
+def rows_in(conn: Connection, lookup: Lookup, ids: list[str],
+            after: Sequence[int] = ()) -> list[Sequence[Any]]:
     """Rows of `lookup` whose key is one of `ids`, as `conn.execute(...).all()` gives them.
 
     Faster on the request path: the statement is compiled once per dialect and IN-list
     size (ids are padded to a power of two by repeating one; IN ignores repeats), rows
     come through the driver's cursor, and only columns whose type converts values (the
-    ledger's UtcDateTime) go through that type's own result processor. `after` bounds
-    the lookup's `after` column from below.
+    ledger's UtcDateTime) go through that type's own result processor. For a lookup
+    with an `after` column, `after[i]` bounds it from below for `ids[i]`.
     """
     if not ids:
         return []
     dialect = conn.dialect
+    chunk_size = IN_CHUNK if lookup.after is None else PAIR_CHUNK
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     rows: list[Sequence[Any]] = []
     try:
-        for start in range(0, len(ids), IN_CHUNK):
-            chunk = ids[start:start + IN_CHUNK]
+        for start in range(0, len(ids), chunk_size):
+            chunk = ids[start:start + chunk_size]
             size = 1 << (len(chunk) - 1).bit_length()
             sql, order, constants = _compiled(dialect, lookup, size)
-            padded = chunk + [chunk[-1]] * (size - len(chunk))
-            params: dict[str, Any] = {**constants, **{f"id_{i}": v for i, v in enumerate(padded)}}
-            params["after"] = after
+            params: dict[str, Any] = dict(constants)
+            for i in range(size):
+                at = start + min(i, len(chunk) - 1)  # padding repeats the last id
+                params[f"id_{i}"] = ids[at]
+                if lookup.after is not None:
+                    params[f"after_{i}"] = after[at]
             cursor.execute(sql, params if order is None else tuple(params[n] for n in order))
             rows.extend(cursor.fetchall())
         types = tuple(column[1] for column in cursor.description)
@@ -481,13 +499,18 @@ def _compiled(dialect: sa.Dialect, lookup: Lookup, size: int
     key = (dialect.name, id(lookup), size)
     found = _COMPILED.get(key)
     if found is None:
-        query = lookup.query.where(lookup.key.in_([sa.bindparam(f"id_{i}")
-                                                   for i in range(size)]))
-        if lookup.after is not None:
-            query = query.where(lookup.after > sa.bindparam("after"))
+        if lookup.after is None:
+            query = lookup.query.where(lookup.key.in_([sa.bindparam(f"id_{i}")
+                                                       for i in range(size)]))
+        else:
+            query = lookup.query.where(sa.or_(*(
+                sa.and_(lookup.key == sa.bindparam(f"id_{i}"),
+                        lookup.after > sa.bindparam(f"after_{i}")) for i in range(size))))
         compiled = query.compile(dialect=dialect)
         order = tuple(compiled.positiontup or ()) if compiled.positional else None
-        found = _COMPILED[key] = (str(compiled), order, dict(compiled.params))
+        found = _COMPILED[key] = (str(compiled), order, {
+            name: value for name, value in compiled.params.items()
+            if not name.startswith(("id_", "after_"))})
     return found
 
 
@@ -540,8 +563,10 @@ def _history_arrays(parts: Sequence[StoredColumns], exclude: Collection[str]) ->
     columns = _concat(parts) if parts else _columns([])
     ids = columns["listing_id"]
     n = len(ids)
-    if n < 2 and not exclude:
-        order = np.arange(n)
+    if n < FEW_TEXTS:  # a seller's few rows: Python sorts them faster than Arrow's kernels
+        keys = list(zip(columns["created_at_ns"].tolist(), ids.to_pylist(), strict=True))
+        order = np.array(sorted((i for i in range(n) if keys[i][1] not in exclude),
+                                key=keys.__getitem__), dtype=np.int64)
     else:
         table = pa.table({"created_at_ns": columns["created_at_ns"], "listing_id": ids})
         if exclude:

@@ -58,10 +58,9 @@ class Model(Protocol):
     fx_rates: pd.DataFrame
 
     def score_columns(self, market: Marketplace, targets: np.ndarray | None = None,
-                      with_reasons: bool = True, ring_index: RingIndex | None = None
+                      with_reasons: bool = True, ring_index: RingIndex | None = None,
+                      reasons_for: np.ndarray | None = None
                       ) -> tuple[dict[str, Any], pd.Index]: ...
-
-    def reasons(self, features: pd.DataFrame) -> list[list[Any]]: ...
 
 
 class ScoreFeed(Protocol):
@@ -292,32 +291,20 @@ class OnlineScorer:
 
     def _score(self, listings: pd.DataFrame, sellers: pd.DataFrame) -> dict[str, list[Any]]:
         batch = self.prepare(listings, sellers)
-        scored, _ = self.model.score_columns(batch.market, batch.targets, with_reasons=True,
-                                             ring_index=self.ring.index)
         frozen = [s in batch.frozen for s in batch.request["seller_id"].to_pylist()]
-        bands, reasons = scored["band"].tolist(), scored["reasons"]
-        missing = [i for i, (f, band) in enumerate(zip(frozen, bands, strict=True))
-                   if f and band == "low"]
-        if missing:
-            self._frozen_reasons(batch.market, batch.targets, missing, reasons)
+        # a frozen seller's listing is answered `high`: it gets reasons whatever its score
+        scored, _ = self.model.score_columns(batch.market, batch.targets, with_reasons=True,
+                                             ring_index=self.ring.index,
+                                             reasons_for=np.array(frozen, dtype=bool))
         result = {
             "listing_id": scored["listing_id"].tolist(), "score": scored["score"].tolist(),
-            "band": ["high" if f else band for f, band in zip(frozen, bands, strict=True)],
-            "reasons": reasons, "model_version": scored["model_version"].tolist(),
+            "band": ["high" if f else band for f, band in zip(frozen, scored["band"], strict=True)],
+            "reasons": scored["reasons"], "model_version": scored["model_version"].tolist(),
             "seller_frozen": frozen}
         self.history.add(listings=batch.request, sellers=batch.new_sellers)
         if self.feed is not None:
             self.feed(listings, Columns.of(batch.market.sellers), result)
         return result
-
-    def _frozen_reasons(self, market: Marketplace, targets: np.ndarray, missing: list[int],
-                        reasons: list[Any]) -> None:
-        """Reasons for frozen sellers' listings that the model itself put in `low`."""
-        mask = np.zeros(len(targets), dtype=bool)
-        mask[np.flatnonzero(targets)[missing]] = True
-        features = self.model.pipeline.transform(market, mask, self.ring.index)
-        for i, found in zip(missing, self.model.reasons(features), strict=True):
-            reasons[i] = found
 
 
 class ReviewFeed:

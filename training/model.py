@@ -94,15 +94,18 @@ class ListingRiskModel(PythonModel):
         return pd.DataFrame(columns, index=index)
 
     def score_columns(self, market: Marketplace, targets: np.ndarray | None = None,
-                      with_reasons: bool = True, ring_index: RingIndex | None = None
+                      with_reasons: bool = True, ring_index: RingIndex | None = None,
+                      reasons_for: np.ndarray | None = None
                       ) -> tuple[dict[str, Any], pd.Index]:
         """`score`'s columns as arrays and lists, with the target rows' index (no DataFrame:
-        the service's request path)."""
+        the service's request path). `reasons_for` (a mask over the target rows) asks for
+        reasons of `low` rows too: the service's frozen sellers, whose band it raises."""
         features = self.pipeline.transform(market, targets, ring_index)
         p = self.scores(features)
         band = band_of(p, self.bands)
         reasons: list[list[Reason]] = [[] for _ in range(len(p))]
-        flagged = np.flatnonzero(band != "low")
+        wanted = band != "low" if reasons_for is None else (band != "low") | reasons_for
+        flagged = np.flatnonzero(wanted)
         if with_reasons and len(flagged):
             for i, r in zip(flagged, self.reasons(features.iloc[flagged]), strict=True):
                 reasons[i] = r

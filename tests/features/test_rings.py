@@ -14,7 +14,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from features.normalize import fold
-from features.rings import FEATURE_NAMES, RingFeatures, build_taint_index
+from features.rings import FEATURE_NAMES, RingFeatures, build_taint_index, first_strikes
 
 T0 = pd.Timestamp("2026-01-01T00:00:00Z")
 PHRASES = [
@@ -366,3 +366,19 @@ def test_bad_input_gets_a_clear_error() -> None:
                                                                      complaints)
     with pytest.raises(ValueError, match="another fit"):
         model.transform(listings, index=other)
+
+
+def test_first_strikes_are_each_sellers_earliest_upheld_outcome() -> None:
+    rng = np.random.default_rng(4)
+    n = 400
+    resolved = pd.Series(pd.to_datetime(rng.integers(1.6e18, 1.7e18, n), utc=True))
+    resolved[rng.random(n) < 0.1] = pd.NaT
+    complaints = pd.DataFrame({
+        "seller_id": rng.choice([f"S{i}" for i in range(40)], n),
+        "status": rng.choice(["upheld", "rejected", "pending"], n, p=[0.5, 0.3, 0.2]),
+        "resolved_at": resolved.astype("datetime64[ns, UTC]")})
+    upheld = complaints[(complaints["status"] == "upheld") & complaints["resolved_at"].notna()]
+    expected = pd.Series(upheld["resolved_at"].to_numpy(dtype="datetime64[ns]").view(np.int64),
+                         index=upheld["seller_id"].to_numpy(dtype=object)).groupby(level=0).min()
+    pd.testing.assert_series_equal(first_strikes(complaints), expected)
+    assert first_strikes(complaints.iloc[:0]).empty
