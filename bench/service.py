@@ -248,23 +248,28 @@ def _load_process(host: str, port: int, requests: list[tuple[bytes, int]], clien
     queue.put((out, time.monotonic() - started))
 
 
-def server_cpu_s(process: subprocess.Popen) -> float:
-    """CPU seconds the server's processes (the command and its workers) have used so far.
-
-    Per listing, this is the cost figure that holds on a shared machine: throughput and
-    latency move with whatever else runs, CPU per listing much less.
-    """
+def process_cpu_s(process: subprocess.Popen) -> dict[int, float]:
+    """CPU seconds each of the server's processes (the command and its workers) has used."""
     import psutil
 
     root = psutil.Process(process.pid)
-    total = 0.0
+    used = {}
     for proc in [root, *root.children(recursive=True)]:
         try:
             times = proc.cpu_times()
         except psutil.NoSuchProcess:
             continue
-        total += times.user + times.system
-    return total
+        used[proc.pid] = times.user + times.system
+    return used
+
+
+def server_cpu_s(process: subprocess.Popen) -> float:
+    """CPU seconds the server's processes have used so far, all together.
+
+    Per listing, this is the cost figure that holds on a shared machine: throughput and
+    latency move with whatever else runs, CPU per listing much less.
+    """
+    return sum(process_cpu_s(process).values())
 
 
 def run_load(port: int, path: str, bodies: list[bytes], listings_per_request: int,
@@ -388,11 +393,16 @@ def over_http(name: str, process: subprocess.Popen, port: int, ready_path: str,
         result: dict[str, Any] = {"server": name}
         for label, bodies, size, clients in (("single_listing_32_clients", singles, 1, 32),
                                              ("hundred_listings_8_clients", hundreds, 100, 8)):
-            before, cpu_s = batch_sizes(port), server_cpu_s(process)
+            before, cpu_s = batch_sizes(port), process_cpu_s(process)
             result[label] = run_load(port, "/score", bodies, size, headers, clients, seconds)
             listings = sum(result[label]["statuses"].values()) * size
+            used = [cpu - cpu_s.get(pid, 0.0) for pid, cpu in process_cpu_s(process).items()]
             result[label]["server_cpu_ms_per_listing"] = round(
-                (server_cpu_s(process) - cpu_s) * 1000 / max(listings, 1), 2)
+                sum(used) * 1000 / max(listings, 1), 2)
+            # the workers share one listening socket: a burst of new keep-alive connections
+            # can all land on one worker, which then does the work of all (1.0 = one did all)
+            result[label]["busiest_process_cpu_share"] = round(
+                max(used) / sum(used), 2) if sum(used) > 0 else None
             after = batch_sizes(port)
             if before and after and after[1] > before[1]:
                 result[label]["mean_listings_per_model_pass"] = round(

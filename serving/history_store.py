@@ -554,7 +554,8 @@ def _concat(parts: Sequence[StoredColumns]) -> StoredColumns:
             else pa.concat_arrays([p[name] for p in parts]) for name in _HISTORY_STORED}
 
 
-def _history_arrays(parts: Sequence[StoredColumns], exclude: Collection[str]) -> Arrays:
+def _history_arrays(parts: Sequence[StoredColumns], exclude: Collection[str]
+                    ) -> dict[str, Any]:
     """Sellers' history rows as the contract's listings (no text), oldest first.
 
     Ordered by (created_at, listing_id) as `HistoryStore.listings` orders them; Arrow
@@ -577,7 +578,7 @@ def _history_arrays(parts: Sequence[StoredColumns], exclude: Collection[str]) ->
         if exclude:
             order = order[table["keep"].to_numpy(zero_copy_only=False)[order]]
     n = len(order)
-    data: Arrays = {}
+    data: dict[str, Any] = {}
     for name in LISTING_COLUMNS:
         stored = _STORED.get(name, name)
         if stored not in columns:  # title, description: history features read neither
@@ -595,7 +596,7 @@ def _arrays(rows: Sequence[Sequence[Any]], names: Sequence[str],
     rows comes back empty): timestamps as int64 UTC nanoseconds, text as Arrow."""
     values = dict(zip(names, zip(*rows, strict=True) if rows else [()] * len(names),
                       strict=True))
-    data: Arrays = {}
+    data: dict[str, Any] = {}
     for name in columns or names:
         column = values.get(name, [""] * len(rows))
         if name in _STORED:
