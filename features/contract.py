@@ -169,7 +169,12 @@ class DataContractError(ValueError):
 
 @dataclass
 class Marketplace:
-    """The five tables of one dataset, typed as the contract says."""
+    """The five tables of one dataset, typed as the contract says.
+
+    On the service's request path, listings, sellers and complaints are `Columns` over
+    plain arrays (`Columns.of_arrays`) instead: only `FeaturePipeline.transform` and the
+    model's scoring read them there, and both read tables through `Columns`.
+    """
 
     listings: pd.DataFrame
     sellers: pd.DataFrame
