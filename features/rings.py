@@ -210,7 +210,8 @@ class TaintIndex:
     def __len__(self) -> int:
         return len(self.shingles)
 
-    def update(self, listings: pd.DataFrame, complaints: pd.DataFrame) -> TaintIndex:
+    def update(self, listings: pd.DataFrame | Columns,
+               complaints: pd.DataFrame | Columns) -> TaintIndex:
         """The index with these rows added, as if rebuilt from everything.
 
         The service calls it with a seller's new listings when they are stored, and
@@ -251,12 +252,13 @@ class TaintIndex:
             merged(self.second_seller, changed.second_seller))
 
 
-def first_strikes(complaints: pd.DataFrame) -> pd.Series:
+def first_strikes(complaints: pd.DataFrame | Columns) -> pd.Series:
     """Each struck seller's first strike (earliest upheld outcome) in UTC nanoseconds."""
     require_columns(complaints, "complaints", ("seller_id", "status", "resolved_at"))
-    resolved = utc_ns(complaints["resolved_at"], "complaints.resolved_at", allow_missing=True)
-    upheld = (complaints["status"].to_numpy(dtype=object) == "upheld") & (resolved != MISSING_NS)
-    sellers = complaints["seller_id"].to_numpy(dtype=object)[upheld]
+    columns = Columns.of(complaints)
+    resolved = columns.moments("resolved_at", "complaints.resolved_at", allow_missing=True)
+    upheld = (columns.objects("status") == "upheld") & (resolved != MISSING_NS)
+    sellers = columns.objects("seller_id")[upheld]
     # what `.groupby(level=0).min()` gives (sorted sellers), without its set-up cost,
     # milliseconds even for the few complaints of one seller scored online
     codes, names = pd.factorize(sellers, sort=True)
@@ -265,8 +267,8 @@ def first_strikes(complaints: pd.DataFrame) -> pd.Series:
     return pd.Series(first, index=pd.Index(names), dtype=np.int64)
 
 
-def build_taint_index(listings: pd.DataFrame, complaints: pd.DataFrame, *, shingle_words: int,
-                      ignored: np.ndarray | None = None) -> TaintIndex:
+def build_taint_index(listings: pd.DataFrame | Columns, complaints: pd.DataFrame | Columns, *,
+                      shingle_words: int, ignored: np.ndarray | None = None) -> TaintIndex:
     """The taint index of every listing by a seller with an upheld strike.
 
     Args:
@@ -280,11 +282,14 @@ def build_taint_index(listings: pd.DataFrame, complaints: pd.DataFrame, *, shing
     require_columns(listings, "build_taint_index: listings", (*TEXT_COLUMNS, "created_at"))
     ignored = np.zeros(0, dtype=np.uint64) if ignored is None else np.asarray(ignored)
     strikes = first_strikes(complaints)
-    seller = listings["seller_id"].to_numpy(dtype=object)
-    where = strikes.index.get_indexer(pd.Index(seller))
+    table = Columns.of(listings)
+    seller = table.objects("seller_id")
+    where = (_rows_of(strikes.index, seller) if len(seller) < FEW_KEYS
+             else strikes.index.get_indexer(pd.Index(seller)))
     struck = where >= 0
-    rows = listings[struck]
-    created = utc_ns(rows["created_at"], "listings.created_at")
+    # online, every row is a struck seller's: no copy then
+    rows = table if struck.all() else table.take(np.flatnonzero(struck))
+    created = rows.moments("created_at", "listings.created_at")
     taint_ns = np.maximum(created, strikes.to_numpy()[where[struck]])
     texts = ListingTexts(rows, shingle_words)
     row, hashes = texts.listing_shingles(texts.sets.subset(~_contains(ignored, texts.sets.hashes)))

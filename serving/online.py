@@ -127,13 +127,14 @@ class RingState:
 
     def _taint(self, listings: pd.DataFrame) -> None:
         struck = self.struck
-        mask = np.fromiter((s in struck for s in listings["seller_id"]), bool, len(listings))
-        if mask.any():
-            rows = listings[mask]
+        sellers = Columns.of(listings).objects("seller_id")
+        picked = [i for i, seller in enumerate(sellers) if seller in struck]
+        if picked:
+            rows = Columns.of(listings).take(np.array(picked, dtype=np.int64))
             # only these sellers' complaints: they date their taints, and finding their
             # first strikes among every upheld complaint cost more than the update itself
-            positions = np.concatenate([self._upheld_rows[s] for s in set(rows["seller_id"])])
-            complaints = self.upheld.take(np.sort(positions))
+            positions = np.concatenate([self._upheld_rows[s] for s in set(sellers[picked])])
+            complaints = Columns.of(self.upheld).take(np.sort(positions))
             self.index = RingIndex(self.index.taint.update(rows, complaints), self.index.bursts)
 
     def _fresh_strikes(self, complaint_ids: Iterable[str], statuses: Iterable[str]
