@@ -47,7 +47,8 @@ class Columns:
     def __init__(self, frame: pd.DataFrame | Arrays, rows: np.ndarray | None = None,
                  added: Mapping[str, np.ndarray] | None = None) -> None:
         if not isinstance(frame, pd.DataFrame | PlainTable):
-            raise TypeError(f"expected a pandas DataFrame, got {type(frame).__name__}")
+            raise TypeError(f"expected a pandas DataFrame or Columns.of_arrays, "
+                            f"got {type(frame).__name__}")
         self.frame = frame
         self.rows = rows
         self.added = dict(added or {})

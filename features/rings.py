@@ -284,8 +284,7 @@ def build_taint_index(listings: pd.DataFrame | Columns, complaints: pd.DataFrame
     strikes = first_strikes(complaints)
     table = Columns.of(listings)
     seller = table.objects("seller_id")
-    where = (_rows_of(strikes.index, seller) if len(seller) < FEW_KEYS
-             else strikes.index.get_indexer(pd.Index(seller)))
+    where = _rows_of(strikes.index, seller)
     struck = where >= 0
     # online, every row is a struck seller's: no copy then
     rows = table if struck.all() else table.take(np.flatnonzero(struck))

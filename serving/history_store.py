@@ -329,7 +329,7 @@ class SellerHistoryCache:
             for seller, (count, last, columns) in grown.items():
                 rows = [r for r in new.get(seller, ()) if r[0] > last]
                 if count + len(rows) == counts[seller][0]:
-                    parts[seller] = _concat([columns, _columns(rows)])
+                    parts[seller] = dict(stacked(columns, _columns(rows)))
         whole = [s for s in counts if s not in parts]
         fetched = _by_seller(rows_in(conn, _SELLER_ROWS, whole)) if whole else {}
         for seller in whole:
@@ -547,13 +547,6 @@ def _columns(rows: Sequence[Sequence[Any]]) -> StoredColumns:
             for name, column in zip(_HISTORY_STORED, values, strict=True)}
 
 
-def _concat(parts: Sequence[StoredColumns]) -> StoredColumns:
-    if len(parts) == 1:
-        return parts[0]
-    return {name: np.concatenate([p[name] for p in parts]) if name in _NUMERIC
-            else pa.concat_arrays([p[name] for p in parts]) for name in _HISTORY_STORED}
-
-
 def _history_arrays(parts: Sequence[StoredColumns], exclude: Collection[str]
                     ) -> dict[str, Any]:
     """Sellers' history rows as the contract's listings (no text), oldest first.
@@ -561,7 +554,7 @@ def _history_arrays(parts: Sequence[StoredColumns], exclude: Collection[str]
     Ordered by (created_at, listing_id) as `HistoryStore.listings` orders them; Arrow
     compares text by its UTF-8 bytes, which is Python's order of code points.
     """
-    columns = _concat(parts) if parts else _columns([])
+    columns = stacked(*parts) if parts else _columns([])
     ids = columns["listing_id"]
     n = len(ids)
     if n < FEW_TEXTS:  # a seller's few rows: Python sorts them faster than Arrow's kernels
@@ -612,14 +605,13 @@ def _arrays(rows: Sequence[Sequence[Any]], names: Sequence[str],
     return data
 
 
-def stacked(first: Arrays, second: Arrays) -> Arrays:
-    """The rows of `second` after those of `first` (same columns, as `_arrays` makes them)."""
-    if not len(second[next(iter(second))]):
-        return first
-    if not len(first[next(iter(first))]):
-        return second
-    return {name: pa.concat_arrays([values, second[name]]) if isinstance(values, pa.Array)
-            else np.concatenate([values, second[name]]) for name, values in first.items()}
+def stacked(*tables: Arrays) -> Arrays:
+    """The rows of `tables` one after another (same columns: numpy or Arrow arrays)."""
+    filled = [t for t in tables if len(next(iter(t.values())))]
+    if len(filled) <= 1:
+        return filled[0] if filled else tables[0]
+    return {name: pa.concat_arrays([t[name] for t in filled]) if isinstance(values, pa.Array)
+            else np.concatenate([t[name] for t in filled]) for name, values in filled[0].items()}
 
 
 def contract_frame(arrays: Arrays) -> pd.DataFrame:

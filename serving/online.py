@@ -125,12 +125,13 @@ class RingState:
         bursts = self.model.pipeline.ring_index(self._market(empty_listings())).bursts
         self.index = RingIndex(self.index.taint, bursts)
 
-    def _taint(self, listings: pd.DataFrame) -> None:
+    def _taint(self, listings: pd.DataFrame | Columns) -> None:
         struck = self.struck
-        sellers = Columns.of(listings).objects("seller_id")
+        table = Columns.of(listings)
+        sellers = table.objects("seller_id")
         picked = [i for i, seller in enumerate(sellers) if seller in struck]
         if picked:
-            rows = Columns.of(listings).take(np.array(picked, dtype=np.int64))
+            rows = table.take(np.array(picked, dtype=np.int64))
             # only these sellers' complaints: they date their taints, and finding their
             # first strikes among every upheld complaint cost more than the update itself
             positions = np.concatenate([self._upheld_rows[s] for s in set(sellers[picked])])
@@ -172,7 +173,7 @@ class RingState:
         self.seller_ids.update(new["seller_id"])
         self._rebuild_bursts()
 
-    def prepare(self, listings: pd.DataFrame, complaints: Arrays) -> None:
+    def prepare(self, listings: pd.DataFrame | Columns, complaints: Arrays) -> None:
         """Before scoring `listings`: their sellers' strikes (`complaints`) and their own text."""
         if self._fresh_strikes(complaints["complaint_id"].to_pylist(),
                                complaints["status"].to_pylist()).any():
@@ -278,7 +279,7 @@ class OnlineScorer:
             new_sellers = sellers[np.array([s in wanted and s not in stored
                                             for s in sellers["seller_id"]], dtype=bool)]
             self.ring.add_sellers(new_sellers)
-        self.ring.prepare(listings, snap.complaints)
+        self.ring.prepare(Columns.of_arrays(request), snap.complaints)
         history = len(snap.listings["listing_id"])
         # plain arrays, not DataFrames: the pipeline reads them as it reads frames
         market = Marketplace(
