@@ -1,8 +1,9 @@
 """Time the scoring service: one listing in-process, then /score over loopback, beside a baseline.
 
-1. In-process: `OnlineScorer.score` for later listings one at a time (history lookup,
-   features, model, band, storing the listing, the review feed), with a split of the time
-   and a pyinstrument profile (bench/results/service_profile.txt).
+1. In-process: later listings one at a time as the service's scoring thread takes them
+   (checked request models -> `listing_arrays` -> `OnlineScorer.score_columns`: history
+   lookup, features, model, band, storing the listing, the review feed), with a split of
+   the time and a pyinstrument profile (bench/results/service_profile.txt).
 2. Over HTTP on loopback, `strikeout serve` (BentoML, `--workers`): 32 concurrent clients
    sending one listing per request, then 8 clients sending 100 listings per request.
 3. The same loads against a minimal FastAPI app (uvicorn, same worker count) that loads
@@ -47,10 +48,6 @@ PROFILE_PATH = Path(__file__).parent / "results" / "service_profile.txt"
 REPO = Path(__file__).resolve().parents[1]
 MODEL_NAME = "strikeout-listing-risk"
 CUT_QUANTILE = 0.8
-NO_SELLERS = pd.DataFrame({"seller_id": pd.Series(dtype="str"),
-                           "registered_at": pd.Series(dtype="datetime64[ns, UTC]"),
-                           "country": pd.Series(dtype="str"),
-                           "business_verified": pd.Series(dtype=bool)})
 
 
 # --- set-up ------------------------------------------------------------------------------------
@@ -125,6 +122,7 @@ def in_process(ledger_url: str, later: pd.DataFrame, n: int) -> dict[str, Any]:
     from serving.ledger.ledger import Ledger
     from serving.online import OnlineScorer, ReviewFeed, RingState
     from serving.queue import ReviewQueue
+    from serving.scoring_api import ScoreRequest, listing_arrays
     from serving.settings import ServingSettings
     from training.tracking import connect
 
@@ -137,31 +135,35 @@ def in_process(ledger_url: str, later: pd.DataFrame, n: int) -> dict[str, Any]:
     scorer = OnlineScorer(model, history, ring, ReviewFeed(ReviewQueue(ledger, settings), model))
     gc.collect()
     gc.freeze()
-    rows = [later.iloc[[i]].reset_index(drop=True) for i in range(n + 100)]
-    for row in rows[:20]:  # warm-up: first calls build caches
-        scorer.score(row, NO_SELLERS)
+    # as the service receives them: checked request models, turned into arrays on the
+    # scoring thread (`listing_arrays` is timed as part of the lookup)
+    requests = [ScoreRequest.model_validate_json(body).listings
+                for body in listing_bodies(later, 1, n + 100)]
+    for listings in requests[:20]:  # warm-up: first calls build caches
+        scorer.score_columns(*listing_arrays(listings))
     total, lookup, model_s, store_s = [], [], [], []
-    for row in rows[20:n + 20]:
+    for listings in requests[20:n + 20]:
         t0 = time.perf_counter()
-        batch = scorer.prepare(row, NO_SELLERS)
+        batch = scorer.prepare(*listing_arrays(listings))
         t1 = time.perf_counter()
-        model.score(batch.market, batch.targets, with_reasons=True, ring_index=ring.index)
+        model.score_columns(batch.market, batch.targets, with_reasons=True,
+                            ring_index=ring.index)
         t2 = time.perf_counter()
-        history.add(listings=row)
+        history.add(listings=batch.request)
         t3 = time.perf_counter()
         lookup.append(t1 - t0)
         model_s.append(t2 - t1)
         store_s.append(t3 - t2)
         total.append(t3 - t0)
     full = []
-    for row in rows[n + 20:n + 60]:  # timed without the profiler, which slows what it watches
+    for listings in requests[n + 20:n + 60]:  # timed without the profiler, which slows it
         t0 = time.perf_counter()
-        scorer.score(row, NO_SELLERS)
+        scorer.score_columns(*listing_arrays(listings))
         full.append(time.perf_counter() - t0)
     profiler = Profiler(interval=0.0005)
     profiler.start()
-    for row in rows[n + 60:n + 100]:
-        scorer.score(row, NO_SELLERS)
+    for listings in requests[n + 60:n + 100]:
+        scorer.score_columns(*listing_arrays(listings))
     profiler.stop()
     PROFILE_PATH.write_text(profiler.output_text(unicode=False, color=False, show_all=False))
     ledger.close()

@@ -48,7 +48,8 @@ COMPLAINT_COLUMNS = ("complaint_id", "listing_id", "seller_id", "brand", "filed_
                      "resolved_at")
 IN_CHUNK = 500  # ids per IN (...) list
 PAIR_CHUNK = 128  # (id, after) pairs per OR list: SQLite parses OR chains to a deep tree
-CACHE_ROWS = 500_000  # listing rows a HistoryStore keeps in memory (about 150 bytes each)
+CACHE_ROWS = 500_000  # listing rows a HistoryStore keeps in memory (about 150 bytes each as
+# columns; a seller's newest rows, fewer than FOLD_ROWS, about 500 bytes each as tuples)
 WRITE_CHUNK = 5_000  # rows per insert statement
 
 metadata = sa.MetaData()
@@ -246,7 +247,7 @@ class HistoryStore:
             if self.cache.max_rows:
                 history = self.cache.read(conn, wanted)
             else:
-                history = [_columns(rows_in(conn, _SELLER_ROWS, wanted))]
+                history = [CachedSeller(0, 0, None, tuple(rows_in(conn, _SELLER_ROWS, wanted)))]
             sellers = rows_in(conn, _SNAPSHOT_SELLERS, wanted)
             complaints = rows_in(conn, _SNAPSHOT_COMPLAINTS, wanted)
             frozen = rows_in(conn, _SNAPSHOT_FROZEN, wanted)
@@ -288,6 +289,37 @@ class HistoryStore:
 
 
 StoredColumns = dict[str, Any]  # HISTORY_COLUMNS (stored names) -> numpy or Arrow array
+FOLD_ROWS = 32  # a seller's newest rows kept as tuples until there are this many
+
+
+@dataclass(frozen=True)
+class CachedSeller:
+    """One seller's stored rows: older ones as columns, the newest as the database's tuples.
+
+    Folding rows into a seller's columns costs a dozen array operations, which dominated
+    requests of many sellers when every new row was folded at once; rows wait as tuples
+    until `fold_rows` of them have gathered, and a read turns the tuples of all its
+    sellers into columns in one go.
+    """
+
+    count: int  # rows the database held for the seller when read
+    last_seq: int  # the highest row number among them
+    columns: StoredColumns | None
+    tail: tuple[Sequence[Any], ...]
+
+    @classmethod
+    def of(cls, count: int, last_seq: int, rows: Sequence[Sequence[Any]], fold_rows: int
+           ) -> CachedSeller:
+        return cls(count, last_seq, None, ()).extended(count, last_seq, rows, fold_rows)
+
+    def extended(self, count: int, last_seq: int, rows: Sequence[Sequence[Any]],
+                 fold_rows: int) -> CachedSeller:
+        tail = (*self.tail, *rows)
+        if len(tail) < fold_rows:
+            return CachedSeller(count, last_seq, self.columns, tail)
+        new = _columns(tail)
+        return CachedSeller(count, last_seq, new if self.columns is None
+                            else dict(stacked(self.columns, new)), ())
 
 
 class SellerHistoryCache:
@@ -303,53 +335,55 @@ class SellerHistoryCache:
     Least recently read sellers are dropped past `max_rows` rows.
     """
 
-    def __init__(self, max_rows: int) -> None:
+    def __init__(self, max_rows: int, fold_rows: int = FOLD_ROWS) -> None:
         self.max_rows = max_rows
+        self.fold_rows = fold_rows
         self.rows = 0
-        self._sellers: OrderedDict[str, tuple[int, int, StoredColumns]] = OrderedDict()
+        self._sellers: OrderedDict[str, CachedSeller] = OrderedDict()
         self._lock = threading.Lock()
 
-    def read(self, conn: Connection, seller_ids: list[str]) -> list[StoredColumns]:
-        """The sellers' rows (stored columns), current as of `conn`'s transaction."""
+    def read(self, conn: Connection, seller_ids: list[str]) -> list[CachedSeller]:
+        """The sellers' rows, current as of `conn`'s transaction (sellers without rows left out)."""
         counts = {r[0]: (int(r[1]), int(r[2])) for r in rows_in(conn, _SELLER_COUNTS,
                                                                   seller_ids)}
         with self._lock:
             known = {s: self._sellers.get(s) for s in counts}
-        parts: dict[str, StoredColumns] = {}
-        grown: dict[str, tuple[int, int, StoredColumns]] = {}
+        current: dict[str, CachedSeller] = {}
+        grown: dict[str, CachedSeller] = {}
         for seller, (count, _) in counts.items():
             cached = known[seller]
-            if cached is not None and cached[0] == count:
-                parts[seller] = cached[2]
-            elif cached is not None and cached[0] < count:
+            if cached is not None and cached.count == count:
+                current[seller] = cached
+            elif cached is not None and cached.count < count:
                 grown[seller] = cached
         if grown:
             new = _by_seller(rows_in(conn, _SELLER_ROWS_AFTER, list(grown),
-                                     [cached[1] for cached in grown.values()]))
-            for seller, (count, last, columns) in grown.items():
-                rows = [r for r in new.get(seller, ()) if r[0] > last]
-                if count + len(rows) == counts[seller][0]:
-                    parts[seller] = dict(stacked(columns, _columns(rows)))
-        whole = [s for s in counts if s not in parts]
+                                     [cached.last_seq for cached in grown.values()]))
+            for seller, cached in grown.items():
+                rows = [r for r in new.get(seller, ()) if r[0] > cached.last_seq]
+                if cached.count + len(rows) == counts[seller][0]:
+                    current[seller] = cached.extended(*counts[seller], rows, self.fold_rows)
+        whole = [s for s in counts if s not in current]
         fetched = _by_seller(rows_in(conn, _SELLER_ROWS, whole)) if whole else {}
         for seller in whole:
-            parts[seller] = _columns(fetched.get(seller, []))
+            current[seller] = CachedSeller.of(*counts[seller], fetched.get(seller, []),
+                                              self.fold_rows)
         with self._lock:
-            for seller, columns in parts.items():
-                self._keep(seller, counts[seller], columns)
-        return [parts[s] for s in seller_ids if s in parts]
+            for seller, cached in current.items():
+                self._keep(seller, cached)
+        return [current[s] for s in seller_ids if s in current]
 
-    def _keep(self, seller: str, count_last: tuple[int, int], columns: StoredColumns) -> None:
+    def _keep(self, seller: str, cached: CachedSeller) -> None:
         old = self._sellers.pop(seller, None)
         if old is not None:
-            self.rows -= old[0]
-        if count_last[0] > self.max_rows:
+            self.rows -= old.count
+        if cached.count > self.max_rows:
             return
-        self._sellers[seller] = (*count_last, columns)
-        self.rows += count_last[0]
+        self._sellers[seller] = cached
+        self.rows += cached.count
         while self.rows > self.max_rows:
-            _, (count, _, _) = self._sellers.popitem(last=False)
-            self.rows -= count
+            _, dropped = self._sellers.popitem(last=False)
+            self.rows -= dropped.count
 
 
 def import_listings(store: HistoryStore, market: Marketplace) -> ImportedHistory:
@@ -527,6 +561,8 @@ def _processors(dialect: sa.Dialect, lookup: Lookup, types: tuple[Any, ...]
 
 
 _HISTORY_STORED = ("seq", *(_STORED.get(c, c) for c in HISTORY_COLUMNS))
+_ROW_ID = _HISTORY_STORED.index("listing_id")
+_ROW_ORDER = itemgetter(_HISTORY_STORED.index("created_at_ns"), _ROW_ID)
 _NUMERIC = {"seq": np.int64, "created_at_ns": np.int64, "price": np.float64,
             "quantity": np.int64, "image_count": np.int64}
 
@@ -547,14 +583,19 @@ def _columns(rows: Sequence[Sequence[Any]]) -> StoredColumns:
             for name, column in zip(_HISTORY_STORED, values, strict=True)}
 
 
-def _history_arrays(parts: Sequence[StoredColumns], exclude: Collection[str]
+def _history_arrays(sellers: Sequence[CachedSeller], exclude: Collection[str]
                     ) -> dict[str, Any]:
     """Sellers' history rows as the contract's listings (no text), oldest first.
 
     Ordered by (created_at, listing_id) as `HistoryStore.listings` orders them; Arrow
     compares text by its UTF-8 bytes, which is Python's order of code points.
     """
-    columns = stacked(*parts) if parts else _columns([])
+    tail = [row for seller in sellers for row in seller.tail]
+    parts = [seller.columns for seller in sellers if seller.columns is not None]
+    if not parts:  # only rows as tuples (sellers with few rows): sort them, then build
+        return _history_listings(_columns(sorted(
+            (row for row in tail if row[_ROW_ID] not in exclude), key=_ROW_ORDER)))
+    columns = stacked(*parts, _columns(tail))
     ids = columns["listing_id"]
     n = len(ids)
     if n < FEW_TEXTS:  # a seller's few rows: Python sorts them faster than Arrow's kernels
@@ -570,16 +611,19 @@ def _history_arrays(parts: Sequence[StoredColumns], exclude: Collection[str]
                                                   ("listing_id", "ascending")]).to_numpy()
         if exclude:
             order = order[table["keep"].to_numpy(zero_copy_only=False)[order]]
-    n = len(order)
+    return _history_listings(taken(columns, order))
+
+
+def _history_listings(columns: Arrays) -> dict[str, Any]:
+    """History columns (stored names) as the contract's listings, with empty text."""
+    n = len(columns["listing_id"])
     data: dict[str, Any] = {}
     for name in LISTING_COLUMNS:
         stored = _STORED.get(name, name)
         if stored not in columns:  # title, description: history features read neither
             data[name] = pa.nulls(n, pa.large_string()).fill_null("")
-        elif stored in _NUMERIC:
-            data[name] = columns[stored][order]
         else:
-            data[name] = columns[stored].take(order)
+            data[name] = columns[stored]
     return data
 
 
@@ -612,6 +656,12 @@ def stacked(*tables: Arrays) -> Arrays:
         return filled[0] if filled else tables[0]
     return {name: pa.concat_arrays([t[name] for t in filled]) if isinstance(values, pa.Array)
             else np.concatenate([t[name] for t in filled]) for name, values in filled[0].items()}
+
+
+def taken(table: Arrays, rows: np.ndarray) -> Arrays:
+    """The rows of `table` at positions `rows` (numpy or Arrow arrays)."""
+    return {name: values.take(rows) if isinstance(values, pa.Array) else values[rows]
+            for name, values in table.items()}
 
 
 def contract_frame(arrays: Arrays) -> pd.DataFrame:

@@ -20,11 +20,12 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import sqlalchemy as sa
 
 from features.columns import Arrays, Columns, plain_arrays
 from features.contract import Marketplace
-from features.price import registry_reference, registry_table
+from features.price import registry_prices, registry_table
 from features.rings import RingIndex, first_strikes
 from serving.history_store import (
     LISTING_COLUMNS,
@@ -34,6 +35,7 @@ from serving.history_store import (
     contract_frame,
     rows_in,
     stacked,
+    taken,
 )
 from serving.ledger.cases import review_cases_table
 from serving.ledger.ledger import Ledger
@@ -66,7 +68,7 @@ class Model(Protocol):
 class ScoreFeed(Protocol):
     """Where scores go after the response is decided: the reviewers' queue."""
 
-    def __call__(self, listings: pd.DataFrame, sellers: Columns,
+    def __call__(self, listings: Arrays, sellers: Columns,
                  results: Mapping[str, Any]) -> None: ...
 
 
@@ -162,13 +164,14 @@ class RingState:
             self._taint(self.history.listings(struck))
         self._rebuild_bursts()
 
-    def add_sellers(self, sellers: pd.DataFrame) -> None:
-        """Sellers about to be stored: the burst index counts their registrations."""
+    def add_sellers(self, sellers: Arrays) -> None:
+        """Sellers about to be stored (plain arrays): the burst index counts their
+        registrations."""
         known = self.seller_ids
-        fresh = np.fromiter((s not in known for s in sellers["seller_id"]), bool, len(sellers))
-        if not fresh.any():
+        fresh = [i for i, s in enumerate(sellers["seller_id"].to_pylist()) if s not in known]
+        if not fresh:
             return
-        new = sellers[fresh]
+        new = contract_frame(taken(sellers, np.array(fresh, dtype=np.int64)))
         self.sellers = pd.concat([self.sellers, new], ignore_index=True)
         self.seller_ids.update(new["seller_id"])
         self._rebuild_bursts()
@@ -214,7 +217,7 @@ class OnlineBatch:
 
     market: Marketplace
     targets: np.ndarray  # which rows of market.listings are the listings to score
-    new_sellers: pd.DataFrame  # sellers given with the listings and not stored yet
+    new_sellers: Arrays  # sellers given with the listings and not stored yet
     request: Arrays  # the listings to score, as plain arrays
     frozen: frozenset[str]  # sellers the ledger has frozen
 
@@ -246,52 +249,56 @@ class OnlineScorer:
         A listing id given twice in one batch (two requests at once) is scored in a second
         round, after the first has been stored, as two requests one after the other would.
         """
-        return pd.DataFrame(self.score_columns(listings, sellers))
+        return pd.DataFrame(self.score_columns(plain_arrays(listings, LISTING_COLUMNS),
+                                               plain_arrays(sellers, SELLER_COLUMNS)))
 
-    def score_columns(self, listings: pd.DataFrame, sellers: pd.DataFrame
-                      ) -> dict[str, list[Any]]:
-        """`score`'s columns (`RESULT_COLUMNS`) as lists: what the service answers from."""
-        ids = Columns.of(listings).objects("listing_id")
+    def score_columns(self, listings: Arrays, sellers: Arrays) -> dict[str, list[Any]]:
+        """`score` of plain arrays (`LISTING_COLUMNS`, `SELLER_COLUMNS`, as `plain_arrays`
+        makes them), with the result's columns (`RESULT_COLUMNS`) as lists: what the
+        service answers from."""
+        ids = listings["listing_id"].to_pylist()
         if len(set(ids)) == len(ids):
             return self._score(listings, sellers)
-        rounds = listings.groupby("listing_id", sort=False).cumcount().to_numpy()
-        out: dict[str, list[Any]] = {name: [None] * len(listings) for name in RESULT_COLUMNS}
+        seen: dict[str, int] = {}
+        rounds = np.empty(len(ids), dtype=np.int64)
+        for k, listing_id in enumerate(ids):  # an id's first row in round 0, its second in 1..
+            rounds[k] = seen[listing_id] = seen.get(listing_id, -1) + 1
+        out: dict[str, list[Any]] = {name: [None] * len(ids) for name in RESULT_COLUMNS}
         for r in range(rounds.max() + 1):
             at = np.flatnonzero(rounds == r)
-            part = self._score(listings.iloc[at], sellers)
+            part = self._score(taken(listings, at), sellers)
             for name, values in part.items():
                 for i, value in zip(at, values, strict=True):
                     out[name][i] = value
         return out
 
-    def prepare(self, listings: pd.DataFrame, sellers: pd.DataFrame) -> OnlineBatch:
+    def prepare(self, listings: Arrays, sellers: Arrays) -> OnlineBatch:
         """The marketplace batch scoring would hold for `listings`, from the store and ledger.
 
         Also brings the ring index up to date with these listings and their sellers.
         """
         self.ring.refresh()
-        request = plain_arrays(listings, LISTING_COLUMNS)
-        seller_ids = list(dict.fromkeys(request["seller_id"].to_pylist()))
-        snap = self.history.snapshot(seller_ids, exclude=set(request["listing_id"].to_pylist()))
+        seller_ids = list(dict.fromkeys(listings["seller_id"].to_pylist()))
+        snap = self.history.snapshot(seller_ids, exclude=set(listings["listing_id"].to_pylist()))
         new_sellers = sellers
-        if len(sellers):
+        if len(sellers["seller_id"]):
             wanted, stored = set(seller_ids), set(snap.sellers["seller_id"].to_pylist())
-            new_sellers = sellers[np.array([s in wanted and s not in stored
-                                            for s in sellers["seller_id"]], dtype=bool)]
+            new_sellers = taken(sellers, np.array(
+                [i for i, s in enumerate(sellers["seller_id"].to_pylist())
+                 if s in wanted and s not in stored], dtype=np.int64))
             self.ring.add_sellers(new_sellers)
-        self.ring.prepare(Columns.of_arrays(request), snap.complaints)
+        self.ring.prepare(Columns.of_arrays(listings), snap.complaints)
         history = len(snap.listings["listing_id"])
         # plain arrays, not DataFrames: the pipeline reads them as it reads frames
         market = Marketplace(
-            listings=Columns.of_arrays(stacked(snap.listings, request)),  # type: ignore[arg-type]
-            sellers=Columns.of_arrays(stacked(  # type: ignore[arg-type]
-                snap.sellers, plain_arrays(new_sellers, SELLER_COLUMNS))),
+            listings=Columns.of_arrays(stacked(snap.listings, listings)),  # type: ignore[arg-type]
+            sellers=Columns.of_arrays(stacked(snap.sellers, new_sellers)),  # type: ignore[arg-type]
             complaints=Columns.of_arrays(snap.complaints),  # type: ignore[arg-type]
             brands=self.model.brands, fx_rates=self.model.fx_rates)
-        targets = np.arange(history + len(listings)) >= history
-        return OnlineBatch(market, targets, new_sellers, request, snap.frozen)
+        targets = np.arange(history + len(listings["listing_id"])) >= history
+        return OnlineBatch(market, targets, new_sellers, listings, snap.frozen)
 
-    def _score(self, listings: pd.DataFrame, sellers: pd.DataFrame) -> dict[str, list[Any]]:
+    def _score(self, listings: Arrays, sellers: Arrays) -> dict[str, list[Any]]:
         batch = self.prepare(listings, sellers)
         frozen = [s in batch.frozen for s in batch.request["seller_id"].to_pylist()]
         # a frozen seller's listing is answered `high`: it gets reasons whatever its score
@@ -323,10 +330,11 @@ class ReviewFeed:
         self.rates = model.fx_rates.set_index("currency")["usd_per_unit"].to_dict()
         self.registry = registry_table(model.brands)
 
-    def __call__(self, listings: pd.DataFrame, sellers: Columns,
+    def __call__(self, listings: Arrays, sellers: Columns,
                  results: Mapping[str, Any]) -> None:
-        """Send `results` (columns as `OnlineScorer` makes them) of `listings` to the queue."""
-        ids = Columns.of(listings).objects("listing_id").tolist()
+        """Send `results` (columns as `OnlineScorer` makes them) of `listings` (plain arrays
+        in `LISTING_COLUMNS`) to the queue."""
+        ids = listings["listing_id"].to_pylist()
         flagged = [band != "low" for band in results["band"]]
         low_ids = [i for i, f in zip(ids, flagged, strict=True) if not f]
         if low_ids:
@@ -335,13 +343,13 @@ class ReviewFeed:
         picked = [i for i, f in enumerate(flagged) if f]
         if not picked:
             return
-        rows = listings.iloc[picked]
+        rows = taken(listings, np.array(picked, dtype=np.int64))
         now = datetime.now(UTC)
-        references = registry_reference(rows, self.registry).tolist()
-        known = _seller_rows(sellers, set(rows["seller_id"]))
+        references = registry_prices(Columns.of_arrays(rows), self.registry).tolist()
+        records = _listing_records(rows)
+        known = _seller_rows(sellers, {listing["seller_id"] for listing in records})
         items = []
-        for i, reference, listing in zip(picked, references, rows.to_dict("records"),
-                                         strict=True):
+        for i, reference, listing in zip(picked, references, records, strict=True):
             listing.update(known.get(listing["seller_id"], {}))
             items.append(ScoredListing(
                 listing, float(results["score"][i]), results["band"][i], results["reasons"][i],
@@ -354,6 +362,15 @@ class ReviewFeed:
     def _with_open_case(self, listing_ids: list[str]) -> set[str]:
         with self.queue.ledger.store.read() as conn:
             return {row[0] for row in rows_in(conn, OPEN_CASES, listing_ids)}
+
+
+def _listing_records(listings: Arrays) -> list[dict[str, Any]]:
+    """Listings (plain arrays) as rows of Python values, `created_at` as a UTC `pd.Timestamp`."""
+    columns = {name: [pd.Timestamp(v, tz="UTC") for v in values.tolist()]
+               if name == "created_at" else
+               values.to_pylist() if isinstance(values, pa.Array) else values.tolist()
+               for name, values in listings.items()}
+    return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
 
 
 def _seller_rows(sellers: Columns, wanted: set[str]) -> dict[str, dict[str, Any]]:

@@ -4,8 +4,8 @@ A request holds 1 to 1000 listings in the data contract's columns (no `label`); 
 listing of a seller the service has not seen may carry the seller's three columns.
 Pydantic checks types and ranges (BentoML answers its errors with a 400 that names the
 field); `request_problems` adds what needs the loaded model (known currencies) or the
-whole request (duplicate ids), in the same shape. `listing_frames` turns checked
-listings into contract-typed tables in one pass, for a whole micro-batch at once.
+whole request (duplicate ids), in the same shape. `listing_arrays` turns checked
+listings into the contract's columns in one pass, for a whole micro-batch at once.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from serving.history_store import texts
+from features.columns import Arrays
 
 MAX_ID_CHARS = 200
 MAX_TITLE_CHARS = 1_000
@@ -209,7 +209,7 @@ def error_body(problems: list[dict[str, Any]]) -> dict[str, Any]:
             "detail": problems}
 
 
-# --- frames ----------------------------------------------------------------------------------
+# --- arrays ----------------------------------------------------------------------------------
 
 def epoch_ns(moment: datetime) -> int:
     """Exact UTC nanoseconds of an aware datetime (microsecond precision, as JSON carries)."""
@@ -217,40 +217,37 @@ def epoch_ns(moment: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1000
 
 
-def utc_timestamps(ns: Sequence[int] | np.ndarray) -> pd.DatetimeIndex:
-    return pd.DatetimeIndex(np.asarray(ns, dtype=np.int64).view("datetime64[ns]")
-                            ).tz_localize("UTC")
+def listing_arrays(listings: Sequence[ListingIn]) -> tuple[Arrays, Arrays]:
+    """Checked `listings` as plain arrays (`Columns.of_arrays`) of the contract's listing
+    columns, and of its seller columns for the sellers given with a listing (first given).
 
-
-def listing_frames(listings: Sequence[ListingIn]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Contract-typed `listings` and `sellers` tables (sellers: those given with a listing).
-
-    Built column by column in the contract's order: this runs once per micro-batch on
-    the scoring thread, where every pandas call is paid by all the requests waiting.
+    Built column by column, without DataFrames: this runs once per micro-batch on the
+    scoring thread, where every pandas call is paid by all the requests waiting.
     """
     data: dict[str, Any] = {}
     for name in LISTING_COLUMNS:
         values = [getattr(x, name) for x in listings]
         if name == "created_at":
-            data[name] = utc_timestamps([epoch_ns(v) for v in values])
+            data[name] = np.array([epoch_ns(v) for v in values], dtype=np.int64)
         elif name == "price":
             data[name] = np.array(values, dtype=np.float64)
         elif name in ("quantity", "image_count"):
             data[name] = np.array(values, dtype=np.int64)
         else:
-            data[name] = texts(values)
+            data[name] = pa.array(values, type=pa.large_string())
     first: dict[str, ListingIn] = {}
     for x in listings:
         if x.has_seller:
             first.setdefault(x.seller_id, x)
     given = list(first.values())
-    sellers = pd.DataFrame({
-        "seller_id": texts([x.seller_id for x in given]),
-        "registered_at": utc_timestamps([epoch_ns(x.registered_at) for x in given]),  # type: ignore[arg-type]
-        "country": texts([x.country for x in given]),  # type: ignore[misc]
+    sellers = {
+        "seller_id": pa.array([x.seller_id for x in given], type=pa.large_string()),
+        "registered_at": np.array([epoch_ns(x.registered_at) for x in given],  # type: ignore[arg-type]
+                                  dtype=np.int64),
+        "country": pa.array([x.country for x in given], type=pa.large_string()),
         "business_verified": np.array([bool(x.business_verified) for x in given], dtype=bool),
-    })
-    return pd.DataFrame(data), sellers
+    }
+    return data, sellers
 
 
 # listing_id, score, band, reasons, model_version, seller_frozen

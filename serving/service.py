@@ -53,7 +53,7 @@ from serving.scoring_api import (
     ScoreRequest,
     ScoreResponse,
     error_body,
-    listing_frames,
+    listing_arrays,
     request_problems,
     score_response,
     scored_rows,
@@ -279,7 +279,7 @@ class Strikeout:
         scorer = self.slot.current
         if scorer is None:
             raise ModelUnavailable("no model is loaded")
-        listings, sellers = listing_frames([x for request in requests for x in request])
+        listings, sellers = listing_arrays([x for request in requests for x in request])
         rows = scored_rows(scorer.score_columns(listings, sellers))
         self.metrics.batch_listings.observe(len(rows))
         for row in rows:

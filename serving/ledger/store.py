@@ -190,12 +190,15 @@ class WriteTx:
 
     def append(self, event: Event) -> RecordedEvent:
         recorded = seal(event, self.head_seq + 1, self.head_hash)
-        self.conn.execute(events_table.insert().values(**event_row(recorded)))
+        self.conn.execute(_INSERT_EVENT, event_row(recorded))
         for projection in self.projections:
             projection.apply(self.conn, recorded)
         self.head_seq, self.head_hash = recorded.seq, recorded.hash
         self.appended.append(recorded)
         return recorded
+
+
+_INSERT_EVENT = events_table.insert()  # built once: building it per event cost more than running it
 
 
 def event_row(event: RecordedEvent) -> dict[str, Any]:

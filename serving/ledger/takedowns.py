@@ -73,14 +73,20 @@ class TakedownProjection:
     def apply(self, conn: Connection, event: RecordedEvent) -> None:
         if event.type != EventType.LISTING_TAKEN_DOWN or is_down(conn, str(event.listing_id)):
             return
-        conn.execute(takedowns_table.insert().values(
-            listing_id=event.listing_id, seller_id=event.seller_id, seq=event.seq, at=event.at,
-            actor=event.actor, cause=event.payload.get("cause", "review"), reason=event.reason))
+        conn.execute(_INSERT_TAKEDOWN, {
+            "listing_id": event.listing_id, "seller_id": event.seller_id, "seq": event.seq,
+            "at": event.at, "actor": event.actor, "cause": event.payload.get("cause", "review"),
+            "reason": event.reason})
 
 
 def is_down(conn: Connection, listing_id: str) -> bool:
-    return conn.execute(sa.select(takedowns_table.c.seq).where(
-        takedowns_table.c.listing_id == listing_id)).first() is not None
+    return conn.execute(_TAKEDOWN_OF, {"listing": listing_id}).first() is not None
+
+
+# built once: these run inside ledger writes, once per event
+_INSERT_TAKEDOWN = takedowns_table.insert()
+_TAKEDOWN_OF = sa.select(takedowns_table.c.seq).where(
+    takedowns_table.c.listing_id == sa.bindparam("listing"))
 
 
 def take_down(tx: WriteTx, *, listing_id: str, seller_id: str, actor: str, at: datetime,

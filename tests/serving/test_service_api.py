@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from mlflow.tracking import MlflowClient
 from starlette.testclient import TestClient
 
+from serving.history_store import LISTING_COLUMNS
 from serving.ledger.cases import review_cases_table
 from tests.serving.service_support import (
     MODEL_NAME,
@@ -122,12 +123,23 @@ def test_a_flagged_listing_opens_one_review_case_however_often_it_is_scored(api:
     ledger = api.ledger.open()
     try:
         with ledger.store.read() as conn:
-            cases = conn.execute(sa.select(review_cases_table.c.status).where(
+            cases = conn.execute(sa.select(
+                review_cases_table.c.status, review_cases_table.c.snapshot).where(
                 review_cases_table.c.listing_id == row["listing_id"],
                 review_cases_table.c.score.is_not(None))).all()
     finally:
         ledger.close()
     assert [c.status for c in cases] == ["open"]  # one case from the model, however many scores
+    # the case shows reviewers the listing as it was sent, its seller and its price in USD
+    snapshot = json.loads(cases[0].snapshot)
+    listing = snapshot["listing"]
+    assert pd.Timestamp(listing.pop("created_at")) == row["created_at"]
+    assert listing == {c: row[c] for c in LISTING_COLUMNS if c != "created_at"}
+    seller = api.world.market.sellers.set_index("seller_id").loc[row["seller_id"]]
+    assert snapshot["seller"]["country"] == seller["country"]
+    assert pd.Timestamp(snapshot["seller"]["registered_at"]) == seller["registered_at"]
+    rate = api.world.market.fx_rates.set_index("currency").at[row["currency"], "usd_per_unit"]
+    assert snapshot["price"]["price_usd"] == pytest.approx(row["price"] * rate, rel=1e-12)
 
 
 def test_a_frozen_sellers_listing_is_high_and_says_so(api: Api) -> None:

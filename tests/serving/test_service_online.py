@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.columns import plain_arrays
 from features.contract import Marketplace
 from serving.batch import load_scorer
-from serving.history_store import SELLER_COLUMNS, HistoryStore
+from serving.history_store import LISTING_COLUMNS, SELLER_COLUMNS, HistoryStore
 from serving.ledger.ledger import ComplaintFiling, Ledger
 from serving.online import OnlineScorer, RingState
 from tests.serving.service_support import (
@@ -57,7 +58,8 @@ class Online:
     def features(self, listings: pd.DataFrame, sellers: pd.DataFrame = NO_SELLERS
                  ) -> pd.DataFrame:
         """The features the scorer would compute for `listings` now (stores nothing)."""
-        batch = self.scorer.prepare(listings.reset_index(drop=True), sellers)
+        batch = self.scorer.prepare(plain_arrays(listings, LISTING_COLUMNS),
+                                    plain_arrays(sellers, SELLER_COLUMNS))
         features = self.model.pipeline.transform(batch.market, batch.targets,
                                                  self.scorer.ring.index)
         return features.reset_index(drop=True)
