@@ -3,11 +3,12 @@
 `python -m bench.features` fits the pipeline on 200k listings of a 1M-listing synthetic
 marketplace, then times `transform` of the first 100k, 300k and 1M listings (each
 with its full history, as batch scoring does), with peak resident memory, and one
-listing at a time in-process (its seller's rows only, the shared ring index), as
-the service does (tables as plain arrays, as the service passes them, and as
-DataFrames, alternating; warm, with the loaded objects frozen out of the garbage
-collector's sight as the service does): wall clock and the thread's CPU time, whose
-tail a busy machine inflates less. Writes bench/results/features.json.
+listing at a time in-process with its seller's rows only and the shared ring index.
+One at a time is timed two ways, alternating: plain arrays in and a bare feature
+matrix out (`FeaturePipeline.values`), as the service does, and DataFrames in and out
+(`transform`). Warm, with the loaded objects frozen out of the garbage collector's
+sight as the service does; wall clock and the thread's CPU time, whose tail a busy
+machine inflates less. Writes bench/results/features.json.
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ def online_latency_ms(pipeline: FeaturePipeline, market: Marketplace, samples: i
                       seed: int, plain: bool) -> dict[str, float]:
     """One listing at a time with only its seller's rows, as the service scores it.
 
-    `plain`: the seller's tables as plain arrays (`Columns.of_arrays`), which is what the
-    service hands the pipeline; otherwise as DataFrames.
+    `plain`: the seller's tables as plain arrays (`Columns.of_arrays`) and the features
+    as a bare matrix (`FeaturePipeline.values`), which is what the service does; otherwise
+    DataFrames in and out (`transform`).
     """
     listings = market.listings
     ring_index = pipeline.ring_index(market)
@@ -53,6 +55,7 @@ def online_latency_ms(pipeline: FeaturePipeline, market: Marketplace, samples: i
     def table(frame: pd.DataFrame) -> Any:
         return Columns.of_arrays(plain_arrays(frame)) if plain else frame
 
+    features = pipeline.values if plain else pipeline.transform
     rng = np.random.default_rng(seed)
     times, cpu_times = [], []
     picked = rng.choice(len(listings), samples + WARM_UP, replace=False)
@@ -69,13 +72,14 @@ def online_latency_ms(pipeline: FeaturePipeline, market: Marketplace, samples: i
                           market.brands, market.fx_rates)
         target = (rows["listing_id"] == listings["listing_id"].iat[i]).to_numpy()
         started, cpu_started = time.perf_counter(), time.thread_time()
-        pipeline.transform(one, target, ring_index)
+        features(one, target, ring_index)
         if k >= WARM_UP:
             cpu_times.append(time.thread_time() - cpu_started)
             times.append(time.perf_counter() - started)
     ms, cpu_ms = np.asarray(times) * 1e3, np.asarray(cpu_times) * 1e3
     # CPU time beside wall clock: on a shared machine the wall clock's tail is mostly waiting
-    return {"tables": "plain arrays (as the service)" if plain else "DataFrames",
+    return {"tables": "plain arrays -> values (as the service)" if plain
+            else "DataFrames -> transform",
             "samples": samples, "p50_ms": round(float(np.percentile(ms, 50)), 2),
             "p99_ms": round(float(np.percentile(ms, 99)), 2),
             "cpu_p50_ms": round(float(np.percentile(cpu_ms, 50)), 2),

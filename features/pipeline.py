@@ -91,7 +91,8 @@ class FeaturePipeline:
             n_folds=s.text_folds, random_state=s.seed)
         text = self.text_.fit_transform(rows, y).to_numpy()
         self.rings_ = RingFeatures().fit(rows)
-        return self._assemble(market, listings, targets, lambda _: text)
+        values = self._assemble(market, listings, targets, lambda _: text)
+        return self._frame(values, listings, targets)
 
     def fit(self, market: Marketplace, y: np.ndarray,
             targets: np.ndarray | None = None) -> FeaturePipeline:
@@ -107,7 +108,22 @@ class FeaturePipeline:
         it is built from `market` itself.
         """
         listings = self._with_prices(Columns.of(market.listings), market)
+        values = self._assemble(market, listings, targets, self.text_.values, ring_index)
+        return self._frame(values, listings, targets)
+
+    def values(self, market: Marketplace, targets: np.ndarray | None = None,
+               ring_index: RingIndex | None = None) -> np.ndarray:
+        """`transform`'s features as a float64 matrix with the columns `feature_names_`:
+        no DataFrame (the service's request path)."""
+        listings = self._with_prices(Columns.of(market.listings), market)
         return self._assemble(market, listings, targets, self.text_.values, ring_index)
+
+    def _frame(self, values: np.ndarray, listings: Columns, targets: np.ndarray | None
+               ) -> pd.DataFrame:
+        """Features as a frame indexed as the target rows of `listings`."""
+        index = listings.index if targets is None else listings.index[
+            np.asarray(targets, dtype=bool)]
+        return pd.DataFrame(values, index=index, columns=self._feature_index(), copy=False)
 
     def ring_index(self, market: Marketplace) -> RingIndex:
         return self.rings_.build_index(market.listings, market.sellers, market.complaints)
@@ -115,10 +131,11 @@ class FeaturePipeline:
     def _assemble(self, market: Marketplace, listings: Columns,
                   targets: np.ndarray | None,
                   text_of: Callable[[Columns], np.ndarray],
-                  ring_index: RingIndex | None = None) -> pd.DataFrame:
-        """The four families of the target rows of `listings`, as one float64 frame.
+                  ring_index: RingIndex | None = None) -> np.ndarray:
+        """The four families of the target rows of `listings`, as one float64 matrix with
+        the columns `feature_names_`.
 
-        Every family reads arrays of `Columns`: no DataFrame is built until the result.
+        Every family reads arrays of `Columns`: no DataFrame is built.
         """
         price_all = self.price_.values(listings)
         listings = listings.with_columns(price_ratio=price_all[:, 1])
@@ -141,9 +158,9 @@ class FeaturePipeline:
         for block in blocks:
             values[:, start:start + block.shape[1]] = block
             start += block.shape[1]
-        if columns != self.feature_names_:
-            return pd.DataFrame(values, index=rows.index, columns=columns)[self.feature_names_]
-        return pd.DataFrame(values, index=rows.index, columns=self._feature_index(), copy=False)
+        if columns != self.feature_names_:  # a model saved with its columns in another order
+            return values[:, [columns.index(name) for name in self.feature_names_]]
+        return values
 
     def _block_columns(self) -> list[str]:
         """The columns of the four families, in the order `_assemble` stacks them."""

@@ -61,8 +61,7 @@ class Model(Protocol):
 
     def score_columns(self, market: Marketplace, targets: np.ndarray | None = None,
                       with_reasons: bool = True, ring_index: RingIndex | None = None,
-                      reasons_for: np.ndarray | None = None
-                      ) -> tuple[dict[str, Any], pd.Index]: ...
+                      reasons_for: np.ndarray | None = None) -> dict[str, Any]: ...
 
 
 class ScoreFeed(Protocol):
@@ -302,7 +301,7 @@ class OnlineScorer:
         batch = self.prepare(listings, sellers)
         frozen = [s in batch.frozen for s in batch.request["seller_id"].to_pylist()]
         # a frozen seller's listing is answered `high`: it gets reasons whatever its score
-        scored, _ = self.model.score_columns(batch.market, batch.targets, with_reasons=True,
+        scored = self.model.score_columns(batch.market, batch.targets, with_reasons=True,
                                              ring_index=self.ring.index,
                                              reasons_for=np.array(frozen, dtype=bool))
         result = {

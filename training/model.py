@@ -56,23 +56,25 @@ class ListingRiskModel(PythonModel):
         self.version = "unregistered"
 
     # -- scoring ---------------------------------------------------------------
-    def raw_scores(self, features: pd.DataFrame) -> np.ndarray:
+    def raw_scores(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """The booster's log-odds of features (a frame, or a matrix with the pipeline's columns)."""
         # one thread: small batches jitter badly with LightGBM's default threading
         threads = 1 if len(features) < 2000 else 0
         return np.asarray(
-            self.booster.predict(features.to_numpy(dtype="float64"), num_threads=threads))
+            self.booster.predict(np.asarray(features, dtype="float64"), num_threads=threads))
 
-    def scores(self, features: pd.DataFrame) -> np.ndarray:
+    def scores(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
         return self.calibrator.predict(self.raw_scores(features))
 
-    def reasons(self, features: pd.DataFrame) -> list[list[Reason]]:
-        """The top signals pushing each row's score up, from LightGBM's own contributions."""
-        if features.empty:
+    def reasons(self, features: np.ndarray) -> list[list[Reason]]:
+        """The top signals pushing each row's score up, from LightGBM's own contributions
+        (`features`: a matrix with the pipeline's columns, as `FeaturePipeline.values`)."""
+        if not len(features):
             return []
-        contrib = np.asarray(self.booster.predict(features.to_numpy(dtype="float64"),
-                                                  pred_contrib=True, num_threads=1))[:, :-1]
-        names = features.columns
-        values = features.to_numpy()
+        values = np.asarray(features, dtype="float64")
+        contrib = np.asarray(self.booster.predict(values, pred_contrib=True,
+                                                  num_threads=1))[:, :-1]
+        names = self.pipeline.get_feature_names_out()
         out = []
         for i in range(len(features)):
             top = np.argsort(-contrib[i])[:TOP_REASONS]
@@ -90,30 +92,32 @@ class ListingRiskModel(PythonModel):
         `ring_index` carries cross-seller signals when `market` holds only some sellers.
         Indexed as the target rows of `market.listings`.
         """
-        columns, index = self.score_columns(market, targets, with_reasons, ring_index)
-        return pd.DataFrame(columns, index=index)
+        index = Columns.of(market.listings).index
+        if targets is not None:
+            index = index[np.asarray(targets, dtype=bool)]
+        return pd.DataFrame(self.score_columns(market, targets, with_reasons, ring_index),
+                            index=index)
 
     def score_columns(self, market: Marketplace, targets: np.ndarray | None = None,
                       with_reasons: bool = True, ring_index: RingIndex | None = None,
-                      reasons_for: np.ndarray | None = None
-                      ) -> tuple[dict[str, Any], pd.Index]:
-        """`score`'s columns as arrays and lists, with the target rows' index (no DataFrame:
-        the service's request path). `reasons_for` (a mask over the target rows) asks for
+                      reasons_for: np.ndarray | None = None) -> dict[str, Any]:
+        """`score`'s columns as arrays and lists, in the order of the target rows (no
+        DataFrame: the service's request path). `reasons_for` (a mask over the target rows) asks for
         reasons of `low` rows too: the service's frozen sellers, whose band it raises."""
-        features = self.pipeline.transform(market, targets, ring_index)
+        features = self.pipeline.values(market, targets, ring_index)
         p = self.scores(features)
         band = band_of(p, self.bands)
         reasons: list[list[Reason]] = [[] for _ in range(len(p))]
         wanted = band != "low" if reasons_for is None else (band != "low") | reasons_for
         flagged = np.flatnonzero(wanted)
         if with_reasons and len(flagged):
-            for i, r in zip(flagged, self.reasons(features.iloc[flagged]), strict=True):
+            for i, r in zip(flagged, self.reasons(features[flagged]), strict=True):
                 reasons[i] = r
         ids = Columns.of(market.listings).objects("listing_id")  # features: the target rows
         if targets is not None:
             ids = ids[np.asarray(targets, dtype=bool)]
         return {"listing_id": ids, "score": p, "band": band, "reasons": reasons,
-                "model_version": np.full(len(p), self.version, dtype=object)}, features.index
+                "model_version": np.full(len(p), self.version, dtype=object)}
 
     # -- plain pyfunc ----------------------------------------------------------
     def market_from_rows(self, rows: pd.DataFrame) -> Marketplace:
