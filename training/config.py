@@ -50,6 +50,11 @@ class BoosterConfig(Closed):
     n_estimators: int = Field(default=600, ge=1)
     learning_rate: float = Field(default=0.05, gt=0, le=1)
     num_leaves: int = Field(default=31, ge=2)
+    max_depth: int = Field(
+        default=6, ge=-1,
+        description="deepest a tree may grow (-1: no limit). LightGBM's contributions, the "
+                    "service's reasons, cost time in proportion to depth squared; at 6 they "
+                    "cost ~40% less than unlimited with no loss of PR-AUC (README)")
     min_child_samples: int = Field(default=40, ge=1)
     subsample: float = Field(default=0.8, gt=0, le=1)
     subsample_freq: int = Field(default=1, ge=0)

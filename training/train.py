@@ -99,6 +99,7 @@ def fit_booster(config: TrainingConfig, X_train: pd.DataFrame, y_train: np.ndarr
         weight_pos = float(b.positive_weight)
     params = {
         "objective": "binary", "learning_rate": b.learning_rate, "num_leaves": b.num_leaves,
+        "max_depth": b.max_depth,
         "min_child_samples": b.min_child_samples, "subsample": b.subsample,
         "subsample_freq": b.subsample_freq, "colsample_bytree": b.colsample_bytree,
         "reg_lambda": b.reg_lambda, "seed": b.seed, "deterministic": True,

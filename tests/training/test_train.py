@@ -15,7 +15,7 @@ from features.contract import Marketplace, load_marketplace, save_marketplace
 from features.synthetic import SynthConfig, generate_marketplace
 from training.config import BoosterConfig, TrainingConfig
 from training.registry import promote
-from training.train import TrainResult, train
+from training.train import TrainResult, fit_booster, train
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mlflow-training")]
 
@@ -169,3 +169,21 @@ def test_score_command_refuses_an_unknown_output_format(trained: TrainResult, da
                                       str(tmp_path / "scores.xlsx"), "--model", trained.model_uri])
     assert result.exit_code == 2
     assert "--out must end in .csv or .parquet" in result.output
+
+
+@pytest.mark.parametrize("max_depth", [2, 4])
+def test_trees_grow_no_deeper_than_max_depth(max_depth: int) -> None:
+    """The depth limit reaches LightGBM: the service's reasons cost time with depth."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(2000, 6)), columns=[f"f{i}" for i in range(6)])
+    y = ((X["f0"] * X["f1"] + X["f2"] ** 2 + rng.normal(scale=0.5, size=2000)) > 1).to_numpy(int)
+    config = TrainingConfig(booster=BoosterConfig(n_estimators=20, max_depth=max_depth))
+    booster = fit_booster(config, X.iloc[:1500], y[:1500], X.iloc[1500:], y[1500:])
+
+    def depth(node: dict) -> int:
+        if "leaf_index" in node:
+            return 0
+        return 1 + max(depth(node["left_child"]), depth(node["right_child"]))
+
+    depths = [depth(tree["tree_structure"]) for tree in booster.dump_model()["tree_info"]]
+    assert max(depths) == max_depth  # reached, never passed (31 leaves would go deeper)
