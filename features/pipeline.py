@@ -107,9 +107,8 @@ class FeaturePipeline:
         than `market` (batch scoring in seller chunks, the online service); by default
         it is built from `market` itself.
         """
-        listings = self._with_prices(Columns.of(market.listings), market)
-        values = self._assemble(market, listings, targets, self.text_.values, ring_index)
-        return self._frame(values, listings, targets)
+        return self._frame(self.values(market, targets, ring_index), Columns.of(market.listings),
+                           targets)
 
     def values(self, market: Marketplace, targets: np.ndarray | None = None,
                ring_index: RingIndex | None = None) -> np.ndarray:

@@ -48,8 +48,10 @@ COMPLAINT_COLUMNS = ("complaint_id", "listing_id", "seller_id", "brand", "filed_
                      "resolved_at")
 IN_CHUNK = 500  # ids per IN (...) list
 PAIR_CHUNK = 128  # (id, after) pairs per OR list: SQLite parses OR chains to a deep tree
-CACHE_ROWS = 500_000  # listing rows a HistoryStore keeps in memory (about 150 bytes each as
-# columns; a seller's newest rows, fewer than FOLD_ROWS, about 500 bytes each as tuples)
+# Listing rows a HistoryStore keeps in memory: about 150 bytes each as columns, about 500
+# as tuples (a seller's newest rows, fewer than FOLD_ROWS).
+CACHE_ROWS = 500_000
+FOLD_ROWS = 32  # a seller's newest rows kept as tuples until there are this many
 WRITE_CHUNK = 5_000  # rows per insert statement
 
 metadata = sa.MetaData()
@@ -150,11 +152,12 @@ class ImportedHistory:
 class HistoryStore:
     """Sellers and listings the service has seen, in the ledger's database."""
 
-    def __init__(self, store: LedgerStore, cache_rows: int = CACHE_ROWS) -> None:
+    def __init__(self, store: LedgerStore, cache_rows: int = CACHE_ROWS,
+                 fold_rows: int = FOLD_ROWS) -> None:
         self.store = store
         self.engine = store.engine
         self.is_postgres = store.is_postgres
-        self.cache = SellerHistoryCache(cache_rows)
+        self.cache = SellerHistoryCache(cache_rows, fold_rows)
         self._inserts = {"sellers": self._insert_new(sellers_table, "seller_id"),
                          "listings": self._insert_new(listings_table, "listing_id")}
 
@@ -246,8 +249,10 @@ class HistoryStore:
         with self.store.read() as conn:
             if self.cache.max_rows:
                 history = self.cache.read(conn, wanted)
-            else:
-                history = [CachedSeller(0, 0, None, tuple(rows_in(conn, _SELLER_ROWS, wanted)))]
+            else:  # every row read afresh, as one uncached entry
+                rows = rows_in(conn, _SELLER_ROWS, wanted)
+                history = [CachedSeller.of(len(rows), max((r[0] for r in rows), default=0),
+                                           rows, self.cache.fold_rows)]
             sellers = rows_in(conn, _SNAPSHOT_SELLERS, wanted)
             complaints = rows_in(conn, _SNAPSHOT_COMPLAINTS, wanted)
             frozen = rows_in(conn, _SNAPSHOT_FROZEN, wanted)
@@ -289,7 +294,6 @@ class HistoryStore:
 
 
 StoredColumns = dict[str, Any]  # HISTORY_COLUMNS (stored names) -> numpy or Arrow array
-FOLD_ROWS = 32  # a seller's newest rows kept as tuples until there are this many
 
 
 @dataclass(frozen=True)
@@ -686,14 +690,6 @@ def _frame(rows: Sequence[Sequence[Any]], names: Sequence[str],
 
 
 TEXT_DTYPE = pd.array([], dtype="str").dtype  # the contract's text columns
-
-
-def texts(values: Sequence[Any]) -> Any:
-    """Text values as the contract's `str` column; through Arrow, about twice as fast."""
-    try:
-        return arrow_texts(pa.array(values, type=pa.large_string()))
-    except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all text: let pandas convert
-        return pd.array(values, dtype="str")
 
 
 def arrow_texts(values: pa.Array) -> Any:

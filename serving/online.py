@@ -244,6 +244,7 @@ class OnlineScorer:
 
     def score(self, listings: pd.DataFrame, sellers: pd.DataFrame) -> pd.DataFrame:
         """Score contract-typed listings (sellers: rows given for new sellers); input order.
+        Only the contract's columns are read (the review queue gets those, too).
 
         A listing id given twice in one batch (two requests at once) is scored in a second
         round, after the first has been stored, as two requests one after the other would.

@@ -52,7 +52,7 @@ class BoosterConfig(Closed):
     num_leaves: int = Field(default=31, ge=2)
     max_depth: int = Field(
         default=6, ge=-1,
-        description="deepest a tree may grow (-1: no limit). LightGBM's contributions, the "
+        description="deepest a tree may grow (-1 or 0: no limit). LightGBM's contributions, the "
                     "service's reasons, cost time in proportion to depth squared; at 6 they "
                     "cost ~40% less than unlimited with no loss of PR-AUC (README)")
     min_child_samples: int = Field(default=40, ge=1)

@@ -66,15 +66,17 @@ class ListingRiskModel(PythonModel):
     def scores(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
         return self.calibrator.predict(self.raw_scores(features))
 
-    def reasons(self, features: np.ndarray) -> list[list[Reason]]:
+    def reasons(self, features: np.ndarray | pd.DataFrame) -> list[list[Reason]]:
         """The top signals pushing each row's score up, from LightGBM's own contributions
-        (`features`: a matrix with the pipeline's columns, as `FeaturePipeline.values`)."""
+        (`features`: the pipeline's columns in its order, as `values` or `transform` give)."""
+        names = self.pipeline.get_feature_names_out()
+        if isinstance(features, pd.DataFrame) and list(features.columns) != names:
+            raise ValueError("features must have the pipeline's columns, in its order")
         if not len(features):
             return []
         values = np.asarray(features, dtype="float64")
         contrib = np.asarray(self.booster.predict(values, pred_contrib=True,
                                                   num_threads=1))[:, :-1]
-        names = self.pipeline.get_feature_names_out()
         out = []
         for i in range(len(features)):
             top = np.argsort(-contrib[i])[:TOP_REASONS]

@@ -96,6 +96,19 @@ def test_a_pickled_pipeline_gives_the_same_features(
     pd.testing.assert_frame_equal(restored.transform(part), pipeline.transform(part))
 
 
+def test_a_pipeline_saved_with_its_columns_in_another_order_keeps_that_order(
+        fitted: tuple[FeaturePipeline, Marketplace]) -> None:
+    pipeline, market = fitted
+    part = Marketplace(market.listings.iloc[:300], market.sellers, market.complaints,
+                       market.brands, market.fx_rates)
+    expected = pipeline.transform(part)
+    reordered = pickle.loads(pickle.dumps(pipeline))
+    reordered.feature_names_ = list(reversed(pipeline.feature_names_))
+    got = reordered.transform(part)
+    pd.testing.assert_frame_equal(got, expected[reordered.feature_names_])
+    np.testing.assert_array_equal(reordered.values(part), got.to_numpy())
+
+
 TRICKY = ["", " ", "a  b", "\u00a0lead\u2003trail\u3000", "x\u200by", "tab\tnew\nline",
           "\x1cfile\x1dsep\x85", "dup dup", "Ünï cödé", "a b c d e f g"]
 

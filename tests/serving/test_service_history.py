@@ -92,8 +92,7 @@ def test_snapshot_sees_a_freeze(ledger: Ledger, market: Marketplace) -> None:
 @pytest.mark.parametrize("cache_rows", [0, 2, 100])  # off, evicting, keeping all
 def test_a_cached_snapshot_sees_rows_another_worker_stored(
         ledger: Ledger, market: Marketplace, cache_rows: int, fold_rows: int) -> None:
-    worker = HistoryStore(ledger.store, cache_rows=cache_rows)
-    worker.cache.fold_rows = fold_rows
+    worker = HistoryStore(ledger.store, cache_rows=cache_rows, fold_rows=fold_rows)
     other = HistoryStore(ledger.store)  # another worker or replica on the same database
     listings = market.listings[list(LISTING_COLUMNS)]
     other.add(listings=listings[listings["listing_id"].isin(["L1", "L3"])])
