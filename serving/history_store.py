@@ -423,10 +423,14 @@ def _no_rows(table: pd.DataFrame | Arrays | None) -> bool:
 def _rows(table: pd.DataFrame | Arrays, columns: Sequence[str]) -> list[dict[str, Any]]:
     """Contract-typed rows as the stored columns (timestamps as UTC nanoseconds)."""
     arrays = plain_arrays(table, columns) if isinstance(table, pd.DataFrame) else table
-    data = {_STORED.get(name, name): arrays[name].to_pylist()
-            if isinstance(arrays[name], pa.Array) else arrays[name].tolist() for name in columns}
-    keys = list(data)
-    return [dict(zip(keys, values, strict=True)) for values in zip(*data.values(), strict=True)]
+    return records({_STORED.get(name, name): arrays[name] for name in columns})
+
+
+def records(table: Arrays) -> list[dict[str, Any]]:
+    """The rows of plain arrays as dicts of Python values."""
+    columns = {name: values.to_pylist() if isinstance(values, pa.Array) else values.tolist()
+               for name, values in table.items()}
+    return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
 
 
 def _complaint_arrays(rows: Sequence[Sequence[Any]]) -> Arrays:

@@ -20,7 +20,6 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import sqlalchemy as sa
 
 from features.columns import Arrays, Columns, plain_arrays
@@ -33,6 +32,7 @@ from serving.history_store import (
     HistoryStore,
     Lookup,
     contract_frame,
+    records,
     rows_in,
     stacked,
     taken,
@@ -366,11 +366,10 @@ class ReviewFeed:
 
 def _listing_records(listings: Arrays) -> list[dict[str, Any]]:
     """Listings (plain arrays) as rows of Python values, `created_at` as a UTC `pd.Timestamp`."""
-    columns = {name: [pd.Timestamp(v, tz="UTC") for v in values.tolist()]
-               if name == "created_at" else
-               values.to_pylist() if isinstance(values, pa.Array) else values.tolist()
-               for name, values in listings.items()}
-    return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+    rows = records(listings)
+    for row in rows:
+        row["created_at"] = pd.Timestamp(row["created_at"], tz="UTC")
+    return rows
 
 
 def _seller_rows(sellers: Columns, wanted: set[str]) -> dict[str, dict[str, Any]]:
