@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
-from training.calibration import Calibrator, _logit, choose_and_fit
+from training.calibration import TIE_BREAK, Calibrator, _logit, choose_and_fit
 
 
 @pytest.fixture()
@@ -24,6 +24,27 @@ def test_sigmoid_predicts_exactly_what_its_logistic_regression_does(
     expected = sigmoid.model_.predict_proba(_logit(raw).reshape(-1, 1))[:, 1]
     np.testing.assert_array_equal(sigmoid.predict(raw), expected)
     np.testing.assert_array_equal(sigmoid.predict(raw[:1]), expected[:1])
+
+
+def test_isotonic_predicts_exactly_what_its_isotonic_regression_does(
+        raw_and_labels: tuple[np.ndarray, np.ndarray]) -> None:
+    raw, y = raw_and_labels
+    isotonic = Calibrator("isotonic").fit(raw[:10_000], y[:10_000])
+    # later raw scores, some outside the fitted range on either side (clipped)
+    later = np.concatenate([raw[10_000:], [-0.5, 0.0, 1.0, 1.5]])
+    stepped = isotonic.model_.predict(later)
+    expected = ((1 - TIE_BREAK) * np.clip(stepped, 0.0, 1.0)
+                + TIE_BREAK * np.clip(later, 0.0, 1.0))
+    np.testing.assert_array_equal(isotonic.predict(later), expected)
+    np.testing.assert_array_equal(isotonic.predict(later[:1]), expected[:1])
+
+
+def test_isotonic_fitted_to_one_step_predicts_that_step() -> None:
+    isotonic = Calibrator("isotonic").fit(np.array([0.2, 0.2, 0.2]), np.array([0, 1, 1]))
+    later = np.array([0.1, 0.2, 0.9])
+    expected = ((1 - TIE_BREAK) * isotonic.model_.predict(later)
+                + TIE_BREAK * np.clip(later, 0.0, 1.0))
+    np.testing.assert_array_equal(isotonic.predict(later), expected)
 
 
 @pytest.mark.parametrize("method", ["isotonic", "sigmoid"])
