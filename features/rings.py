@@ -210,16 +210,15 @@ class TaintIndex:
     def __len__(self) -> int:
         return len(self.shingles)
 
-    def update(self, listings: pd.DataFrame | Columns,
-               complaints: pd.DataFrame | Columns) -> TaintIndex:
+    def update(self, listings: pd.DataFrame | Columns, strikes: pd.Series) -> TaintIndex:
         """The index with these rows added, as if rebuilt from everything.
 
         The service calls it with a seller's new listings when they are stored, and
-        with all of a seller's listings when the seller is struck; `complaints` must be
-        those sellers' full complaint history (their first strike dates the taint).
+        with all of a seller's listings when the seller is struck. `strikes` is the
+        sellers' first strikes (`first_strikes` of their full complaint history, or of
+        every seller's): they date the taints.
         """
-        new = build_taint_index(listings, complaints, shingle_words=self.shingle_words,
-                                ignored=self.ignored)
+        new = _taint_index(listings, strikes, self.shingle_words, self.ignored)
         if not len(new):
             return self
         # only the shingles the new rows hold change: reduce those, keep the rest as they are
@@ -235,14 +234,17 @@ class TaintIndex:
                             new.first_seller, new.second_seller]),
             np.concatenate([self.first_ns[touched], self.second_ns[touched], new.first_ns,
                             new.second_ns]))
-        kept = np.ones(len(self.shingles), dtype=bool)
-        kept[touched] = False
-        # two sorted runs: a stable sort merges them in linear time
-        order = np.argsort(np.concatenate([self.shingles[kept], changed.shingles]),
-                           kind="stable")
+        # every touched shingle is among the changed ones: those replace their old entry in
+        # place, the others go in at their sorted position (no sort of the whole index)
+        at = np.searchsorted(self.shingles, changed.shingles)
+        known = at < len(self.shingles)
+        known[known] = self.shingles[at[known]] == changed.shingles[known]
+        replaced, inserted = at[known], at[~known]
 
         def merged(old: np.ndarray, fresh: np.ndarray) -> np.ndarray:
-            return np.concatenate([old[kept], fresh])[order]
+            out = old.copy()
+            out[replaced] = fresh[known]
+            return np.insert(out, inserted, fresh[~known])
 
         return TaintIndex(
             self.shingle_words, self.ignored, merged(self.shingles, changed.shingles),
@@ -281,7 +283,12 @@ def build_taint_index(listings: pd.DataFrame | Columns, complaints: pd.DataFrame
     """
     require_columns(listings, "build_taint_index: listings", (*TEXT_COLUMNS, "created_at"))
     ignored = np.zeros(0, dtype=np.uint64) if ignored is None else np.asarray(ignored)
-    strikes = first_strikes(complaints)
+    return _taint_index(listings, first_strikes(complaints), shingle_words, ignored)
+
+
+def _taint_index(listings: pd.DataFrame | Columns, strikes: pd.Series, shingle_words: int,
+                 ignored: np.ndarray) -> TaintIndex:
+    """`build_taint_index` with the sellers' first strikes given (`first_strikes`)."""
     table = Columns.of(listings)
     seller = table.objects("seller_id")
     where = _rows_of(strikes.index, seller)
@@ -299,7 +306,7 @@ def _two_earliest(shingle_words: int, ignored: np.ndarray, hashes: np.ndarray,
                   sellers: np.ndarray, moments: np.ndarray) -> TaintIndex:
     """Reduce (shingle, seller, moment) taints to the two earliest sellers per shingle."""
     real = moments != NEVER
-    codes, names = pd.factorize(sellers[real])
+    codes, names = _factorized(sellers[real])
     order = np.lexsort((moments[real], hashes[real]))
     hashes, codes, moments = hashes[real][order], codes[order], moments[real][order]
     starts = run_starts(hashes)
@@ -371,9 +378,9 @@ class RingIndex:
 
     Batch: `RingFeatures.build_index(listings, sellers, complaints)` over the whole
     dataset. Service: build it at start-up from the store and the ledger, then keep
-    it current: a listing stored for a struck seller -> `taint.update(listing, the
-    seller's complaints)`; a seller's first strike -> `taint.update(all its listings,
-    its complaints)` and `build_burst_index` again (one pass over the sellers); a new
+    it current: a listing stored for a struck seller -> `taint.update(listing, first
+    strikes)`; a seller's first strike -> `taint.update(all its listings, first
+    strikes)` and `build_burst_index` again (one pass over the sellers); a new
     seller -> `build_burst_index` again. Rebuilding everything is always correct too.
     Rows missing from the index are simply not seen, so a stale index can only miss
     taints, never see the future.
@@ -527,6 +534,16 @@ def _dense(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     encoded = pc.dictionary_encode(pa.array(values, type=pa.uint64()))
     ids = np.asarray(encoded.indices).astype(np.int64)
     return ids, np.asarray(encoded.dictionary, dtype=np.uint64)
+
+
+def _factorized(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`pd.factorize` of an object array (codes by first appearance, and the distinct values);
+    a few values through a dict, which numbers them the same way at a fraction of the cost."""
+    if len(values) >= FEW_TEXTS:
+        return pd.factorize(values)
+    index: dict[object, int] = {}
+    codes = np.array([index.setdefault(v, len(index)) for v in values.tolist()], dtype=np.int64)
+    return codes, np.array(list(index), dtype=object)
 
 
 def _rows_of(index: pd.Index, keys: np.ndarray) -> np.ndarray:

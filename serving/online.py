@@ -115,8 +115,6 @@ class RingState:
         self.upheld_ids = set(upheld["complaint_id"])
         self.first_strike = first_strikes(upheld)
         self.struck = set(self.first_strike.index)
-        self._upheld_rows = {seller: rows for seller, rows in
-                             upheld.groupby("seller_id", sort=False).indices.items()}
 
     def _market(self, listings: pd.DataFrame) -> Marketplace:
         return Marketplace(listings=listings, sellers=self.sellers, complaints=self.upheld,
@@ -133,11 +131,8 @@ class RingState:
         picked = [i for i, seller in enumerate(sellers) if seller in struck]
         if picked:
             rows = table.take(np.array(picked, dtype=np.int64))
-            # only these sellers' complaints: they date their taints, and finding their
-            # first strikes among every upheld complaint cost more than the update itself
-            positions = np.concatenate([self._upheld_rows[s] for s in set(sellers[picked])])
-            complaints = Columns.of(self.upheld).take(np.sort(positions))
-            self.index = RingIndex(self.index.taint.update(rows, complaints), self.index.bursts)
+            self.index = RingIndex(self.index.taint.update(rows, self.first_strike),
+                                   self.index.bursts)
 
     def _fresh_strikes(self, complaint_ids: Iterable[str], statuses: Iterable[str]
                        ) -> np.ndarray:

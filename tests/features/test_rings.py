@@ -223,7 +223,7 @@ def test_updating_the_taint_index_equals_rebuilding_it(market, split) -> None:
     old, new = listings.iloc[:split], listings.iloc[split:]
     ignored = rings(shingle_words=2).fit(listings).common_shingles_
     updated = build_taint_index(old, complaints, shingle_words=2, ignored=ignored).update(
-        new, complaints)
+        new, first_strikes(complaints))
     rebuilt = build_taint_index(listings, complaints, shingle_words=2, ignored=ignored)
     np.testing.assert_array_equal(updated.shingles, rebuilt.shingles)
     np.testing.assert_array_equal(updated.first_ns, rebuilt.first_ns)
@@ -244,7 +244,7 @@ def test_updating_in_several_steps_equals_rebuilding(market, cuts) -> None:
     bounds = [0, *sorted(cuts), len(listings)]
     index = build_taint_index(listings.iloc[:0], complaints, shingle_words=2, ignored=ignored)
     for start, end in zip(bounds, bounds[1:], strict=False):
-        index = index.update(listings.iloc[start:end], complaints)
+        index = index.update(listings.iloc[start:end], first_strikes(complaints))
     rebuilt = build_taint_index(listings, complaints, shingle_words=2, ignored=ignored)
     np.testing.assert_array_equal(index.shingles, rebuilt.shingles)
     np.testing.assert_array_equal(index.first_ns, rebuilt.first_ns)
