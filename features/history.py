@@ -8,28 +8,30 @@ from its `created_at`, a complaint from `filed_at`, its outcome from
 features read only that seller's own rows, so the online call (the seller's
 stored listings and ledger complaints) gives the same numbers as the batch.
 
-Vectorized: events are packed into one sortable int64 key (group, moment rank;
-`features.timeline`) so "how many events of this seller before this moment" is
-two binary searches, and sums, maxima and medians over those events are read
-from prefix arrays.
+One pass: every event line (listings, complaint filings, outcomes, strikes) is
+sorted by (seller, moment), the targets by (seller, as_of), and a loop compiled by
+numba walks each seller's events up to each target's moment, keeping counts,
+sums, maxima and each category's sorted prices (for medians) as it goes. The same
+loop serves a million listings and one: NumPy's calls cost microseconds each,
+which was most of the time of one listing scored online.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from functools import cache
+from typing import Literal, NamedTuple, cast
 
 import numpy as np
 import pandas as pd
-from pandas.api.indexers import BaseIndexer
 
 from features.columns import MISSING_NS, Columns, require_columns, text_codes
 from features.price import GENERIC_BRANDS
-from features.timeline import Timeline, distinct, group_running_max, moment_ranks, run_starts
+from features.timeline import distinct, run_starts
 
 NS_PER_DAY = 86_400 * 10**9
-SMALL_WINDOWS = 4096  # up to this many prices in all, medians are sorted in Python
+QUANTITY_CAP = 2**31 - 1
 
 TARGET_COLUMNS = ("seller_id", "created_at", "brand", "category", "price_usd", "quantity")
 LISTING_COLUMNS = (*TARGET_COLUMNS, "price_ratio")
@@ -128,194 +130,107 @@ def history_values(targets: pd.DataFrame | Columns, listings: pd.DataFrame | Col
         raise ValueError("seller_history: sellers has duplicate seller_id values")
     as_of = targets.moments("created_at", "targets.created_at")
     created = listings.moments("created_at", "listings.created_at")
-    filed = complaints.moments("filed_at", "complaints.filed_at")
-    resolved = complaints.moments("resolved_at", "complaints.resolved_at", allow_missing=True)
-    window_starts = [as_of - d * NS_PER_DAY for d in settings.velocity_windows_days]
-    (as_of_rank, created_rank, filed_rank, resolved_rank, *window_ranks), stride = moment_ranks(
-        as_of, created, filed, resolved, *window_starts)
+    n_codes = 1 + max((int(c.max(initial=-1)) for c in (
+        target_seller, listing_seller, complaint_seller, seller_seller)), default=-1)
+    registered = np.full(n_codes, MISSING_NS, dtype=np.int64)
+    registered[seller_seller] = sellers.moments("registered_at", "sellers.registered_at")
+    # business_verified is the seller table's current flag: the contract keeps no history of it.
+    verified = np.zeros(n_codes, dtype=np.float64)
+    verified[seller_seller] = sellers.numbers("business_verified", bool)
 
-    # Targets in (seller, moment) order make every binary search below nearly sequential.
-    order = np.lexsort((as_of, target_seller))
-    query = _Query(target_seller[order], as_of[order], as_of_rank[order],
-                   [r[order] for r in window_ranks])
-    events = _Events(stride, listing_seller, created_rank, complaint_seller, resolved,
-                     filed_rank, resolved_rank)
-    columns: dict[str, np.ndarray] = {}
-    columns.update(_account(query, seller_seller, sellers))
-    columns.update(_complaints(query, events, complaints, settings))
     (target_category, listing_category), _ = text_codes(targets.texts("category"),
                                                         listings.texts("category"))
-    columns.update(_listing_activity(query, events, listings, listing_category, settings))
-    columns["price__ratio_to_seller_history"] = _ratio_to_own_prices(
-        query, events, target_category[order], listing_category,
-        targets.numbers("price_usd")[order], listings)
+    brand, generic = _brand_codes(listings.dictionary("brand"))
+    order = np.lexsort((created, listing_seller))  # each seller's listings, oldest first
+    timeline = _Listings(
+        seller=listing_seller[order], created=created[order],
+        brand=np.where(generic[brand], -1, brand)[order],  # generic brands are not counted
+        category=listing_category[order],
+        underpriced=(listings.numbers("price_ratio") < settings.underpriced_ratio)[order],
+        # capped: a seller's quantities sum exactly in float64
+        quantity=np.minimum(listings.numbers("quantity", np.int64), QUANTITY_CAP)[order],
+        price=listings.numbers("price_usd")[order])
 
-    names = settings.feature_names()
-    out = np.empty((len(order), len(names)), dtype=np.float64)
-    # one conversion of every column to float64 (as assigning each would cast), one scatter
-    out[order] = np.array([columns[name] for name in names], dtype=np.float64).T
+    out = np.empty((len(as_of), len(settings.feature_names())), dtype=np.float64)
+    _sweep_kernel()(
+        np.lexsort((as_of, target_seller)), target_seller, as_of, target_category,
+        targets.numbers("price_usd"), *timeline, *_complaint_events(complaints, complaint_seller),
+        registered, verified, np.array(settings.velocity_windows_days, dtype=np.int64) * NS_PER_DAY,
+        len(generic), 1 + max(int(target_category.max(initial=-1)),
+                              int(listing_category.max(initial=-1))),
+        settings.strikes_to_freeze, settings.strike_scope == "brand", settings.no_strike_days,
+        out)
     return out
 
 
-@dataclass(frozen=True)
-class _Query:
-    """The targets sorted by (seller, as_of): who asks, and the ranks of the moments asked."""
+class _Listings(NamedTuple):
+    """Every listing as an event, sorted by (seller, created_at)."""
 
     seller: np.ndarray
-    as_of: np.ndarray
-    as_of_rank: np.ndarray
-    window_start_ranks: Sequence[np.ndarray]
+    created: np.ndarray
+    brand: np.ndarray  # -1: a generic brand
+    category: np.ndarray
+    underpriced: np.ndarray
+    quantity: np.ndarray
+    price: np.ndarray
 
 
-@dataclass(frozen=True)
-class _Events:
-    """The history tables as integer arrays: seller codes and shared-clock ranks of moments."""
+class _ComplaintEvents(NamedTuple):
+    """The complaint table as four event lines, each sorted by (seller, moment)."""
 
-    stride: np.int64
-    listing_seller: np.ndarray
-    created_rank: np.ndarray
-    complaint_seller: np.ndarray
-    resolved: np.ndarray
-    filed_rank: np.ndarray
-    resolved_rank: np.ndarray
-
-
-def _running_count(codes: np.ndarray) -> np.ndarray:
-    """For each element, how many elements so far (itself included) share its code."""
-    order = np.argsort(codes, kind="stable")
-    ordered = codes[order]
-    starts = np.flatnonzero(run_starts(ordered))
-    position = np.arange(len(codes)) - np.repeat(starts, np.diff(starts, append=len(codes)))
-    out = np.empty(len(codes), dtype=np.int64)
-    out[order] = position + 1
-    return out
+    filed_seller: np.ndarray
+    filed: np.ndarray
+    decided_seller: np.ndarray  # outcomes, dated by resolved_at
+    decided: np.ndarray
+    decided_upheld: np.ndarray  # else rejected
+    strike_seller: np.ndarray  # strikes: a listing's first upholding
+    strike: np.ndarray
+    branded_seller: np.ndarray  # strikes per brand: a (brand, listing)'s first upholding
+    branded: np.ndarray
+    branded_brand: np.ndarray
+    n_brands: int
 
 
-def _first_per(rank: np.ndarray, key: np.ndarray) -> np.ndarray:
-    """Positions of the earliest event (lowest rank) of each distinct key."""
-    order = np.lexsort((rank, key))
+def _complaint_events(complaints: Columns, seller: np.ndarray) -> _ComplaintEvents:
+    """Filings, outcomes and strikes of the complaints (`seller`: their seller codes)."""
+    if not len(seller):  # most sellers scored online: a dozen array calls saved
+        none = np.zeros(0, dtype=np.int64)
+        return _ComplaintEvents(none, none, none, none, np.zeros(0, dtype=bool), none, none,
+                                none, none, none, 1)
+    filed = complaints.moments("filed_at", "complaints.filed_at")
+    resolved = complaints.moments("resolved_at", "complaints.resolved_at", allow_missing=True)
+    codes, statuses = complaints.dictionary("status")
+    known = resolved != MISSING_NS
+    upheld = np.array([v == "upheld" for v in statuses], dtype=bool)[codes] & known
+    rejected = np.array([v == "rejected" for v in statuses], dtype=bool)[codes] & known
+    by_filing = np.lexsort((filed, seller))
+    decided = np.flatnonzero(upheld | rejected)
+    decided = decided[np.lexsort((resolved[decided], seller[decided]))]
+    up = np.flatnonzero(upheld)
+    up_seller, up_time = seller[up], resolved[up]
+    listing = complaints.dictionary("listing_id")[0][up]
+    brand = _brand_codes(complaints.dictionary("brand"))[0][up]
+    n_listings, n_brands = int(listing.max(initial=0)) + 1, int(brand.max(initial=0)) + 1
+    # a strike is dated by its listing's first upholding; a listing upheld for two brands
+    # is a strike from each of them
+    strike = _by_seller_and_time(up_seller, up_time,
+                                 _first_per(up_time, up_seller * n_listings + listing))
+    branded = _by_seller_and_time(up_seller, up_time, _first_per(
+        up_time, (up_seller * n_brands + brand) * n_listings + listing))
+    return _ComplaintEvents(
+        seller[by_filing], filed[by_filing], seller[decided], resolved[decided],
+        upheld[decided], up_seller[strike], up_time[strike], up_seller[branded],
+        up_time[branded], brand[branded], n_brands)
+
+
+def _first_per(moment: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """Positions of the earliest event of each distinct key."""
+    order = np.lexsort((moment, key))
     return order[run_starts(key[order])]
 
 
-def _last(values: np.ndarray, first: np.ndarray, count: np.ndarray, fallback: float) -> np.ndarray:
-    """values[first + count - 1] where count > 0, else fallback."""
-    out = np.full(len(first), fallback, dtype=np.float64)
-    seen = count > 0
-    out[seen] = values[first[seen] + count[seen] - 1]
-    return out
-
-
-def _account(query: _Query, seller_code: np.ndarray,
-             sellers: Columns) -> dict[str, np.ndarray]:
-    n_codes = int(max(query.seller.max(initial=-1), seller_code.max(initial=-1))) + 1
-    registered = np.full(n_codes, MISSING_NS, dtype=np.int64)
-    registered[seller_code] = sellers.moments("registered_at", "sellers.registered_at")
-    verified = np.zeros(n_codes, dtype=np.float64)
-    verified[seller_code] = sellers.numbers("business_verified", bool)
-    reg = registered[query.seller]
-    known = reg != MISSING_NS
-    age = np.zeros(len(reg), dtype=np.float64)
-    age[known] = np.maximum(query.as_of[known] - reg[known], 0) / NS_PER_DAY
-    # business_verified is the seller table's current flag: the contract keeps no history of it.
-    return {"seller__account_age_days": age, "seller__business_verified": verified[query.seller]}
-
-
-def _complaints(query: _Query, events: _Events, complaints: Columns,
-                settings: HistorySettings) -> dict[str, np.ndarray]:
-    """Complaint counts by what was known at as_of, and strikes: distinct upheld listings."""
-    codes, statuses = complaints.dictionary("status")
-    resolved = events.resolved != MISSING_NS
-    upheld = np.array([v == "upheld" for v in statuses], dtype=bool)[codes] & resolved
-    rejected = np.array([v == "rejected" for v in statuses], dtype=bool)[codes] & resolved
-    names = ("filed", "upheld", "rejected")
-    if len(codes):
-        # one timeline of the three kinds of event, a group per (seller, kind): one sort
-        kinds = ((np.ones(len(codes), dtype=bool), events.filed_rank),
-                 (upheld, events.resolved_rank), (rejected, events.resolved_rank))
-        line = Timeline(np.concatenate([events.complaint_seller[mask] * 3 + kind
-                                        for kind, (mask, _) in enumerate(kinds)]),
-                        np.concatenate([rank[mask] for mask, rank in kinds]), events.stride)
-        counts = {name: line.before(query.seller * 3 + kind, query.as_of_rank)[1]
-                  for kind, name in enumerate(names)}
-    else:  # no complaints (most sellers online): none before any moment
-        counts = dict.fromkeys(names, np.zeros(len(query.seller), dtype=np.int64))
-    out = {
-        "seller__complaints_filed_before": counts["filed"],
-        "seller__complaints_upheld_before": counts["upheld"],
-        "seller__complaints_rejected_before": counts["rejected"],
-        # resolved_at >= filed_at: whatever was resolved before as_of was also filed before it
-        "seller__complaints_pending": counts["filed"] - counts["upheld"] - counts["rejected"],
-    }
-
-    if not upheld.any():  # no strike: none before any moment
-        none = counts["upheld"]
-        out.update({
-            "seller__upheld_strikes_before": none,
-            "seller__max_brand_strikes_before": np.zeros(len(none), dtype=np.float64),
-            "seller__frozen": np.zeros(len(none), dtype=np.float64),
-            "seller__days_since_last_strike": np.full(len(none), settings.no_strike_days,
-                                                      dtype=np.float64),
-        })
-        return out
-
-    seller, rank = events.complaint_seller[upheld], events.resolved_rank[upheld]
-    listing = complaints.dictionary("listing_id")[0][upheld]
-    brand = _brand_codes(complaints.dictionary("brand"))[0][upheld]
-    n_listings, n_brands = listing.max(initial=0) + 1, brand.max(initial=0) + 1
-    # a strike is dated by its listing's first upholding
-    strike = _first_per(rank, seller * n_listings + listing)
-    strikes = Timeline(seller[strike], rank[strike], events.stride)
-    first, count = strikes.before(query.seller, query.as_of_rank)
-    strike_ns = events.resolved[upheld][strike][strikes.order].astype(np.float64)
-    last_strike = _last(strike_ns, first, count, np.nan)
-    days_since = np.where(count > 0, (query.as_of - last_strike) / NS_PER_DAY,
-                          settings.no_strike_days)
-
-    # a listing upheld for two brands is a strike from each of them
-    branded = _first_per(rank, (seller * n_brands + brand) * n_listings + listing)
-    line = Timeline(seller[branded], rank[branded], events.stride)
-    running = _running_count((seller * n_brands + brand)[branded][line.order])
-    most = group_running_max(running, line.group).astype(np.float64)
-    bfirst, bcount = line.before(query.seller, query.as_of_rank)
-    max_brand = _last(most, bfirst, bcount, 0.0)
-
-    scoped = max_brand if settings.strike_scope == "brand" else count
-    out.update({
-        "seller__upheld_strikes_before": count,
-        "seller__max_brand_strikes_before": max_brand,
-        "seller__frozen": (scoped >= settings.strikes_to_freeze).astype(np.float64),
-        "seller__days_since_last_strike": days_since,
-    })
-    return out
-
-
-def _listing_activity(query: _Query, events: _Events, listings: Columns,
-                      category: np.ndarray, settings: HistorySettings) -> dict[str, np.ndarray]:
-    line = Timeline(events.listing_seller, events.created_rank, events.stride)
-    first, count = line.before(query.seller, query.as_of_rank)
-    out: dict[str, np.ndarray] = {"seller__listings_before": count}
-    for days, start in zip(settings.velocity_windows_days, query.window_start_ranks, strict=True):
-        # the events before as_of end at first + count
-        out[f"seller__listings_last_{days}d"] = first + count - line.end(query.seller, start)
-
-    brand, generic = _brand_codes(listings.dictionary("brand"))
-    out["seller__distinct_brands_before"] = _distinct_before(
-        line, first, count, events.listing_seller, brand, ~generic[brand])
-    out["seller__distinct_categories_before"] = _distinct_before(
-        line, first, count, events.listing_seller, category, np.ones(len(category), dtype=bool))
-
-    underpriced = listings.numbers("price_ratio") < settings.underpriced_ratio
-    sums = line.prefix_sum(underpriced)
-    seen = np.maximum(count, 1)
-    out["seller__underpriced_share_before"] = (sums[first + count] - sums[first]) / seen
-    # capped so the running maximum's group lift stays inside int64
-    quantity = np.minimum(listings.numbers("quantity", np.int64), 2**31 - 1)
-    totals = line.prefix_sum(quantity)
-    out["seller__mean_quantity_before"] = (totals[first + count] - totals[first]) / seen
-    out["seller__max_quantity_before"] = _last(line.group_cummax(quantity).astype(np.float64),
-                                               first, count, 0.0)
-    out["seller__first_listing"] = count == 0
-    return out
+def _by_seller_and_time(seller: np.ndarray, moment: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    return rows[np.lexsort((moment[rows], seller[rows]))]
 
 
 def _brand_codes(brands: tuple[np.ndarray, list[str]]) -> tuple[np.ndarray, np.ndarray]:
@@ -331,65 +246,165 @@ def _brand_codes(brands: tuple[np.ndarray, list[str]]) -> tuple[np.ndarray, np.n
     return code_of[codes], generic
 
 
-def _distinct_before(line: Timeline, first: np.ndarray, count: np.ndarray, seller: np.ndarray,
-                     codes: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """How many distinct values (where `mask`) each seller had used before as_of.
+@cache
+def _sweep_kernel() -> Callable[..., None]:
+    """`_sweep` compiled by numba (once per process; the machine code is cached on disk).
 
-    `line` is the listings' timeline (`seller`, `codes` and `mask` hold a value per
-    listing) and `first`, `count` each target's events before as_of on it. A value
-    counts where it first appears on its seller's line, which is in moment order, so
-    that first appearance is its earliest.
+    Compiled on first use rather than at import, which loading numba would slow down.
     """
-    key = np.where(mask, seller * (codes.max(initial=0) + 1) + codes, -1)[line.order]
-    order = np.argsort(key, kind="stable")  # stable: each run starts at its first appearance
-    ordered = key[order]
-    new = np.zeros(len(key) + 1, dtype=np.int64)
-    new[1:][order[run_starts(ordered) & (ordered >= 0)]] = 1
-    seen = np.cumsum(new)
-    return seen[first + count] - seen[first]
+    import numba
+
+    return cast(Callable[..., None], numba.njit(cache=True, nogil=True)(_sweep))
 
 
-def _window_medians(prices: np.ndarray, group: np.ndarray, first: np.ndarray,
-                    count: np.ndarray) -> np.ndarray:
-    """Median of each window `prices[first:first + count]` (a prefix of a run of `group`).
+def _sweep(target_order, target_seller, as_of, target_category, target_price,
+           l_seller, l_created, l_brand, l_category, l_underpriced, l_quantity, l_price,
+           f_seller, f_time, d_seller, d_time, d_upheld, s_seller, s_time,
+           b_seller, b_time, b_brand, n_strike_brands,
+           registered, verified, windows_ns, n_brands, n_categories,
+           strikes_to_freeze, scope_brand, no_strike_days, out):
+    """Fill `out` (a row per target, `HistorySettings.feature_names` order) in one pass.
 
-    NaN is skipped, as pandas' rolling median does (a window of only NaN: NaN); the
-    median of an even count is the mean of the two middle values. Few values: sorted
-    in Python; many: one pandas rolling median over every prefix of every group.
+    Targets are taken seller by seller, oldest first; every event line (listings,
+    filings, outcomes, strikes) is sorted by (seller, moment) and read up to the
+    target's `as_of`, strictly before it, so nothing at or after that moment is seen.
+    Each seller's state starts from nothing. Prices of the seller's earlier listings
+    are kept sorted per category (in a segment of `prices` per category) for medians.
     """
-    if int(count.sum()) <= SMALL_WINDOWS:
-        out = []
-        for start, n in zip(first.tolist(), count.tolist(), strict=True):
-            values = sorted(v for v in prices[start:start + n].tolist() if v == v)
-            half = len(values) // 2
-            out.append(np.nan if not values else values[half] if len(values) % 2
-                       else (values[half - 1] + values[half]) / 2)
-        return np.array(out, dtype=np.float64)
-    starts = np.searchsorted(group, group, side="left").astype(np.int64)
-    window = pd.Series(prices).rolling(_PrefixWindows(group_start=starts), min_periods=1)
-    return window.median().to_numpy()[first + count - 1]
+    n_listings, n_windows = len(l_seller), len(windows_ns)
+    brand_seen = np.zeros(n_brands, dtype=np.bool_)
+    in_category = np.zeros(n_categories, dtype=np.int64)  # the seller's listings so far
+    priced = np.zeros(n_categories, dtype=np.int64)  # ... of which with a price
+    segment = np.zeros(n_categories, dtype=np.int64)  # where the category's prices start
+    prices = np.empty(n_listings, dtype=np.float64)
+    brand_strikes = np.zeros(n_strike_brands, dtype=np.int64)
+    window = np.zeros(n_windows, dtype=np.int64)
+    li = fi = di = si = bi = 0
+    k = 0
+    while k < len(target_order):
+        g = target_seller[target_order[k]]
+        while li < n_listings and l_seller[li] < g:
+            li += 1
+        while fi < len(f_seller) and f_seller[fi] < g:
+            fi += 1
+        while di < len(d_seller) and d_seller[di] < g:
+            di += 1
+        while si < len(s_seller) and s_seller[si] < g:
+            si += 1
+        while bi < len(b_seller) and b_seller[bi] < g:
+            bi += 1
+        first_listing, first_branded = li, bi
+        end = li
+        while end < n_listings and l_seller[end] == g:
+            end += 1
+        # lay out one segment of `prices` per category of the seller's listings
+        for j in range(li, end):
+            segment[l_category[j]] += 1
+        start = 0
+        for j in range(li, end):
+            c = l_category[j]
+            if priced[c] == 0:  # the first listing of its category: place the segment
+                size = segment[c]
+                segment[c] = start
+                start += size
+                priced[c] = -1
+        for j in range(li, end):
+            priced[l_category[j]] = 0
+        for w in range(n_windows):
+            window[w] = li
+        listed = distinct_brands = distinct_categories = underpriced = 0
+        quantity_sum, quantity_max = 0.0, 0
+        filed = upheld = rejected = strikes = most_brand_strikes = 0
+        last_strike = 0
+        while k < len(target_order) and target_seller[target_order[k]] == g:
+            row = target_order[k]
+            t = as_of[row]
+            while li < end and l_created[li] < t:
+                b = l_brand[li]
+                if b >= 0 and not brand_seen[b]:
+                    brand_seen[b] = True
+                    distinct_brands += 1
+                c = l_category[li]
+                if in_category[c] == 0:
+                    distinct_categories += 1
+                in_category[c] += 1
+                p = l_price[li]
+                if p == p:  # NaN prices take no part in the median
+                    base, m = segment[c], priced[c]
+                    while m > 0 and prices[base + m - 1] > p:
+                        prices[base + m] = prices[base + m - 1]
+                        m -= 1
+                    prices[base + m] = p
+                    priced[c] += 1
+                underpriced += l_underpriced[li]
+                quantity_sum += l_quantity[li]
+                quantity_max = max(quantity_max, l_quantity[li]) if listed else l_quantity[li]
+                listed += 1
+                li += 1
+            while fi < len(f_seller) and f_seller[fi] == g and f_time[fi] < t:
+                filed += 1
+                fi += 1
+            while di < len(d_seller) and d_seller[di] == g and d_time[di] < t:
+                if d_upheld[di]:
+                    upheld += 1
+                else:
+                    rejected += 1
+                di += 1
+            while si < len(s_seller) and s_seller[si] == g and s_time[si] < t:
+                strikes += 1
+                last_strike = s_time[si]
+                si += 1
+            while bi < len(b_seller) and b_seller[bi] == g and b_time[bi] < t:
+                brand_strikes[b_brand[bi]] += 1
+                most_brand_strikes = max(most_brand_strikes, brand_strikes[b_brand[bi]])
+                bi += 1
 
-
-class _PrefixWindows(BaseIndexer):
-    """Rolling windows that start at each row's group start: an expanding window per group."""
-
-    def get_window_bounds(self, num_values: int = 0, min_periods: int | None = None,
-                          center: bool | None = None, closed: str | None = None,
-                          step: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        return self.group_start, np.arange(1, num_values + 1, dtype=np.int64)
-
-
-def _ratio_to_own_prices(query: _Query, events: _Events, target_category: np.ndarray,
-                         listing_category: np.ndarray, price: np.ndarray,
-                         listings: Columns) -> np.ndarray:
-    """This price over the median price of the seller's earlier listings in the same category."""
-    n_categories = max(target_category.max(initial=0), listing_category.max(initial=0)) + 1
-    target_group = query.seller * n_categories + target_category
-    group = events.listing_seller * n_categories + listing_category
-    line = Timeline(group, events.created_rank, events.stride)
-    prices = listings.numbers("price_usd")[line.order]
-    first, count = line.before(target_group, query.as_of_rank)
-    median = np.ones(len(count), dtype=np.float64)
-    seen = np.flatnonzero(count > 0)
-    median[seen] = _window_medians(prices, line.group, first[seen], count[seen])
-    return np.where(count > 0, price / median, 1.0)
+            since = registered[g]
+            out[row, 0] = 0.0 if since == MISSING_NS else max(t - since, 0) / NS_PER_DAY
+            out[row, 1] = verified[g]
+            out[row, 2] = filed
+            out[row, 3] = upheld
+            out[row, 4] = rejected
+            out[row, 5] = filed - upheld - rejected
+            out[row, 6] = strikes
+            out[row, 7] = most_brand_strikes
+            scoped = most_brand_strikes if scope_brand else strikes
+            out[row, 8] = 1.0 if scoped >= strikes_to_freeze else 0.0
+            out[row, 9] = ((np.float64(t) - np.float64(last_strike)) / NS_PER_DAY if strikes
+                           else no_strike_days)
+            out[row, 10] = listed
+            for w in range(n_windows):
+                begin = t - windows_ns[w]
+                while window[w] < li and l_created[window[w]] < begin:
+                    window[w] += 1
+                out[row, 11 + w] = li - window[w]
+            col = 11 + n_windows
+            seen = max(listed, 1)
+            out[row, col] = distinct_brands
+            out[row, col + 1] = distinct_categories
+            out[row, col + 2] = underpriced / seen
+            out[row, col + 3] = quantity_sum / seen
+            out[row, col + 4] = quantity_max if listed else 0.0
+            out[row, col + 5] = 1.0 if listed == 0 else 0.0
+            c = target_category[row]
+            if in_category[c] == 0:
+                out[row, col + 6] = 1.0
+            else:
+                base, m = segment[c], priced[c]
+                if m == 0:
+                    median = np.nan
+                elif m % 2:
+                    median = prices[base + m // 2]
+                else:
+                    median = (prices[base + m // 2 - 1] + prices[base + m // 2]) / 2
+                out[row, col + 6] = target_price[row] / median
+            k += 1
+        # forget this seller: reset what its events touched
+        for j in range(first_listing, end):
+            if l_brand[j] >= 0:
+                brand_seen[l_brand[j]] = False
+            in_category[l_category[j]] = 0
+            priced[l_category[j]] = 0
+            segment[l_category[j]] = 0
+        for j in range(first_branded, bi):
+            brand_strikes[b_brand[j]] = 0

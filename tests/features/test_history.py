@@ -3,6 +3,7 @@ and depends only on the seller's own rows."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -296,6 +297,31 @@ def test_price_ratio_uses_the_median_of_earlier_prices_in_the_same_category() ->
     ratio = seller_history(listings, listings, sellers, make_complaints([]))[
         "price__ratio_to_seller_history"]
     assert list(ratio) == pytest.approx([1.0, 3.0, 50.0, 1.0, 0.5, 1.0])
+
+
+def test_a_big_sellers_price_ratio_is_over_the_median_of_its_earlier_prices() -> None:
+    rng = np.random.default_rng(5)
+    n = 900
+    prices = np.round(rng.lognormal(3, 1, n), 1)
+    prices[rng.random(n) < 0.05] = np.nan  # no price in USD: left out of the median
+    listings = make_listings([(f"L{i}", "S0", float(rng.integers(0, 400)),
+                               "Acme", ["bags", "shoes", "toys"][rng.integers(0, 3)],
+                               prices[i], 1, 1.0) for i in range(n)])
+    listings.loc[listings["category"] == "toys", "price_usd"] = np.nan  # only unknown prices
+    sellers = make_sellers([("S0", 0, True)])
+    ratio = seller_history(listings, listings, sellers, make_complaints([]))[
+        "price__ratio_to_seller_history"]
+    for i in rng.choice(n, 150, replace=False):
+        target = listings.iloc[i]
+        earlier = listings[(listings["created_at"] < target["created_at"])
+                           & (listings["category"] == target["category"])]["price_usd"]
+        if not len(earlier):
+            expected = 1.0
+        elif earlier.isna().all():
+            expected = np.nan
+        else:
+            expected = target["price_usd"] / earlier.median()
+        np.testing.assert_equal(ratio.iloc[i], expected)
 
 
 def test_an_unknown_seller_gets_the_new_account_fallbacks() -> None:

@@ -26,7 +26,6 @@ from features.columns import (
     text_dictionary,
 )
 from features.contract import Marketplace
-from features.history import _window_medians
 from features.pipeline import FeaturePipeline
 from features.synthetic import SynthConfig, generate_marketplace
 
@@ -128,21 +127,6 @@ def test_few_and_many_texts_are_coded_and_split_alike() -> None:
     large = split_words(TRICKY * FEW_TEXTS)
     assert small[0] == large[0]
     np.testing.assert_array_equal(small[1], large[1][:len(small[1])])
-
-
-def test_window_medians_in_python_equal_pandas_rolling_median() -> None:
-    rng = np.random.default_rng(0)
-    group = np.repeat(np.arange(40), rng.integers(1, 200, 40))
-    prices = np.round(rng.lognormal(3, 1, len(group)), 1)
-    prices[rng.random(len(group)) < 0.05] = np.nan
-    starts = np.searchsorted(group, group)
-    ends = np.arange(len(group)) + 1
-    first, count = starts, ends - starts
-    slow = _window_medians(prices, group, first, count)  # many prices: pandas
-    assert count.sum() > 4096
-    few = np.concatenate([_window_medians(prices, group, first[i:i + 1], count[i:i + 1])
-                          for i in range(len(group))])
-    np.testing.assert_array_equal(few, slow)
 
 
 def test_columns_take_rows_and_added_columns() -> None:
