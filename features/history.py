@@ -18,13 +18,14 @@ which was most of the time of one listing scored online.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Literal, NamedTuple, cast
+from typing import Any, Literal, NamedTuple, cast
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from features.columns import MISSING_NS, Columns, require_columns, text_codes
 from features.price import GENERIC_BRANDS
@@ -128,7 +129,9 @@ def history_values(targets: pd.DataFrame | Columns, listings: pd.DataFrame | Col
         sellers.texts("seller_id"))
     if len(distinct(seller_seller)) != len(seller_seller):
         raise ValueError("seller_history: sellers has duplicate seller_id values")
-    as_of = targets.moments("created_at", "targets.created_at")
+    # own, writable arrays: the compiled sweep has one signature (a read-only array,
+    # as pandas may hand out, would make it compile another)
+    as_of = np.array(targets.moments("created_at", "targets.created_at"))
     created = listings.moments("created_at", "listings.created_at")
     n_codes = 1 + max((int(c.max(initial=-1)) for c in (
         target_seller, listing_seller, complaint_seller, seller_seller)), default=-1)
@@ -154,13 +157,38 @@ def history_values(targets: pd.DataFrame | Columns, listings: pd.DataFrame | Col
     out = np.empty((len(as_of), len(settings.feature_names())), dtype=np.float64)
     _sweep_kernel()(
         np.lexsort((as_of, target_seller)), target_seller, as_of, target_category,
-        targets.numbers("price_usd"), *timeline, *_complaint_events(complaints, complaint_seller),
-        registered, verified, np.array(settings.velocity_windows_days, dtype=np.int64) * NS_PER_DAY,
+        np.array(targets.numbers("price_usd")), *timeline,
+        *_complaint_events(complaints, complaint_seller), registered, verified,
+        np.array(settings.velocity_windows_days, dtype=np.int64) * NS_PER_DAY,
         len(generic), 1 + max(int(target_category.max(initial=-1)),
                               int(listing_category.max(initial=-1))),
-        settings.strikes_to_freeze, settings.strike_scope == "brand", settings.no_strike_days,
-        out)
+        int(settings.strikes_to_freeze), settings.strike_scope == "brand",
+        float(settings.no_strike_days), out)
     return out
+
+
+def warm_up() -> None:
+    """Load the compiled sweep now (from numba's cache on disk, or compiling it).
+
+    A long-running process calls this while it starts: the first listing it scores then
+    waits for nothing, and numba's objects exist before the process hides its long-lived
+    ones from the garbage collector (`gc.freeze`); made later, they slowed every
+    collection, and with them every listing.
+    """
+    def table(texts: Sequence[str], moments: Sequence[str] = (), numbers: Sequence[str] = (),
+              flags: Sequence[str] = ()) -> Columns:
+        arrays: dict[str, Any] = {name: pa.array([], type=pa.large_string()) for name in texts}
+        arrays.update({name: np.zeros(0, dtype=np.int64) for name in moments})
+        arrays.update({name: np.zeros(0, dtype=np.float64) for name in numbers})
+        arrays.update({name: np.zeros(0, dtype=bool) for name in flags})
+        return Columns.of_arrays(arrays)
+
+    listings = table(("seller_id", "brand", "category"), ("created_at",),
+                     ("price_usd", "price_ratio", "quantity"))
+    history_values(listings, listings, table(("seller_id",), ("registered_at",), (),
+                                             ("business_verified",)),
+                   table(("listing_id", "seller_id", "brand", "status"),
+                         ("filed_at", "resolved_at")), HistorySettings())
 
 
 class _Listings(NamedTuple):

@@ -18,6 +18,7 @@ import pandas as pd
 from features.columns import Columns
 from features.contract import Marketplace
 from features.history import HistorySettings, history_values
+from features.history import warm_up as warm_up_history
 from features.price import FEATURE_NAMES as PRICE_FEATURES
 from features.price import (
     FxRates,
@@ -123,6 +124,11 @@ class FeaturePipeline:
         index = listings.index if targets is None else listings.index[
             np.asarray(targets, dtype=bool)]
         return pd.DataFrame(values, index=index, columns=self._feature_index(), copy=False)
+
+    def warm_up(self) -> None:
+        """Load compiled code now (seller history's sweep; `features.history.warm_up`), before
+        a service hides its loaded objects from the garbage collector and takes requests."""
+        warm_up_history()
 
     def ring_index(self, market: Marketplace) -> RingIndex:
         return self.rings_.build_index(market.listings, market.sellers, market.complaints)

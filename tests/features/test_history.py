@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from features.columns import Columns, plain_arrays
 from features.history import HistorySettings, seller_history
 from features.price import GENERIC_BRANDS
 
@@ -322,6 +323,31 @@ def test_a_big_sellers_price_ratio_is_over_the_median_of_its_earlier_prices() ->
         else:
             expected = target["price_usd"] / earlier.median()
         np.testing.assert_equal(ratio.iloc[i], expected)
+
+
+def test_after_warm_up_scoring_compiles_nothing_more() -> None:
+    """The service warms up before taking requests: its first listing must not compile."""
+    from features import history
+
+    history.warm_up()
+    compiled = len(history._sweep_kernel().signatures)
+    rng = np.random.default_rng(2)
+    listings = make_listings([(f"L{i}", f"S{i % 3}", float(i), "Acme", "bags",
+                               float(rng.integers(1, 90)), 2, 0.5) for i in range(12)])
+    sellers = make_sellers([(f"S{i}", 0, bool(i % 2)) for i in range(3)])
+    complaints = make_complaints([("C1", "L1", "S1", "Acme", 2.0, "upheld", 3.0)])
+    seller_history(listings, listings, sellers, complaints)  # DataFrames: batch
+    seller_history(listings.iloc[[4]], listings, sellers, complaints)  # one listing
+    arrays = plain_arrays(listings)
+    for name in ("created_at", "price_usd"):  # as zero-copy views of Arrow data come
+        arrays[name].setflags(write=False)
+    plain = Columns.of_arrays(arrays)
+    history.history_values(plain, plain, Columns.of_arrays(plain_arrays(sellers)),
+                           Columns.of_arrays(plain_arrays(complaints)), HistorySettings())
+    history.history_values(plain.take(np.array([4])), plain,
+                           Columns.of_arrays(plain_arrays(sellers)),
+                           Columns.of_arrays(plain_arrays(complaints)), HistorySettings())
+    assert len(history._sweep_kernel().signatures) == compiled == 1
 
 
 def test_an_unknown_seller_gets_the_new_account_fallbacks() -> None:
