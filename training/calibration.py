@@ -56,8 +56,7 @@ class Calibrator:
 def _isotonic_predict(isotonic: IsotonicRegression, raw: np.ndarray) -> np.ndarray:
     """`IsotonicRegression.predict` (clipping out of bounds) of a float64 vector, computed
     as it does: scipy's linear interp1d hands float64 to `np.interp`. Its input checks
-    and wrappers cost most of a millisecond, far more than the sum, for the service's
-    few rows."""
+    and wrappers cost ~0.14 ms a call, a hundred times the sum of the service's few rows."""
     steps = isotonic.y_thresholds_
     if len(steps) == 1:  # a single step: scikit-learn predicts it everywhere
         return steps.repeat(len(raw))
