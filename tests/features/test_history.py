@@ -350,6 +350,26 @@ def test_after_warm_up_scoring_compiles_nothing_more() -> None:
     assert len(history._sweep_kernel().signatures) == compiled == 1
 
 
+def test_without_a_writable_cache_the_sweep_is_compiled_per_process(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read-only install with no user cache directory still scores (numba raises there)."""
+    from numba.core import caching
+
+    from features import history
+
+    monkeypatch.setattr(caching.CacheImpl, "_locator_classes", [])  # nowhere to cache
+    history._sweep_kernel.cache_clear()
+    try:
+        listings = make_listings([("L1", "S0", 1.0, "Acme", "bags", 10.0, 1, 1.0),
+                                  ("L2", "S0", 2.0, "Acme", "bags", 30.0, 1, 1.0)])
+        features = seller_history(listings, listings, make_sellers([("S0", 0, True)]),
+                                  make_complaints([]))
+        assert features["seller__listings_before"].tolist() == [0.0, 1.0]
+        assert features["price__ratio_to_seller_history"].tolist() == [1.0, 3.0]
+    finally:
+        history._sweep_kernel.cache_clear()  # later tests get the cached sweep again
+
+
 def test_an_unknown_seller_gets_the_new_account_fallbacks() -> None:
     sellers, listings = one_seller_market()
     stranger = make_listings([("Z", "S9", 5.0, "Arvedo", "toys", 10.0, 1, 1.0)])
