@@ -1,34 +1,12 @@
 """Events on a clock: "how many of this group's events came before this moment".
 
-Seller history and the ring features both ask it of many groups at once. Group
-and moment rank pack into one sortable int64 key, so a count is two binary
-searches, and sums and maxima over the events before a moment are read from
-prefix arrays.
+The ring features ask it of many groups at once (the burst index). Group and
+moment rank pack into one sortable int64 key, so a count is two binary searches.
 """
 
 from __future__ import annotations
 
-from itertools import accumulate
-
 import numpy as np
-
-
-def moment_ranks(*moments: np.ndarray) -> tuple[list[np.ndarray], np.int64]:
-    """Dense ranks of the moments of several arrays on one shared clock, and a stride above them.
-
-    Equal moments share a rank, so "rank < rank of as_of" is exactly "strictly before as_of".
-    """
-    joined = np.concatenate(moments)
-    # stable = timsort here: moments arrive as a few time-ordered runs, which it merges fast
-    order = np.argsort(joined, kind="stable")
-    ordered = joined[order]
-    new = np.ones(len(joined), dtype=np.int64)
-    new[1:] = ordered[1:] != ordered[:-1]
-    ranks = np.empty(len(joined), dtype=np.int64)
-    ranks[order] = np.cumsum(new) - 1
-    bounds = [0, *accumulate(len(m) for m in moments)]
-    split = [ranks[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-    return split, np.int64(ranks.max(initial=0) + 2)
 
 
 class Timeline:
@@ -66,31 +44,6 @@ class Timeline:
         first = np.searchsorted(self.key, base, side="left")
         end = np.searchsorted(self.key, base + rank, side="left")
         return first, end - first
-
-    def end(self, group: np.ndarray, rank: np.ndarray) -> np.ndarray:
-        """For each query: where its group's events before `rank` end (`first + count`)."""
-        return np.searchsorted(self.key, group.astype(np.int64) * self.stride + rank, side="left")
-
-    def prefix_sum(self, values: np.ndarray) -> np.ndarray:
-        """Cumulative sums of `values` (input order) along the timeline, with a 0 in front."""
-        return np.concatenate([[0.0], np.cumsum(values[self.order], dtype=np.float64)])
-
-    def group_cummax(self, values: np.ndarray) -> np.ndarray:
-        """Running maximum of non-negative integer `values` (input order) within each group."""
-        return group_running_max(values[self.order], self.group)
-
-
-def group_running_max(values: np.ndarray, group: np.ndarray) -> np.ndarray:
-    """Running maximum of non-negative integers within runs of equal, sorted `group`."""
-    values = values.astype(np.int64)
-    if not len(values):
-        return values
-    # lift each group above every earlier one, so one running maximum restarts per group
-    step = np.int64(values.max() + 1)
-    changes = run_starts(group)
-    changes[0] = False  # the first group is lifted by nothing
-    lift = np.cumsum(changes) * step
-    return np.maximum.accumulate(values + lift) - lift
 
 
 def run_starts(ordered: np.ndarray) -> np.ndarray:
