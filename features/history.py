@@ -314,6 +314,7 @@ def _sweep(target_order, target_seller, as_of, target_category, target_price,
     in_category = np.zeros(n_categories, dtype=np.int64)  # the seller's listings so far
     priced = np.zeros(n_categories, dtype=np.int64)  # ... of which with a price
     segment = np.zeros(n_categories, dtype=np.int64)  # where the category's prices start
+    unplaced = np.zeros(n_categories, dtype=np.int64)  # listings of a segment not yet placed
     prices = np.empty(n_listings, dtype=np.float64)
     brand_strikes = np.zeros(n_strike_brands, dtype=np.int64)
     window = np.zeros(n_windows, dtype=np.int64)
@@ -337,17 +338,14 @@ def _sweep(target_order, target_seller, as_of, target_category, target_price,
             end += 1
         # lay out one segment of `prices` per category of the seller's listings
         for j in range(li, end):
-            segment[l_category[j]] += 1
+            unplaced[l_category[j]] += 1
         start = 0
         for j in range(li, end):
             c = l_category[j]
-            if priced[c] == 0:  # the first listing of its category: place the segment
-                size = segment[c]
+            if unplaced[c]:  # the category's first listing: place its segment
                 segment[c] = start
-                start += size
-                priced[c] = -1
-        for j in range(li, end):
-            priced[l_category[j]] = 0
+                start += unplaced[c]
+                unplaced[c] = 0
         for w in range(n_windows):
             window[w] = li
         listed = distinct_brands = distinct_categories = underpriced = 0
@@ -443,6 +441,5 @@ def _sweep(target_order, target_seller, as_of, target_category, target_price,
                 brand_seen[l_brand[j]] = False
             in_category[l_category[j]] = 0
             priced[l_category[j]] = 0
-            segment[l_category[j]] = 0
         for j in range(first_branded, bi):
             brand_strikes[b_brand[j]] = 0
