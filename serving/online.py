@@ -341,10 +341,10 @@ class ReviewFeed:
         rows = taken(listings, np.array(picked, dtype=np.int64))
         now = datetime.now(UTC)
         references = registry_prices(Columns.of_arrays(rows), self.registry).tolist()
-        records = _listing_records(rows)
-        known = _seller_rows(sellers, {listing["seller_id"] for listing in records})
+        payloads = _listing_records(rows)
+        known = _seller_rows(sellers, {listing["seller_id"] for listing in payloads})
         items = []
-        for i, reference, listing in zip(picked, references, records, strict=True):
+        for i, reference, listing in zip(picked, references, payloads, strict=True):
             listing.update(known.get(listing["seller_id"], {}))
             items.append(ScoredListing(
                 listing, float(results["score"][i]), results["band"][i], results["reasons"][i],

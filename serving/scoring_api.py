@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from features.columns import Arrays
+from serving.history_store import epoch_ns
 
 MAX_ID_CHARS = 200
 MAX_TITLE_CHARS = 1_000
@@ -210,12 +211,6 @@ def error_body(problems: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 # --- arrays ----------------------------------------------------------------------------------
-
-def epoch_ns(moment: datetime) -> int:
-    """Exact UTC nanoseconds of an aware datetime (microsecond precision, as JSON carries)."""
-    delta = moment - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1000
-
 
 def listing_arrays(listings: Sequence[ListingIn]) -> tuple[Arrays, Arrays]:
     """Checked `listings` as plain arrays (`Columns.of_arrays`) of the contract's listing
