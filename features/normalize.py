@@ -96,6 +96,12 @@ def _invisible() -> frozenset[str]:
     return frozenset(chr(c) for c, v in _translation().items() if v is None and c > 0x7F)
 
 
+def warm_up() -> None:
+    """Build the character tables now: the first non-ASCII text would otherwise wait tens of
+    milliseconds for them, and a long-running process wants them before `gc.freeze`."""
+    _invisible()
+
+
 _ASCII_CONTROLS = {c: (" " if chr(c) in "\t\n\r\x0b\x0c" else None)
                    for c in [*range(0x20), 0x7F]}
 

@@ -19,6 +19,7 @@ from features.columns import Columns
 from features.contract import Marketplace
 from features.history import HistorySettings, history_values
 from features.history import warm_up as warm_up_history
+from features.normalize import warm_up as warm_up_normalize
 from features.price import FEATURE_NAMES as PRICE_FEATURES
 from features.price import (
     FxRates,
@@ -126,9 +127,11 @@ class FeaturePipeline:
         return pd.DataFrame(values, index=index, columns=self._feature_index(), copy=False)
 
     def warm_up(self) -> None:
-        """Load compiled code now (seller history's sweep; `features.history.warm_up`), before
-        a service hides its loaded objects from the garbage collector and takes requests."""
+        """Load compiled code and build lazy tables now (seller history's sweep, the text
+        normalizer's character tables), before a service hides its loaded objects from the
+        garbage collector and takes requests."""
         warm_up_history()
+        warm_up_normalize()
 
     def ring_index(self, market: Marketplace) -> RingIndex:
         return self.rings_.build_index(market.listings, market.sellers, market.complaints)

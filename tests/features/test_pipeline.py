@@ -141,3 +141,13 @@ def test_columns_take_rows_and_added_columns() -> None:
     assert "y" in rows and "z" not in rows
     with pytest.raises(ValueError, match=r"missing column\(s\) \['z'\]"):
         rows.require("rows", ["x", "z"])
+
+
+def test_warm_up_builds_the_text_tables_a_first_request_would_wait_for() -> None:
+    from features import normalize
+
+    normalize._translation.cache_clear()
+    normalize._invisible.cache_clear()
+    FeaturePipeline().warm_up()
+    assert normalize._translation.cache_info().currsize == 1
+    assert normalize._invisible.cache_info().currsize == 1
