@@ -18,24 +18,22 @@ which was most of the time of one listing scored online.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Literal, NamedTuple, cast
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from features.columns import MISSING_NS, Columns, require_columns, text_codes
+from features.compiled import compiled
 from features.price import GENERIC_BRANDS
 from features.timeline import distinct, run_starts
 
 NS_PER_DAY = 86_400 * 10**9
 QUANTITY_CAP = 2**31 - 1
-
-log = logging.getLogger(__name__)
 
 TARGET_COLUMNS = ("seller_id", "created_at", "brand", "category", "price_usd", "quantity")
 LISTING_COLUMNS = (*TARGET_COLUMNS, "price_ratio")
@@ -279,20 +277,8 @@ def _brand_codes(brands: tuple[np.ndarray, list[str]]) -> tuple[np.ndarray, np.n
 
 @cache
 def _sweep_kernel() -> Callable[..., None]:
-    """`_sweep` compiled by numba (once per process; the machine code is cached on disk).
-
-    Compiled on first use rather than at import, which loading numba would slow down.
-    Where no cache can be written (a read-only install and no writable user cache
-    directory; `NUMBA_CACHE_DIR` names one), each process compiles it anew, in seconds.
-    """
-    import numba
-
-    try:
-        compiled = numba.njit(cache=True, nogil=True)(_sweep)
-    except RuntimeError as exc:  # numba: "cannot cache function ...: no locator available"
-        log.warning("compiling the seller-history sweep without a disk cache: %s", exc)
-        compiled = numba.njit(nogil=True)(_sweep)
-    return cast(Callable[..., None], compiled)
+    """`_sweep` compiled (once per process; `features.compiled`)."""
+    return compiled(_sweep)
 
 
 def _sweep(target_order, target_seller, as_of, target_category, target_price,

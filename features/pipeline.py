@@ -30,6 +30,7 @@ from features.price import (
 )
 from features.rings import FEATURE_NAMES as RING_FEATURES
 from features.rings import RingFeatures, RingIndex
+from features.rings import warm_up as warm_up_rings
 from features.text import FEATURES as TEXT_FEATURES
 from features.text import TextFeatures
 
@@ -127,10 +128,11 @@ class FeaturePipeline:
         return pd.DataFrame(values, index=index, columns=self._feature_index(), copy=False)
 
     def warm_up(self) -> None:
-        """Load compiled code and build lazy tables now (seller history's sweep, the text
-        normalizer's character tables), before a service hides its loaded objects from the
-        garbage collector and takes requests."""
+        """Load compiled code and build lazy tables now (seller history's sweep, the ring
+        taint lookup, the text normalizer's character tables), before a service hides its
+        loaded objects from the garbage collector and takes requests."""
         warm_up_history()
+        warm_up_rings()
         warm_up_normalize()
 
     def ring_index(self, market: Marketplace) -> RingIndex:

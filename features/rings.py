@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -38,6 +40,7 @@ from features.columns import (
     text_dictionary,
     utc_ns,
 )
+from features.compiled import compiled
 from features.normalize import fold
 from features.timeline import Timeline, distinct, run_starts
 
@@ -504,17 +507,9 @@ class RingFeatures(TransformerMixin, BaseEstimator):
                 taint: TaintIndex) -> tuple[np.ndarray, np.ndarray]:
         """Per listing: distinctive shingles tainted before as_of by other sellers, and all."""
         texts = ListingTexts(X, self.shingle_words)
-        sets = texts.sets.subset(~_contains(self.common_shingles_, texts.sets.hashes))
-        row, hashes = texts.listing_shingles(sets)
-        # count each listing's distinct shingles: a phrase in title and description is one
-        shingle_ids, unique = _dense(hashes)
-        keys = distinct(row * np.int64(len(unique) + 1) + shingle_ids)
-        row, shingle_ids = keys // (len(unique) + 1), keys % (len(unique) + 1)
-        n_distinct = np.bincount(row, minlength=len(X))
-
-        pos = _positions(taint.shingles, unique)[shingle_ids]
-        hit = pos >= 0
-        row, pos = row[hit], pos[hit]
+        n_distinct, row, pos = _taint_kernel()(
+            texts.sets.start, texts.sets.hashes, texts.title, texts.description,
+            self.common_shingles_, taint.shingles)
         own = seller[row]
         by_other = np.where(taint.first_seller[pos] != own, taint.first_ns[pos],
                             taint.second_ns[pos])
@@ -522,18 +517,91 @@ class RingFeatures(TransformerMixin, BaseEstimator):
         return tainted, n_distinct
 
 
-def _dense(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Dense integer ids of values by first appearance, and the distinct values they index.
+@cache
+def _taint_kernel() -> Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """`_listing_shingles_in` compiled (once per process; `features.compiled`)."""
+    return compiled(_listing_shingles_in)
 
-    Many values: Arrow hashing; a few: a dict, which numbers them the same way.
+
+def warm_up() -> None:
+    """Load the compiled taint lookup now, before a service takes requests (as
+    `features.history.warm_up` does for the seller-history sweep)."""
+    no_texts, no_shingles = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64)
+    _taint_kernel()(np.zeros(1, dtype=np.int64), no_shingles, no_texts, no_texts, no_shingles,
+                    no_shingles)
+
+
+def _listing_shingles_in(start, hashes, title, description, common, shingles):
+    """Each listing's distinct shingles, and those of them in `shingles` (the taint index).
+
+    Args:
+        start, hashes: the shingles of each distinct text (`ShingleSets`).
+        title, description: each listing's two texts, as positions among those texts.
+        common: sorted boilerplate shingles, never counted.
+        shingles: the taint index's sorted shingles.
+
+    Returns (distinct non-common shingles per listing, and for each listing's shingle
+    found in the index: the listing, and the shingle's position in the index). A phrase
+    in both the title and the description counts once. Each distinct text is read
+    once: marketplace texts repeat a lot.
     """
-    if len(values) < FEW_TEXTS:
-        index: dict[int, int] = {}
-        first_seen = [index.setdefault(v, len(index)) for v in values.tolist()]
-        return np.array(first_seen, dtype=np.int64), np.array(list(index), dtype=np.uint64)
-    encoded = pc.dictionary_encode(pa.array(values, type=pa.uint64()))
-    ids = np.asarray(encoded.indices).astype(np.int64)
-    return ids, np.asarray(encoded.dictionary, dtype=np.uint64)
+    # per distinct text: its distinct non-common shingles, sorted, and their index positions
+    n_texts = len(start) - 1
+    text_start = np.zeros(n_texts + 1, dtype=np.int64)
+    text_hash = np.empty(len(hashes), dtype=np.uint64)
+    text_pos = np.empty(len(hashes), dtype=np.int64)
+    out = 0
+    for t in range(n_texts):
+        text_start[t] = out
+        run = np.sort(hashes[start[t]:start[t + 1]])
+        for j in range(len(run)):
+            h = run[j]
+            if j > 0 and h == run[j - 1]:
+                continue
+            c = np.searchsorted(common, h)
+            if c < len(common) and common[c] == h:
+                continue
+            p = np.searchsorted(shingles, h)
+            text_hash[out] = h
+            text_pos[out] = p if p < len(shingles) and shingles[p] == h else -1
+            out += 1
+    text_start[n_texts] = out
+    hits_in_text = np.zeros(n_texts, dtype=np.int64)
+    for t in range(n_texts):
+        for j in range(text_start[t], text_start[t + 1]):
+            hits_in_text[t] += text_pos[j] >= 0
+
+    # per listing: merge its two sorted runs
+    n = len(title)
+    n_distinct = np.zeros(n, dtype=np.int64)
+    most = 0
+    for i in range(n):
+        most += hits_in_text[title[i]] + hits_in_text[description[i]]
+    hit_row = np.empty(most, dtype=np.int64)
+    hit_pos = np.empty(most, dtype=np.int64)
+    found = 0
+    for i in range(n):
+        a, a_end = text_start[title[i]], text_start[title[i] + 1]
+        b, b_end = text_start[description[i]], text_start[description[i] + 1]
+        count = 0
+        while a < a_end or b < b_end:
+            if b == b_end or (a < a_end and text_hash[a] < text_hash[b]):
+                p = text_pos[a]
+                a += 1
+            elif a == a_end or text_hash[b] < text_hash[a]:
+                p = text_pos[b]
+                b += 1
+            else:  # in both texts
+                p = text_pos[a]
+                a += 1
+                b += 1
+            count += 1
+            if p >= 0:
+                hit_row[found] = i
+                hit_pos[found] = p
+                found += 1
+        n_distinct[i] = count
+    return n_distinct, hit_row[:found], hit_pos[:found]
 
 
 def _factorized(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

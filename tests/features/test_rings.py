@@ -311,6 +311,20 @@ def test_a_taint_counts_only_strictly_before_the_listing() -> None:
     assert list(tainted) == [0, 0, 0, 1]
 
 
+def test_a_phrase_in_both_title_and_description_counts_once() -> None:
+    sellers = make_sellers([("A", "US", 0.0), ("B", "FR", 500.0)])
+    listings = make_listings([("LA", "A", 10.0, "", "Contact shop No. 888604")])
+    complaints = make_complaints([("C0", "LA", "A", 11.0, "upheld", 20.0)])
+    model = rings().fit(listings)
+    target = make_listings([("T", "B", 30.0, "Contact shop No. 888604",
+                             "contact SHOP no 888604 fast shipping")])
+    features = model.transform(target, listings, sellers, complaints).iloc[0]
+    # distinct 4-word shingles: "contact shop no 888604" (in both), "shop no 888604 fast",
+    # "no 888604 fast shipping"; the first is tainted
+    assert features["ring__tainted_shingles"] == 1
+    assert features["ring__tainted_share"] == pytest.approx(1 / 3)
+
+
 def test_boilerplate_used_by_many_sellers_is_not_a_ring_phrase() -> None:
     listings, sellers, complaints = planted_ring()
     model = rings(common_min_sellers=10).fit(listings)
@@ -382,3 +396,18 @@ def test_first_strikes_are_each_sellers_earliest_upheld_outcome() -> None:
                          index=upheld["seller_id"].to_numpy(dtype=object)).groupby(level=0).min()
     pd.testing.assert_series_equal(first_strikes(complaints), expected)
     assert first_strikes(complaints.iloc[:0]).empty
+
+
+def test_after_warm_up_the_taint_lookup_compiles_nothing_more() -> None:
+    """The service warms up before taking requests: its first listing must not compile."""
+    from features import rings as ring_module
+
+    ring_module.warm_up()
+    compiled = len(ring_module._taint_kernel().signatures)
+    listings, sellers, complaints = planted_ring()
+    many = pd.concat([listings] * 40, ignore_index=True)  # past the few-texts paths
+    model = rings(common_min_sellers=10).fit(many)
+    index = model.build_index(many, sellers, complaints)
+    model.transform(many, index=index)
+    model.transform(listings.iloc[[3]], index=index)
+    assert len(ring_module._taint_kernel().signatures) == compiled == 1
