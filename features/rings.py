@@ -92,7 +92,10 @@ class ListingTexts:
         listings = Columns.of(listings)
         (self.title, self.description), texts = text_dictionary(listings.texts("title"),
                                                                 listings.texts("description"))
-        self.sets = _shingle(*_words(texts), shingle_words)
+        vocabulary, word_ids, text_of = split_words(texts)
+        n_parts, part_hash = _word_parts(vocabulary)
+        self.sets = ShingleSets(*_shingle_kernel()(len(texts), text_of, word_ids, n_parts,
+                                                   part_hash, shingle_words))
 
     def listing_shingles(self, sets: ShingleSets | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(listing position, hash) of title and description shingles; may repeat per listing."""
@@ -106,18 +109,6 @@ def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """The concatenation of range(s, s + c) for each (s, c)."""
     begin = np.cumsum(counts) - counts
     return np.repeat(starts - begin, counts) + np.arange(counts.sum(), dtype=np.int64)
-
-
-def _words(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """Word hashes of each text: (start per text, uint64 hashes), after folding the vocabulary."""
-    vocabulary, word_ids, text_of = split_words(texts)
-    n_parts, part_hash = _word_parts(vocabulary)
-    part_start = np.concatenate([[0], np.cumsum(n_parts)])[:-1]
-    per_token = n_parts[word_ids]
-    words = part_hash[_ranges(part_start[word_ids], per_token)]
-    words_per_text = np.bincount(text_of, weights=per_token, minlength=len(texts))
-    start = np.concatenate([[0], np.cumsum(words_per_text.astype(np.int64))])
-    return start, words
 
 
 # A few listings' words (one listing scored online) are read from this memo of each
@@ -154,22 +145,53 @@ def _hash_parts(vocabulary: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return n_parts, part_hash
 
 
-def _shingle(start: np.ndarray, words: np.ndarray, k: int) -> ShingleSets:
+@cache
+def _shingle_kernel() -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+    """`_shingles` compiled (once per process; `features.compiled`)."""
+    return compiled(_shingles)
+
+
+def _shingles(n_texts, text_of, word_ids, n_parts, part_hash, k):
     """The k-word shingles of each text, hashed to uint64 (word order matters).
 
-    Repeats are kept: whoever counts shingles deduplicates what it counts.
+    Args:
+        n_texts: how many texts.
+        text_of, word_ids: per word occurrence, in text order, its text and its distinct
+            word (`split_words`).
+        n_parts, part_hash: per distinct word, its parts (a word split at punctuation)
+            and all parts' hashes (`_word_parts`).
+        k: words per shingle; a shingle never runs from one text into the next.
+
+    Returns (start, hashes) as `ShingleSets` holds them. Repeats are kept: whoever
+    counts shingles deduplicates what it counts.
     """
-    n_texts, n = len(start) - 1, len(words)
-    m = max(n - k + 1, 0)
-    text_of_word = np.repeat(np.arange(n_texts), np.diff(start))
-    hashes = words[:m].copy()
-    for j in range(1, k):
-        hashes = (hashes * _MIX) ^ words[j: m + j]
-    # a shingle must not run from one text into the next
-    text = text_of_word[:m]
-    inside = text == text_of_word[k - 1: m + k - 1]
-    counts = np.bincount(text[inside], minlength=n_texts)
-    return ShingleSets(np.concatenate([[0], np.cumsum(counts)]), hashes[inside])
+    part_start = np.zeros(len(n_parts) + 1, dtype=np.int64)
+    part_start[1:] = np.cumsum(n_parts)
+    n_words = 0
+    for j in range(len(word_ids)):
+        n_words += n_parts[word_ids[j]]
+    words = np.empty(n_words, dtype=np.uint64)
+    words_in = np.zeros(n_texts, dtype=np.int64)
+    w = 0
+    for j in range(len(word_ids)):
+        v = word_ids[j]
+        words_in[text_of[j]] += n_parts[v]
+        for q in range(part_start[v], part_start[v + 1]):
+            words[w] = part_hash[q]
+            w += 1
+    start = np.zeros(n_texts + 1, dtype=np.int64)
+    for t in range(n_texts):
+        start[t + 1] = start[t] + max(words_in[t] - k + 1, 0)
+    hashes = np.empty(start[n_texts], dtype=np.uint64)
+    first_word = 0
+    for t in range(n_texts):
+        for s in range(start[t + 1] - start[t]):
+            h = words[first_word + s]
+            for j in range(1, k):
+                h = (h * _MIX) ^ words[first_word + s + j]
+            hashes[start[t] + s] = h
+        first_word += words_in[t]
+    return start, hashes
 
 
 def _contains(sorted_values: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -524,9 +546,10 @@ def _taint_kernel() -> Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]:
 
 
 def warm_up() -> None:
-    """Load the compiled taint lookup now, before a service takes requests (as
+    """Load the compiled shingling and taint lookup now, before a service takes requests (as
     `features.history.warm_up` does for the seller-history sweep)."""
     no_texts, no_shingles = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64)
+    _shingle_kernel()(0, no_texts, no_texts, no_texts, no_shingles, 4)
     _taint_kernel()(np.zeros(1, dtype=np.int64), no_shingles, no_texts, no_texts, no_shingles,
                     no_shingles)
 

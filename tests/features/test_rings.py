@@ -403,11 +403,24 @@ def test_after_warm_up_the_taint_lookup_compiles_nothing_more() -> None:
     from features import rings as ring_module
 
     ring_module.warm_up()
-    compiled = len(ring_module._taint_kernel().signatures)
+    kernels = (ring_module._shingle_kernel(), ring_module._taint_kernel())
+    compiled = [len(kernel.signatures) for kernel in kernels]
     listings, sellers, complaints = planted_ring()
     many = pd.concat([listings] * 40, ignore_index=True)  # past the few-texts paths
     model = rings(common_min_sellers=10).fit(many)
     index = model.build_index(many, sellers, complaints)
     model.transform(many, index=index)
     model.transform(listings.iloc[[3]], index=index)
-    assert len(ring_module._taint_kernel().signatures) == compiled == 1
+    assert [len(kernel.signatures) for kernel in kernels] == compiled == [1, 1]
+
+
+def test_shingle_hashes_stay_as_saved_models_know_them() -> None:
+    """A fitted model keeps its boilerplate shingles as hashes: the hashing must never change."""
+    from features.rings import ListingTexts
+
+    texts = ListingTexts(make_listings([("L", "S", 0.0, "Contact shop No. 888604",
+                                         "ships daily from store")]), 2)
+    assert texts.sets.start.tolist() == [0, 3, 6]
+    assert texts.sets.hashes.tolist() == [
+        6397905960386964976, 8819294499872650047, 7845102141314847121,  # contact shop, ...
+        6641716835651210005, 17518344075076293935, 3490400584343718604]  # ships daily, ...
