@@ -124,6 +124,13 @@ class Columns:
         values = self.stored(name)
         return pd.ArrowDtype(values.type) if isinstance(values, pa.Array) else values.dtype
 
+    def holds_text(self, name: str) -> bool:
+        """Whether the column is stored as Arrow text (a plain table's), a check that costs
+        nothing; other columns are for pandas' dtype checks to judge."""
+        values = self.stored(name) if name not in self.added else None
+        return isinstance(values, pa.Array) and (pa.types.is_large_string(values.type)
+                                                 or pa.types.is_string(values.type))
+
     def _cached(self, name: str, kind: Any, read: Any) -> Any:
         key = (name, kind)
         found = self._read.get(key)

@@ -552,6 +552,8 @@ def warm_up() -> None:
     _shingle_kernel()(0, no_texts, no_texts, no_texts, no_shingles, 4)
     _taint_kernel()(np.zeros(1, dtype=np.int64), no_shingles, no_texts, no_texts, no_shingles,
                     no_shingles)
+    _burst_kernel()(no_texts, no_texts, no_texts, no_texts, 0, no_texts, np.int64(1), no_texts,
+                    no_texts, np.int64(1), no_texts)
 
 
 def _listing_shingles_in(start, hashes, title, description, common, shingles):
@@ -660,18 +662,44 @@ def _bursts(seller: np.ndarray, seller_ids: np.ndarray, as_of: np.ndarray,
 
     `seller` codes each target's seller as a position in `seller_ids`.
     """
-    where = _rows_of(bursts.seller_ids, seller_ids)[seller]
-    # ask in (seller, moment) order: the binary searches then walk the index nearly in order
-    order = np.lexsort((as_of, where))
-    order = order[where[order] >= 0]
-    pos, t = where[order], as_of[order]
-    country, registered = bursts.country[pos], bursts.registered_ns[pos]
-    # others registered in [registered - window, registered + window] and before as_of
-    upper = np.minimum(registered + bursts.window_ns + 1, t)
-    inside = (bursts.registrations.before_time(country, upper)[1]
-              - bursts.registrations.before_time(country, registered - bursts.window_ns)[1])
-    size = np.zeros(len(seller), dtype=np.int64)
-    struck = np.zeros(len(seller), dtype=np.int64)
-    size[order] = np.maximum(inside - (registered < t), 0)
-    struck[order] = bursts.struck_neighbours.before_time(pos, t)[1]
+    registrations, struck = bursts.registrations, bursts.struck_neighbours
+    return _burst_kernel()(
+        _rows_of(bursts.seller_ids, seller_ids)[seller], as_of, bursts.country,
+        bursts.registered_ns, bursts.window_ns, registrations.key, registrations.stride,
+        registrations.moments, struck.key, struck.stride, struck.moments)
+
+
+@cache
+def _burst_kernel() -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+    """`_burst_counts` compiled (once per process; `features.compiled`)."""
+    return compiled(_burst_counts)
+
+
+def _burst_counts(where, as_of, country, registered, window_ns, registrations_key,
+                  registrations_stride, registrations_moments, struck_key, struck_stride,
+                  struck_moments):
+    """Per target (its seller's row `where`, -1 if unknown, and its moment `as_of`): the
+    accounts of the seller's country registered within the window around it, before
+    `as_of`, and those of them struck before `as_of` (`Timeline.before_time` counts,
+    the two timelines' arrays passed apart)."""
+    n = len(where)
+    size = np.zeros(n, dtype=np.int64)
+    struck = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        pos = where[i]
+        if pos < 0:
+            continue
+        t, c, r = as_of[i], country[pos], registered[pos]
+        # others registered in [r - window, r + window] and before t
+        base = c * registrations_stride
+        first = np.searchsorted(registrations_key, base)
+        upper = np.searchsorted(registrations_moments, min(r + window_ns + 1, t))
+        lower = np.searchsorted(registrations_moments, r - window_ns)
+        inside = (np.searchsorted(registrations_key, base + upper) - first) - (
+            np.searchsorted(registrations_key, base + lower) - first)
+        size[i] = max(inside - (1 if r < t else 0), 0)
+        base = pos * struck_stride
+        known = np.searchsorted(struck_moments, t)
+        struck[i] = (np.searchsorted(struck_key, base + known)
+                     - np.searchsorted(struck_key, base))
     return size, struck

@@ -364,6 +364,8 @@ class TextFeatures(TransformerMixin, BaseEstimator):
             raise ValueError(f"TextFeatures needs the listing columns {missing}; "
                              f"got {columns.names}")
         for name in TEXT_COLUMNS:
+            if columns.holds_text(name):
+                continue
             dtype = columns.dtype(name)
             if not (isinstance(dtype, pd.StringDtype) or pd.api.types.is_string_dtype(dtype)
                     or columns.series(name).isna().all()):

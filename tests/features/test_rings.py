@@ -403,7 +403,8 @@ def test_after_warm_up_the_taint_lookup_compiles_nothing_more() -> None:
     from features import rings as ring_module
 
     ring_module.warm_up()
-    kernels = (ring_module._shingle_kernel(), ring_module._taint_kernel())
+    kernels = (ring_module._shingle_kernel(), ring_module._taint_kernel(),
+               ring_module._burst_kernel())
     compiled = [len(kernel.signatures) for kernel in kernels]
     listings, sellers, complaints = planted_ring()
     many = pd.concat([listings] * 40, ignore_index=True)  # past the few-texts paths
@@ -411,7 +412,7 @@ def test_after_warm_up_the_taint_lookup_compiles_nothing_more() -> None:
     index = model.build_index(many, sellers, complaints)
     model.transform(many, index=index)
     model.transform(listings.iloc[[3]], index=index)
-    assert [len(kernel.signatures) for kernel in kernels] == compiled == [1, 1]
+    assert [len(kernel.signatures) for kernel in kernels] == compiled == [1, 1, 1]
 
 
 def test_shingle_hashes_stay_as_saved_models_know_them() -> None:
