@@ -33,6 +33,7 @@ from features.rings import RingFeatures, RingIndex
 from features.rings import warm_up as warm_up_rings
 from features.text import FEATURES as TEXT_FEATURES
 from features.text import TextFeatures
+from features.text_model import warm_up as warm_up_text_model
 
 FEATURE_SET_VERSION = "1"
 
@@ -129,10 +130,11 @@ class FeaturePipeline:
 
     def warm_up(self) -> None:
         """Load compiled code and build lazy tables now (seller history's sweep, the ring
-        taint lookup, the text normalizer's character tables), before a service hides its
-        loaded objects from the garbage collector and takes requests."""
+        passes, the n-gram hashing, the text normalizer's character tables), before a
+        service hides its loaded objects from the garbage collector and takes requests."""
         warm_up_history()
         warm_up_rings()
+        warm_up_text_model()
         warm_up_normalize()
 
     def ring_index(self, market: Marketplace) -> RingIndex:

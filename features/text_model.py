@@ -13,8 +13,9 @@ training rows never become a million-row sparse matrix; `TextFeatures` in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ from scipy.special import expit
 from threadpoolctl import threadpool_limits
 
 from features.columns import split_words
+from features.compiled import compiled
 
 # Punctuation stripped from the ends of a word before it is read as a cue term.
 CUE_PUNCTUATION = ".,;:!?()[]{}\"'`*“”‘’«»"
@@ -88,27 +90,54 @@ def _hash_chunk(texts: Sequence[str], n_min: int, n_max: int, n_bits: int) -> tu
     # texts are joined by NUL bytes; a window holding a NUL or an inner space is no n-gram
     joined = "\x00".join([" " + " ".join(t.replace("\x00", " ").split()) + " " for t in texts])
     data = np.frombuffer((joined + "\x00").encode("utf-8"), dtype=np.uint8)
+    return _ngram_kernel()(data, n_min, n_max, np.uint64(64 - n_bits))
+
+
+def warm_up() -> None:
+    """Load the compiled n-gram hashing now: a word the scorer has not seen yet is hashed
+    while a listing waits (see `features.history.warm_up`)."""
+    _hash_chunk(["warm"], 3, 5, 20)
+
+
+@cache
+def _ngram_kernel() -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+    """`_ngram_buckets` compiled (once per process; `features.compiled`)."""
+    return compiled(_ngram_buckets)
+
+
+def _ngram_buckets(data, n_min, n_max, shift):
+    """(text, bucket) of every n-gram of `data` (NUL-separated texts of space-padded words),
+    n from `n_min` to `n_max`: all n-grams of size n_min in byte order, then the next size.
+
+    An n-gram is a window of bytes without a NUL and without a space inside it (a word's
+    padding spaces may begin or end it); its hash is the polynomial rolling hash of its
+    bytes, salted with n, mixed and cut to the top bits (`shift` = 64 - bits).
+    """
     length = len(data)
-    nul = np.zeros(length + 1, np.int64)
-    np.cumsum(data == 0, out=nul[1:])
-    space = np.zeros(length + 1, np.int64)
-    np.cumsum(data == 32, out=space[1:])
-    values = data.astype(np.uint64)
-    rolling = values.copy()
-    docs, buckets = [], []
-    shift = np.uint64(64 - n_bits)
-    for n in range(2, n_max + 1):
-        rolling = rolling[:-1] * _PRIME + values[n - 1:]
-        if n < n_min:
-            continue
-        m = length - n + 1
-        ok = nul[n:n + m] == nul[:m]
-        ok &= space[n - 1:n - 1 + m] == space[1:1 + m]
-        at = np.flatnonzero(ok)
-        mixed = (rolling[at] ^ np.uint64(0x51ED27 * n)) * _GOLDEN
-        buckets.append((mixed >> shift).astype(np.int64))
-        docs.append(nul[at])
-    return np.concatenate(docs), np.concatenate(buckets)
+    nul = np.zeros(length + 1, dtype=np.int64)  # NULs before each position: the text index
+    space = np.zeros(length + 1, dtype=np.int64)
+    for i in range(length):
+        nul[i + 1] = nul[i] + (data[i] == 0)
+        space[i + 1] = space[i] + (data[i] == 32)
+    total = 0
+    for n in range(n_min, n_max + 1):
+        for i in range(length - n + 1):
+            if nul[i + n] == nul[i] and space[i + n - 1] == space[i + 1]:
+                total += 1
+    docs = np.empty(total, dtype=np.int64)
+    buckets = np.empty(total, dtype=np.int64)
+    k = 0
+    for n in range(n_min, n_max + 1):
+        salt = np.uint64(0x51ED27 * n)
+        for i in range(length - n + 1):
+            if nul[i + n] == nul[i] and space[i + n - 1] == space[i + 1]:
+                h = np.uint64(data[i])
+                for j in range(1, n):
+                    h = h * _PRIME + np.uint64(data[i + j])
+                buckets[k] = np.int64(((h ^ salt) * _GOLDEN) >> shift)
+                docs[k] = nul[i]
+                k += 1
+    return docs, buckets
 
 
 MAX_CACHED_WORDS = 2_000_000

@@ -7,7 +7,7 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
@@ -23,7 +23,7 @@ from features.text import (
     TextFeatures,
     number_key,
 )
-from features.text_model import FEW_CUE_TEXTS, CueTable, NgramScorer, WordBag
+from features.text_model import FEW_CUE_TEXTS, CueTable, NgramScorer, WordBag, ngram_hashes
 
 REGISTRY = ("Dofen", "Arvedo", "Celo", "Streldolu", "Morata")
 TYPED_ONLY = ("Vizen",)  # typed in listings, never registered
@@ -459,3 +459,49 @@ def test_models_pickled_before_the_text_model_moved_still_load() -> None:
     restored_scorer, restored_table = pickle.loads(old)
     np.testing.assert_array_equal(restored_scorer.weights, scorer.weights)
     assert restored_table == table
+
+
+WORD = st.text(st.characters(codec="utf-8", exclude_categories=("Zs", "Zl", "Zp", "Cc")),
+               min_size=1, max_size=12)
+
+
+def reference_ngrams(texts: list[str], n_min: int, n_max: int,
+                     n_bits: int) -> list[tuple[int, int]]:
+    """(text, bucket) of each character n-gram inside a space-padded word, from the definition."""
+    mask = (1 << 64) - 1
+    out = []
+    for doc, text in enumerate(texts):
+        for word in text.replace("\x00", " ").split():
+            padded = (" " + word + " ").encode("utf-8")
+            for n in range(n_min, n_max + 1):
+                for i in range(len(padded) - n + 1):
+                    h = 0
+                    for byte in padded[i:i + n]:
+                        h = (h * 0x100000001B3 + byte) & mask
+                    mixed = ((h ^ (0x51ED27 * n)) * 0x9E3779B97F4A7C15) & mask
+                    out.append((doc, mixed >> (64 - n_bits)))
+    return sorted(out)
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts=st.lists(st.lists(WORD, min_size=1, max_size=4).map(" ".join), max_size=6),
+       sizes=st.sampled_from([(3, 5), (2, 2), (2, 8), (6, 8)]))
+@example(texts=["a"], sizes=(3, 6))  # n-grams longer than all the bytes there are
+def test_character_ngrams_are_hashed_inside_words(texts: list[str],
+                                                  sizes: tuple[int, int]) -> None:
+    """The text model's words (and texts of words), any Unicode, n-grams longer than a word."""
+    docs, buckets = ngram_hashes(texts, *sizes, 20)
+    assert sorted(zip(docs.tolist(), buckets.tolist(), strict=True)) == reference_ngrams(
+        texts, *sizes, 20)
+
+
+def test_after_warm_up_ngram_hashing_compiles_nothing_more() -> None:
+    """The service warms up before taking requests: a new word must not compile anything."""
+    from features import text_model
+
+    text_model.warm_up()
+    compiled = len(text_model._ngram_kernel().signatures)
+    scorer = NgramScorer(np.ones(1 << 10, np.float32), 3, 5)
+    scorer.scores(WordBag.of(["never seen before", "zebra"]))
+    ngram_hashes(["many words"] * 5000, 2, 6, 12)
+    assert len(text_model._ngram_kernel().signatures) == compiled == 1
