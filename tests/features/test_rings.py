@@ -311,6 +311,17 @@ def test_a_taint_counts_only_strictly_before_the_listing() -> None:
     assert list(tainted) == [0, 0, 0, 1]
 
 
+def test_a_burst_neighbour_counts_as_struck_only_strictly_after_its_strike() -> None:
+    sellers = make_sellers([("A", "US", 0.0), ("B", "US", 1.0)])
+    listings = make_listings([("LA", "A", 10.0, "", "bag")])
+    complaints = make_complaints([("C0", "LA", "A", 11.0, "upheld", 20.0)])
+    model = rings().fit(listings)
+    targets = make_listings([(f"T{h}", "B", h, "", "bag") for h in (19.0, 20.0, 20.001)])
+    features = model.transform(targets, listings, sellers, complaints)
+    assert list(features["ring__burst_size"]) == [1, 1, 1]
+    assert list(features["ring__burst_struck"]) == [0, 0, 1]
+
+
 def test_a_phrase_in_both_title_and_description_counts_once() -> None:
     sellers = make_sellers([("A", "US", 0.0), ("B", "FR", 500.0)])
     listings = make_listings([("LA", "A", 10.0, "", "Contact shop No. 888604")])
