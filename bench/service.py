@@ -12,6 +12,9 @@
    (bench/bare_bento.py, `bentoml serve`, same worker count, access log off): the
    ceiling the HTTP stack alone reaches on this machine.
 
+The three servers run side by side and take each load in turn, `--rounds` times over, so
+that the machine's slow and fast spells fall on all of them alike.
+
 The load generator is a small keep-alive HTTP/1.1 client in its own process; on a 2-core
 machine it competes with the server for CPU, as any client on the same box would.
 
@@ -34,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -385,47 +389,88 @@ def batch_sizes(port: int) -> tuple[float, float] | None:
     return values["strikeout_batch_listings_sum"], values["strikeout_batch_listings_count"]
 
 
-def over_http(name: str, process: subprocess.Popen, port: int, ready_path: str,
-              headers: dict[str, str], later: pd.DataFrame, seconds: float) -> dict[str, Any]:
-    """Both loads against one server; `later` holds the listings to send (as JSON rows)."""
+@dataclass
+class Server:
+    """A server under test, started, and what to send it."""
+
+    name: str
+    process: subprocess.Popen
+    port: int
+    ready_path: str
+    headers: dict[str, str]
+    later: pd.DataFrame  # the listings to send, as JSON rows
+
+
+LOADS = (("single_listing_32_clients", 1, 32), ("hundred_listings_8_clients", 100, 8))
+
+
+def one_load(server: Server, bodies: list[bytes], size: int, clients: int,
+             seconds: float) -> dict[str, Any]:
+    """One load against one server, with the server's CPU per listing and batch sizes."""
+    before, cpu_s = batch_sizes(server.port), process_cpu_s(server.process)
+    result = run_load(server.port, "/score", bodies, size, server.headers, clients, seconds)
+    listings = sum(result["statuses"].values()) * size
+    used = [cpu - cpu_s.get(pid, 0.0) for pid, cpu in process_cpu_s(server.process).items()]
+    result["server_cpu_ms_per_listing"] = round(sum(used) * 1000 / max(listings, 1), 2)
+    # the workers share one listening socket: a burst of new keep-alive connections can
+    # all land on one worker, which then does the work of all (1.0 = one did all)
+    result["busiest_process_cpu_share"] = (round(max(used) / sum(used), 2) if sum(used) > 0
+                                           else None)
+    after = batch_sizes(server.port)
+    if before and after and after[1] > before[1]:
+        result["mean_listings_per_model_pass"] = round(
+            (after[0] - before[0]) / (after[1] - before[1]), 1)
+    return result
+
+
+def over_http(servers: list[Server], seconds: float, rounds: int) -> list[dict[str, Any]]:
+    """Each load against every server in turn, `rounds` times over.
+
+    The machine's speed drifts over minutes; taking the servers in turn, load by load and
+    round by round, lets a slow spell fall on all of them alike. Each measure keeps its
+    rounds and names its median round (by listings/s).
+    """
     try:
-        wait_ready(f"http://127.0.0.1:{port}{ready_path}", process)
-        singles = listing_bodies(later, 1, 2000)
-        hundreds = listing_bodies(later, 100, 40)
-        run_load(port, "/score", singles[:50], 1, headers, 4, 3)  # warm-up
-        result: dict[str, Any] = {"server": name}
-        for label, bodies, size, clients in (("single_listing_32_clients", singles, 1, 32),
-                                             ("hundred_listings_8_clients", hundreds, 100, 8)):
-            before, cpu_s = batch_sizes(port), process_cpu_s(process)
-            result[label] = run_load(port, "/score", bodies, size, headers, clients, seconds)
-            listings = sum(result[label]["statuses"].values()) * size
-            used = [cpu - cpu_s.get(pid, 0.0) for pid, cpu in process_cpu_s(process).items()]
-            result[label]["server_cpu_ms_per_listing"] = round(
-                sum(used) * 1000 / max(listings, 1), 2)
-            # the workers share one listening socket: a burst of new keep-alive connections
-            # can all land on one worker, which then does the work of all (1.0 = one did all)
-            result[label]["busiest_process_cpu_share"] = round(
-                max(used) / sum(used), 2) if sum(used) > 0 else None
-            after = batch_sizes(port)
-            if before and after and after[1] > before[1]:
-                result[label]["mean_listings_per_model_pass"] = round(
-                    (after[0] - before[0]) / (after[1] - before[1]), 1)
-        # The server's floor: a health check does no scoring, only the HTTP stack.
-        cpu_s = server_cpu_s(process)
-        floor = run_load(port, ready_path, [b""], 0, {}, 32, min(seconds, 5.0), method="GET")
-        result["health_check_32_clients"] = {
-            "path": ready_path, "requests_per_s": floor["requests_per_s"],
-            "server_cpu_ms_per_request": round(
-                (server_cpu_s(process) - cpu_s) * 1000 / max(floor["requests"], 1), 3)}
-        return result
+        bodies = {}
+        for server in servers:
+            wait_ready(f"http://127.0.0.1:{server.port}{server.ready_path}", server.process)
+            bodies[server.name] = {1: listing_bodies(server.later, 1, 2000),
+                                   100: listing_bodies(server.later, 100, 40)}
+            run_load(server.port, "/score", bodies[server.name][1][:50], 1, server.headers,
+                     4, 3)  # warm-up
+        results: dict[str, dict[str, Any]] = {s.name: {"server": s.name} for s in servers}
+        for label, size, clients in LOADS:
+            for _ in range(rounds):
+                for server in servers:
+                    results[server.name].setdefault(label, {"rounds": []})["rounds"].append(
+                        one_load(server, bodies[server.name][size], size, clients, seconds))
+        for server in servers:
+            for label, _, _ in LOADS:
+                measured = results[server.name][label]
+                by_rate = sorted(measured["rounds"], key=lambda r: r["listings_per_s"])
+                measured["median_round"] = measured["rounds"].index(
+                    by_rate[(len(by_rate) - 1) // 2])
+            # the server's floor: a health check does no scoring, only the HTTP stack
+            cpu_s = server_cpu_s(server.process)
+            floor = run_load(server.port, server.ready_path, [b""], 0, {}, 32,
+                             min(seconds, 5.0), method="GET")
+            results[server.name]["health_check_32_clients"] = {
+                "path": server.ready_path, "requests_per_s": floor["requests_per_s"],
+                "server_cpu_ms_per_request": round(
+                    (server_cpu_s(server.process) - cpu_s) * 1000 / max(floor["requests"], 1),
+                    3)}
+        return [results[s.name] for s in servers]
     finally:
-        stop(process)
+        for server in servers:
+            stop(server.process)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--listings", type=int, default=30_000)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="times each load runs against each server, servers in turn")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--in-process", type=int, default=300, dest="in_process")
     parser.add_argument("--home", type=Path, default=None)
@@ -445,24 +490,24 @@ def main() -> None:
         single = in_process(url, later, args.in_process)
 
     url, key, later = prepare_ledger(home, data_path)  # fresh history for the HTTP runs
-    port = free_port()
-    strikeout = over_http("strikeout (BentoML, micro-batched)",
-                          serve_strikeout(home, url, port, args.workers), port, "/readyz",
-                          {"Authorization": f"Bearer {key}"}, later, args.seconds)
-    port = free_port()
     with_sellers = later.merge(load_marketplace(data_path).sellers, on="seller_id")
-    baseline = over_http("baseline (FastAPI + pyfunc predict per request)",
-                         serve_baseline(home, port, args.workers), port, "/ready", {},
-                         with_sellers, args.seconds)
-    port = free_port()
-    bare = over_http("bare BentoML endpoint (no scoring: HTTP ceiling)",
-                     serve_bare(port, args.workers), port, "/readyz", {}, later, args.seconds)
+    ports = [free_port() for _ in range(3)]
+    servers = [
+        Server("strikeout (BentoML, micro-batched)",
+               serve_strikeout(home, url, ports[0], args.workers), ports[0], "/readyz",
+               {"Authorization": f"Bearer {key}"}, later),
+        Server("baseline (FastAPI + pyfunc predict per request)",
+               serve_baseline(home, ports[1], args.workers), ports[1], "/ready", {},
+               with_sellers),
+        Server("bare BentoML endpoint (no scoring: HTTP ceiling)",
+               serve_bare(ports[2], args.workers), ports[2], "/readyz", {}, later)]
+    http = over_http(servers, args.seconds, args.rounds)
     result = {
         "machine": machine_info(),
         "setup": {"listings": args.listings, "workers": args.workers, **setup,
                   "scored_listings_available": len(later)},
         "in_process_one_listing": single,
-        "http": [strikeout, baseline, bare],
+        "http": http,
         "targets": {"in_process_p99_ms": 2, "single_32_clients_p99_ms": 50,
                     "single_32_clients_listings_per_s": 1000,
                     "hundred_listings_per_s": 10000},
