@@ -546,8 +546,8 @@ def _taint_kernel() -> Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]:
 
 
 def warm_up() -> None:
-    """Load the compiled shingling and taint lookup now, before a service takes requests (as
-    `features.history.warm_up` does for the seller-history sweep)."""
+    """Load the compiled ring passes (shingles, taints, bursts) now, before a service takes
+    requests (as `features.history.warm_up` does for the seller-history sweep)."""
     no_texts, no_shingles = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64)
     _shingle_kernel()(0, no_texts, no_texts, no_texts, no_shingles, 4)
     _taint_kernel()(np.zeros(1, dtype=np.int64), no_shingles, no_texts, no_texts, no_shingles,
@@ -692,11 +692,10 @@ def _burst_counts(where, as_of, country, registered, window_ns, registrations_ke
         t, c, r = as_of[i], country[pos], registered[pos]
         # others registered in [r - window, r + window] and before t
         base = c * registrations_stride
-        first = np.searchsorted(registrations_key, base)
         upper = np.searchsorted(registrations_moments, min(r + window_ns + 1, t))
         lower = np.searchsorted(registrations_moments, r - window_ns)
-        inside = (np.searchsorted(registrations_key, base + upper) - first) - (
-            np.searchsorted(registrations_key, base + lower) - first)
+        inside = (np.searchsorted(registrations_key, base + upper)
+                  - np.searchsorted(registrations_key, base + lower))
         size[i] = max(inside - (1 if r < t else 0), 0)
         base = pos * struck_stride
         known = np.searchsorted(struck_moments, t)
