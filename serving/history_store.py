@@ -179,8 +179,9 @@ class HistoryStore:
         if not seller_rows and not listing_rows:
             return ImportedHistory(0, 0)
         added = {"sellers": 0, "listings": 0}
-        # A plain (deferred) transaction is safe on SQLite here: its first statement writes.
-        with self.engine.begin() as conn:
+        # Unsynced (history rows are not ledger events), and a plain (deferred)
+        # transaction, safe on SQLite here: its first statement writes.
+        with self.store.unsynced_write() as conn:
             cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
                 for name, rows in (("sellers", seller_rows), ("listings", listing_rows)):
@@ -293,9 +294,6 @@ class HistoryStore:
         return _frame(rows, names)
 
 
-StoredColumns = dict[str, Any]  # HISTORY_COLUMNS (stored names) -> numpy or Arrow array
-
-
 @dataclass(frozen=True)
 class CachedSeller:
     """One seller's stored rows: older ones as columns, the newest as the database's tuples.
@@ -303,12 +301,14 @@ class CachedSeller:
     Folding rows into a seller's columns costs a dozen array operations, which dominated
     requests of many sellers when every new row was folded at once; rows wait as tuples
     until `fold_rows` of them have gathered, and a read turns the tuples of all its
-    sellers into columns in one go.
+    sellers into columns in one go. The columns are kept in history order (created_at,
+    then listing_id), so a read of one seller, whose new rows come after the folded ones,
+    sorts nothing.
     """
 
     count: int  # rows the database held for the seller when read
     last_seq: int  # the highest row number among them
-    columns: StoredColumns | None
+    columns: Arrays | None  # HISTORY_COLUMNS, in history order
     tail: tuple[Sequence[Any], ...]
 
     @classmethod
@@ -321,9 +321,10 @@ class CachedSeller:
         tail = (*self.tail, *rows)
         if len(tail) < fold_rows:
             return CachedSeller(count, last_seq, self.columns, tail)
-        new = _columns(tail)
-        return CachedSeller(count, last_seq, new if self.columns is None
-                            else dict(stacked(self.columns, new)), ())
+        new = _columns(sorted(tail, key=_ROW_ORDER))
+        if self.columns is not None:
+            new = in_history_order(stacked(self.columns, new))
+        return CachedSeller(count, last_seq, new, ())
 
 
 class SellerHistoryCache:
@@ -568,11 +569,10 @@ def _processors(dialect: sa.Dialect, lookup: Lookup, types: tuple[Any, ...]
     return found
 
 
-_HISTORY_STORED = ("seq", *(_STORED.get(c, c) for c in HISTORY_COLUMNS))
-_ROW_ID = _HISTORY_STORED.index("listing_id")
-_ROW_ORDER = itemgetter(_HISTORY_STORED.index("created_at_ns"), _ROW_ID)
-_NUMERIC = {"seq": np.int64, "created_at_ns": np.int64, "price": np.float64,
-            "quantity": np.int64, "image_count": np.int64}
+_ROW_ID = 1 + HISTORY_COLUMNS.index("listing_id")  # in `_SELLER_ROWS` rows, after seq
+_ROW_ORDER = itemgetter(1 + HISTORY_COLUMNS.index("created_at"), _ROW_ID)  # history order
+_INTEGERS = ("created_at", "quantity", "image_count")
+_TEXTS = tuple(name for name in HISTORY_COLUMNS if name not in (*_INTEGERS, "price"))
 
 
 def _by_seller(rows: list[Sequence[Any]]) -> dict[str, list[Sequence[Any]]]:
@@ -583,56 +583,85 @@ def _by_seller(rows: list[Sequence[Any]]) -> dict[str, list[Sequence[Any]]]:
     return groups
 
 
-def _columns(rows: Sequence[Sequence[Any]]) -> StoredColumns:
-    """`_SELLER_ROWS` rows as columns: numpy for numbers, Arrow for text."""
-    values = zip(*rows, strict=True) if rows else [()] * len(_HISTORY_STORED)
-    return {name: np.asarray(column, dtype=_NUMERIC[name]) if name in _NUMERIC
-            else pa.array(column, type=pa.large_string())
-            for name, column in zip(_HISTORY_STORED, values, strict=True)}
+def _columns(rows: Sequence[Sequence[Any]]) -> Arrays:
+    """`_SELLER_ROWS` rows as HISTORY_COLUMNS (seq dropped): numpy for numbers, Arrow for text.
+
+    The text columns are slices of one Arrow array and the integer ones rows of one
+    NumPy array: a request's new rows are few, and each array built costs microseconds.
+    """
+    n = len(rows)
+    values = list(zip(*rows, strict=True))[1:] if rows else [()] * len(HISTORY_COLUMNS)
+    named = dict(zip(HISTORY_COLUMNS, values, strict=True))
+    texts = pa.array([v for name in _TEXTS for v in named[name]], type=pa.large_string())
+    integers = np.array([named[name] for name in _INTEGERS], dtype=np.int64)
+    columns: dict[str, Any] = {name: texts.slice(k * n, n) for k, name in enumerate(_TEXTS)}
+    columns.update(zip(_INTEGERS, integers.reshape(len(_INTEGERS), n), strict=True))
+    columns["price"] = np.array(named["price"], dtype=np.float64)
+    return {name: columns[name] for name in HISTORY_COLUMNS}
 
 
 def _history_arrays(sellers: Sequence[CachedSeller], exclude: Collection[str]
                     ) -> dict[str, Any]:
-    """Sellers' history rows as the contract's listings (no text), oldest first.
+    """Sellers' history rows as the contract's listings (no text), oldest first, without
+    the listings in `exclude`.
 
     Ordered by (created_at, listing_id) as `HistoryStore.listings` orders them; Arrow
     compares text by its UTF-8 bytes, which is Python's order of code points.
     """
-    tail = [row for seller in sellers for row in seller.tail]
+    tail = sorted((row for seller in sellers for row in seller.tail
+                   if row[_ROW_ID] not in exclude), key=_ROW_ORDER)
     parts = [seller.columns for seller in sellers if seller.columns is not None]
-    if not parts:  # only rows as tuples (sellers with few rows): sort them, then build
-        return _history_listings(_columns(sorted(
-            (row for row in tail if row[_ROW_ID] not in exclude), key=_ROW_ORDER)))
-    columns = stacked(*parts, _columns(tail))
+    columns = stacked(*parts, *([_columns(tail)] if tail or not parts else []))
+    if parts and exclude:
+        columns = _without(columns, exclude)
+    if len(parts) > 1 or (parts and tail):  # one seller's folded rows, then its newer ones:
+        columns = in_history_order(columns)  # already in order, found so at a glance
+    return _history_listings(columns)
+
+
+def _without(columns: Arrays, exclude: Collection[str]) -> Arrays:
+    """The rows whose listing is not in `exclude`."""
     ids = columns["listing_id"]
-    n = len(ids)
-    if n < FEW_TEXTS:  # a seller's few rows: Python sorts them faster than Arrow's kernels
-        keys = list(zip(columns["created_at_ns"].tolist(), ids.to_pylist(), strict=True))
-        order = np.array(sorted((i for i in range(n) if keys[i][1] not in exclude),
-                                key=keys.__getitem__), dtype=np.int64)
+    if len(ids) < FEW_TEXTS:
+        kept = [i for i, listing in enumerate(ids.to_pylist()) if listing not in exclude]
+        return columns if len(kept) == len(ids) else taken(columns, np.array(kept, np.int64))
+    dropped = pc.is_in(ids, pa.array(list(exclude), type=pa.large_string()))
+    if not pc.any(dropped).as_py():
+        return columns
+    return taken(columns, np.flatnonzero(~dropped.to_numpy(zero_copy_only=False)))
+
+
+def in_history_order(columns: Arrays) -> Arrays:
+    """History rows ordered by (created_at, listing_id); as given when they already are."""
+    created, ids = columns["created_at"], columns["listing_id"]
+    steps = np.diff(created)
+    if (steps > 0).all():
+        return columns
+    if (steps >= 0).all():  # ties in created_at: in order if their ids are
+        tied = np.flatnonzero(steps == 0)
+        before, after = ids.take(tied).to_pylist(), ids.take(tied + 1).to_pylist()
+        if all(a < b for a, b in zip(before, after, strict=True)):
+            return columns
+    if len(ids) < FEW_TEXTS:  # a seller's few rows: Python sorts them faster than Arrow's kernels
+        keys = list(zip(created.tolist(), ids.to_pylist(), strict=True))
+        order = np.array(sorted(range(len(keys)), key=keys.__getitem__), dtype=np.int64)
     else:
-        table = pa.table({"created_at_ns": columns["created_at_ns"], "listing_id": ids})
-        if exclude:
-            table = table.append_column("keep", pc.invert(pc.is_in(ids, pa.array(
-                list(exclude), type=pa.large_string()))))
-        order = pc.sort_indices(table, sort_keys=[("created_at_ns", "ascending"),
-                                                  ("listing_id", "ascending")]).to_numpy()
-        if exclude:
-            order = order[table["keep"].to_numpy(zero_copy_only=False)[order]]
-    return _history_listings(taken(columns, order))
+        order = pc.sort_indices(pa.table({"created_at": created, "listing_id": ids}),
+                                sort_keys=[("created_at", "ascending"),
+                                           ("listing_id", "ascending")]).to_numpy()
+    return taken(columns, order)
 
 
 def _history_listings(columns: Arrays) -> dict[str, Any]:
-    """History columns (stored names) as the contract's listings, with empty text."""
-    n = len(columns["listing_id"])
-    data: dict[str, Any] = {}
-    for name in LISTING_COLUMNS:
-        stored = _STORED.get(name, name)
-        if stored not in columns:  # title, description: history features read neither
-            data[name] = pa.nulls(n, pa.large_string()).fill_null("")
-        else:
-            data[name] = columns[stored]
-    return data
+    """History columns as the contract's listings, with empty text."""
+    empty = empty_texts(len(columns["listing_id"]))
+    return {name: columns.get(name, empty) for name in LISTING_COLUMNS}
+
+
+def empty_texts(n: int) -> pa.Array:
+    """`n` empty strings as Arrow text: offsets all zero, no characters."""
+    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(np.zeros(n + 1, dtype=np.int64)),
+                                            pa.py_buffer(b""))
 
 
 def _arrays(rows: Sequence[Sequence[Any]], names: Sequence[str],

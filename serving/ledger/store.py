@@ -253,10 +253,16 @@ class LedgerStore:
         self.write_attempts = write_attempts
         self.engine = _create_engine(self.url, busy_timeout_s)
         self.is_postgres = self.engine.dialect.name == "postgresql"
+        # SQLite sets syncing per connection: unsynced writes get connections of their own
+        # (but one in-memory database is one connection's, and has no disk to wait for)
+        in_memory = self.engine.url.database in (None, "", ":memory:")
+        self._unsynced_engine = self.engine if self.is_postgres or in_memory else \
+            _create_engine(self.url, busy_timeout_s, synchronous="NORMAL")
         self._migrate()
 
     def close(self) -> None:
         self.engine.dispose()
+        self._unsynced_engine.dispose()
 
     def _migrate(self) -> None:
         """Bring the schema to the latest Alembic revision; safe with many processes at once."""
@@ -318,6 +324,21 @@ class LedgerStore:
         raise AssertionError("unreachable")
 
     @contextmanager
+    def unsynced_write(self) -> Iterator[Connection]:
+        """A write transaction whose commit does not wait for the disk, outside the ledger's
+        write lock: for rows that are not ledger events (the online seller history).
+
+        A crash of the process loses nothing; a crash of the machine may lose the last
+        such commits, but never one made before a synced commit (a ledger write), since
+        SQLite's and PostgreSQL's write-ahead logs are both written in order. Waiting for
+        the disk was most of the cost of storing one scored listing.
+        """
+        with self._unsynced_engine.begin() as conn:
+            if self.is_postgres:
+                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+            yield conn
+
+    @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only snapshot: every query inside sees the same committed state."""
         with self.engine.connect() as conn:
@@ -341,26 +362,27 @@ class LedgerStore:
             after_seq = rows[-1].seq
 
 
-def _create_engine(url: str, busy_timeout_s: float) -> Engine:
+def _create_engine(url: str, busy_timeout_s: float, synchronous: str = "FULL") -> Engine:
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"timeout": busy_timeout_s})
-        sa.event.listen(engine, "connect", _sqlite_connect(busy_timeout_s))
+        sa.event.listen(engine, "connect", _sqlite_connect(busy_timeout_s, synchronous))
         sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
     return sa.create_engine(url, pool_pre_ping=True)
 
 
-def _sqlite_connect(busy_timeout_s: float) -> Callable[[sqlite3.Connection, Any], None]:
+def _sqlite_connect(busy_timeout_s: float, synchronous: str
+                    ) -> Callable[[sqlite3.Connection, Any], None]:
     def connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
         # Take transaction control from the driver so that BEGIN is ours (see _sqlite_begin).
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
         cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.execute(f"PRAGMA synchronous = {synchronous}")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
 

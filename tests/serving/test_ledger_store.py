@@ -55,6 +55,25 @@ def test_sqlite_runs_in_wal_with_full_sync(sqlite_url: str) -> None:
         store.close()
 
 
+def test_ledger_writes_wait_for_the_disk_and_history_writes_do_not(ledger_url: str) -> None:
+    postgres = not ledger_url.startswith("sqlite")
+    # the test server does not sync by default (fast tests): these sessions do
+    store = LedgerStore(ledger_url.replace("options=", "options=-csynchronous_commit%3Don%20")
+                        if postgres else ledger_url)
+    setting = "SHOW synchronous_commit" if postgres else "PRAGMA synchronous"
+    synced, unsynced = ("on", "off") if postgres else (2, 1)  # SQLite: FULL, NORMAL
+    try:
+        assert store.write(lambda tx: tx.conn.exec_driver_sql(setting).scalar()) == synced
+        with store.unsynced_write() as conn:
+            assert conn.exec_driver_sql(setting).scalar() == unsynced
+        with store.read() as conn:
+            assert conn.exec_driver_sql(setting).scalar() == synced
+        with store.engine.begin() as conn:  # the setting stayed with the unsynced write
+            assert conn.exec_driver_sql(setting).scalar() == synced
+    finally:
+        store.close()
+
+
 def _migration_heads() -> list[str]:
     from alembic.config import Config
     from alembic.script import ScriptDirectory

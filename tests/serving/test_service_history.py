@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -126,3 +127,31 @@ def test_the_history_branch_is_migrated_with_the_ledger(ledger: Ledger) -> None:
         tables = set(sa.inspect(conn).get_table_names())
     assert "history_0001" in heads and len(heads) >= 2  # the ledger's branch(es) too
     assert {"history_sellers", "history_listings", "ledger_events"} <= tables
+
+
+@pytest.mark.parametrize("in_time_order", [False, True])
+@pytest.mark.parametrize("fold_rows", [1, 3, 32])
+def test_cached_rows_stay_in_history_order_whatever_order_they_are_stored_in(
+        ledger: Ledger, market: Marketplace, fold_rows: int, in_time_order: bool) -> None:
+    """Rows stored late with older or equal created_at (ties broken by listing id), read
+    after every write, alone and with another seller, with and without exclusions."""
+    rng = np.random.default_rng(fold_rows)
+    worker = HistoryStore(ledger.store, fold_rows=fold_rows)
+    other = HistoryStore(ledger.store)
+    template = market.listings[list(LISTING_COLUMNS)].iloc[[0]]
+    n = 60
+    rows = pd.concat([template] * n, ignore_index=True).assign(
+        listing_id=[f"L{i:03d}" for i in rng.permutation(n)],
+        seller_id=rng.choice(["S1", "S2"], size=n, p=[0.8, 0.2]),
+        created_at=template["created_at"].iloc[0] + pd.to_timedelta(
+            rng.integers(0, 12, size=n), unit="h"))
+    if in_time_order:  # as listings usually arrive: ties in created_at, ids in any order
+        rows = rows.sort_values("created_at", kind="stable", ignore_index=True)
+    for start in range(0, n, 7):
+        other.add(listings=rows.iloc[start:start + 7])
+        stored = list(rows["listing_id"].iloc[:start + 7])
+        exclude = set(rng.choice(stored, size=2))
+        for sellers, without in ((["S1"], set()), (["S1"], exclude), (["S2", "S1"], exclude)):
+            got = contract_frame(worker.snapshot(sellers, exclude=without).listings)
+            pd.testing.assert_frame_equal(
+                got, worker.listings(sellers, with_text=False, exclude=without))
