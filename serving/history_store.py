@@ -33,6 +33,7 @@ from sqlalchemy.engine import Connection
 
 from features.columns import FEW_TEXTS, Arrays, plain_arrays
 from features.contract import Marketplace
+from serving.ledger.cases import review_cases_table
 from serving.ledger.store import LedgerStore, complaints_table, freezes_table
 
 LISTING_COLUMNS = ("listing_id", "seller_id", "created_at", "title", "description", "brand",
@@ -108,6 +109,8 @@ _SNAPSHOT_COMPLAINTS = Lookup(sa.select(*(complaints_table.c[c] for c in COMPLAI
                                complaints_table.c.seller_id)
 _SNAPSHOT_FROZEN = Lookup(sa.select(freezes_table.c.seller_id).where(
     freezes_table.c.lifted_seq.is_(None)), freezes_table.c.seller_id)
+_SNAPSHOT_OPEN_CASES = Lookup(sa.select(review_cases_table.c.listing_id).where(
+    review_cases_table.c.status == "open"), review_cases_table.c.listing_id)
 _SELLER_COUNTS = Lookup(sa.select(listings_table.c.seller_id, sa.func.count(),
                                    sa.func.max(listings_table.c.seq)
                                    ).group_by(listings_table.c.seller_id),
@@ -139,6 +142,7 @@ class SellerSnapshot:
     sellers: Arrays  # the stored seller rows
     complaints: Arrays  # the ledger's complaints against them, by (filed_at, complaint_id)
     frozen: frozenset[str]  # those the ledger has frozen now
+    open_cases: frozenset[str]  # the listings being scored that have an open review case
 
 
 @dataclass(frozen=True)
@@ -237,9 +241,13 @@ class HistoryStore:
         rows.sort(key=itemgetter(2, 0))  # (created_at, listing_id): the columns start alike
         return _frame(rows, names, LISTING_COLUMNS)
 
-    def snapshot(self, seller_ids: Sequence[str], exclude: Collection[str] = ()
+    def snapshot(self, seller_ids: Sequence[str], scoring: Collection[str] = ()
                  ) -> SellerSnapshot:
         """The sellers' history, their complaints and whether they are frozen, all as of one moment.
+
+        `scoring` names the listings about to be scored: they are left out of the history
+        (a listing scored again is not its own history), and those with an open review
+        case are named (the review feed updates those cases whatever their new score).
 
         Complaints and freezes are read from the ledger's tables exactly as
         `Ledger.complaints_frame` and `Ledger.frozen_sellers` read them, but in the same
@@ -257,12 +265,14 @@ class HistoryStore:
             sellers = rows_in(conn, _SNAPSHOT_SELLERS, wanted)
             complaints = rows_in(conn, _SNAPSHOT_COMPLAINTS, wanted)
             frozen = rows_in(conn, _SNAPSHOT_FROZEN, wanted)
+            open_cases = rows_in(conn, _SNAPSHOT_OPEN_CASES, list(scoring))
         complaints.sort(key=lambda r: (r[4], r[0]))  # (filed_at, complaint_id), as the ledger
         return SellerSnapshot(
-            listings=_history_arrays(history, exclude),
+            listings=_history_arrays(history, scoring),
             sellers=_arrays(sellers, SELLER_COLUMNS),
             complaints=_complaint_arrays(complaints),
             frozen=frozenset(r[0] for r in frozen),
+            open_cases=frozenset(r[0] for r in open_cases),
         )
 
     def listings_after(self, seq: int) -> tuple[pd.DataFrame, int]:

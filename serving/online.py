@@ -30,21 +30,16 @@ from serving.history_store import (
     LISTING_COLUMNS,
     SELLER_COLUMNS,
     HistoryStore,
-    Lookup,
     contract_frame,
     records,
-    rows_in,
     stacked,
     taken,
 )
-from serving.ledger.cases import review_cases_table
 from serving.ledger.ledger import Ledger
 from serving.ledger.store import strikes_table
 from serving.queue import PriceReference, ReviewQueue, ScoredListing
 
 RESULT_COLUMNS = ("listing_id", "score", "band", "reasons", "model_version", "seller_frozen")
-OPEN_CASES = Lookup(sa.select(review_cases_table.c.listing_id).where(
-    review_cases_table.c.status == "open"), review_cases_table.c.listing_id)
 REREAD_ROWS = 1_000  # listing rows re-read behind the last seen one: PostgreSQL may commit
 # a lower sequence number after a higher one; re-adding rows to the index changes nothing.
 # SQLite commits one writer at a time, in sequence order, so there nothing is re-read.
@@ -67,8 +62,8 @@ class Model(Protocol):
 class ScoreFeed(Protocol):
     """Where scores go after the response is decided: the reviewers' queue."""
 
-    def __call__(self, listings: Arrays, sellers: Columns,
-                 results: Mapping[str, Any]) -> None: ...
+    def __call__(self, listings: Arrays, sellers: Columns, results: Mapping[str, Any],
+                 open_cases: frozenset[str]) -> None: ...
 
 
 def empty_listings() -> pd.DataFrame:
@@ -214,6 +209,7 @@ class OnlineBatch:
     new_sellers: Arrays  # sellers given with the listings and not stored yet
     request: Arrays  # the listings to score, as plain arrays
     frozen: frozenset[str]  # sellers the ledger has frozen
+    open_cases: frozenset[str]  # listings to score that have an open review case
 
 
 @dataclass
@@ -274,7 +270,7 @@ class OnlineScorer:
         """
         self.ring.refresh()
         seller_ids = list(dict.fromkeys(listings["seller_id"].to_pylist()))
-        snap = self.history.snapshot(seller_ids, exclude=set(listings["listing_id"].to_pylist()))
+        snap = self.history.snapshot(seller_ids, scoring=set(listings["listing_id"].to_pylist()))
         new_sellers = sellers
         if len(sellers["seller_id"]):
             wanted, stored = set(seller_ids), set(snap.sellers["seller_id"].to_pylist())
@@ -291,7 +287,7 @@ class OnlineScorer:
             complaints=Columns.of_arrays(snap.complaints),  # type: ignore[arg-type]
             brands=self.model.brands, fx_rates=self.model.fx_rates)
         targets = np.arange(history + len(listings["listing_id"])) >= history
-        return OnlineBatch(market, targets, new_sellers, listings, snap.frozen)
+        return OnlineBatch(market, targets, new_sellers, listings, snap.frozen, snap.open_cases)
 
     def _score(self, listings: Arrays, sellers: Arrays) -> dict[str, list[Any]]:
         batch = self.prepare(listings, sellers)
@@ -307,7 +303,7 @@ class OnlineScorer:
             "seller_frozen": frozen}
         self.history.add(listings=batch.request, sellers=batch.new_sellers)
         if self.feed is not None:
-            self.feed(listings, Columns.of(batch.market.sellers), result)
+            self.feed(listings, Columns.of(batch.market.sellers), result, batch.open_cases)
         return result
 
 
@@ -316,8 +312,10 @@ class ReviewFeed:
 
     `ReviewQueue.record_scores` opens a case for a listing newly scored `review` or
     `high` and updates the open case of a listing scored again; a `low` score only
-    updates an open case. So a `low` listing is sent only when it has an open case, which
-    spares building the queue's payload for most listings.
+    updates an open case. So a `low` listing is sent only when it had an open case as the
+    scorer read its history (`SellerSnapshot.open_cases`: the same read transaction, no
+    read of its own), which spares building the queue's payload for most listings. A case
+    opened meanwhile (a complaint filed in those milliseconds) gets the listing's next score.
     """
 
     def __init__(self, queue: ReviewQueue, model: Model) -> None:
@@ -325,17 +323,13 @@ class ReviewFeed:
         self.rates = model.fx_rates.set_index("currency")["usd_per_unit"].to_dict()
         self.registry = registry_table(model.brands)
 
-    def __call__(self, listings: Arrays, sellers: Columns,
-                 results: Mapping[str, Any]) -> None:
+    def __call__(self, listings: Arrays, sellers: Columns, results: Mapping[str, Any],
+                 open_cases: frozenset[str]) -> None:
         """Send `results` (columns as `OnlineScorer` makes them) of `listings` (plain arrays
-        in `LISTING_COLUMNS`) to the queue."""
+        in `LISTING_COLUMNS`), of which `open_cases` have an open case, to the queue."""
         ids = listings["listing_id"].to_pylist()
-        flagged = [band != "low" for band in results["band"]]
-        low_ids = [i for i, f in zip(ids, flagged, strict=True) if not f]
-        if low_ids:
-            open_ids = self._with_open_case(low_ids)
-            flagged = [f or i in open_ids for i, f in zip(ids, flagged, strict=True)]
-        picked = [i for i, f in enumerate(flagged) if f]
+        picked = [i for i, (listing, band) in enumerate(zip(ids, results["band"], strict=True))
+                  if band != "low" or listing in open_cases]
         if not picked:
             return
         rows = taken(listings, np.array(picked, dtype=np.int64))
@@ -353,10 +347,6 @@ class ReviewFeed:
                 reference=None if not np.isfinite(reference) else PriceReference(
                     listing["brand"], listing["category"], reference)))
         self.queue.record_scores(items)
-
-    def _with_open_case(self, listing_ids: list[str]) -> set[str]:
-        with self.queue.ledger.store.read() as conn:
-            return {row[0] for row in rows_in(conn, OPEN_CASES, listing_ids)}
 
 
 def _listing_records(listings: Arrays) -> list[dict[str, Any]]:

@@ -326,7 +326,7 @@ class ReviewQueue:
         decided is not queued again. A `low` score only updates an open case. A frozen
         seller's new listing is taken down as its case opens. Returns the
         case id of each listing (None where it has none). One write transaction, taken
-        only when something changes.
+        only when something may change.
         """
         payloads = [_score_payload(item) for item in scored]
         latest: dict[str, int] = {}
@@ -334,9 +334,14 @@ class ReviewQueue:
             known = latest.get(item.listing_id)
             if known is None or item.scored_at > payloads[known].scored_at:
                 latest[item.listing_id] = i
-        with self.ledger.store.read() as conn:
-            plan = _score_plan(conn, [payloads[i] for i in latest.values()])
-        if any(action != "keep" for action, _ in plan.values()):
+        # A flagged score almost always changes something (opens a case, or updates one
+        # with a newer score), so it goes straight to the write, which plans again anyway;
+        # only `low` scores are first checked in a read, sparing the write lock.
+        plan: dict[str, tuple[str, str | None]] = {}
+        if not any(item.band in FLAGGED_BANDS for item in payloads):
+            with self.ledger.store.read() as conn:
+                plan = _score_plan(conn, [payloads[i] for i in latest.values()])
+        if not plan or any(action != "keep" for action, _ in plan.values()):
             def work(tx: WriteTx) -> dict[str, str | None]:
                 current = _score_plan(tx.conn, [payloads[i] for i in latest.values()])
                 frozen = frozen_among(tx.conn, {

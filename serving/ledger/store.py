@@ -314,12 +314,13 @@ class LedgerStore:
         for number in range(1, self.write_attempts + 1):
             try:
                 return attempt()
-            except DBAPIError as exc:
-                if not _is_transient(exc):
+            except (DBAPIError, sqlite3.OperationalError) as exc:  # BEGIN raises the latter
+                cause = exc.orig if isinstance(exc, DBAPIError) else exc
+                if not _is_transient(cause):
                     raise
                 if number == self.write_attempts:
                     raise LedgerBusyError(
-                        f"ledger write failed after {number} attempts: {exc.orig}") from exc
+                        f"ledger write failed after {number} attempts: {cause}") from exc
                 time.sleep(min(0.02 * 2**number, 1.0) * random.uniform(0.5, 1.5))
         raise AssertionError("unreachable")
 
@@ -392,16 +393,18 @@ def _sqlite_connect(busy_timeout_s: float, synchronous: str
 def _sqlite_begin(conn: Connection) -> None:
     # Writers take the write lock up front: a deferred transaction that later needs it
     # can fail with SQLITE_BUSY at once (no waiting), an immediate one just waits its turn.
+    # (through the driver's own connection: SQLAlchemy's execution path cost more than BEGIN)
     immediate = conn.get_execution_options().get(_WRITE, False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+        "BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def _is_transient(exc: DBAPIError) -> bool:
-    orig = exc.orig
-    if getattr(orig, "sqlstate", None) in RETRY_SQLSTATES:
+def _is_transient(error: BaseException | None) -> bool:
+    """Whether a driver's error is a busy database or a serialization failure."""
+    if getattr(error, "sqlstate", None) in RETRY_SQLSTATES:
         return True
-    if isinstance(orig, sqlite3.OperationalError):
-        text = str(orig).lower()
+    if isinstance(error, sqlite3.OperationalError):
+        text = str(error).lower()
         return "locked" in text or "busy" in text
     return False
 

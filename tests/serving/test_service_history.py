@@ -61,7 +61,7 @@ def test_snapshot_reads_history_complaints_and_freezes_as_the_ledger_does(
     store = HistoryStore(ledger.store)
     import_listings(store, market)
     ledger.import_history(tiny_dataset)
-    snap = store.snapshot(["S1", "S2"], exclude={"L2"})
+    snap = store.snapshot(["S1", "S2"], scoring={"L2"})
     listings = contract_frame(snap.listings)
     assert list(listings["listing_id"]) == ["L1", "L3", "L4"]
     assert (listings["title"] == "").all()  # history rows carry no text
@@ -101,7 +101,7 @@ def test_a_cached_snapshot_sees_rows_another_worker_stored(
     assert list(before["listing_id"]) == ["L1", "L3"]
     other.add(listings=listings[listings["listing_id"].isin(["L2", "L4"])])
     for exclude in (set(), {"L2"}):
-        snap = contract_frame(worker.snapshot(["S2", "S1"], exclude=exclude).listings)
+        snap = contract_frame(worker.snapshot(["S2", "S1"], scoring=exclude).listings)
         pd.testing.assert_frame_equal(
             snap, worker.listings(["S1", "S2"], with_text=False, exclude=exclude))
     assert worker.snapshot(["S1"]).listings["listing_id"].to_pylist() == ["L1", "L2"]
@@ -152,6 +152,6 @@ def test_cached_rows_stay_in_history_order_whatever_order_they_are_stored_in(
         stored = list(rows["listing_id"].iloc[:start + 7])
         exclude = set(rng.choice(stored, size=2))
         for sellers, without in ((["S1"], set()), (["S1"], exclude), (["S2", "S1"], exclude)):
-            got = contract_frame(worker.snapshot(sellers, exclude=without).listings)
+            got = contract_frame(worker.snapshot(sellers, scoring=without).listings)
             pd.testing.assert_frame_equal(
                 got, worker.listings(sellers, with_text=False, exclude=without))

@@ -17,13 +17,17 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from features.columns import plain_arrays
 from features.contract import Marketplace
 from serving.batch import load_scorer
 from serving.history_store import LISTING_COLUMNS, SELLER_COLUMNS, HistoryStore
+from serving.ledger.cases import review_cases_table
 from serving.ledger.ledger import ComplaintFiling, Ledger
-from serving.online import OnlineScorer, RingState
+from serving.online import OnlineScorer, ReviewFeed, RingState
+from serving.queue import ReviewQueue
+from serving.settings import LedgerSettings
 from tests.serving.service_support import (
     LedgerWorld,
     ModelWorld,
@@ -208,6 +212,32 @@ def test_a_frozen_sellers_listing_is_high_with_reasons(online: Online) -> None:
     assert result["band"] == "high" and bool(result["seller_frozen"])
     assert 1 <= len(result["reasons"]) <= 3
     assert all(r.contribution > 0 and r.text for r in result["reasons"])
+
+
+def test_a_low_score_updates_an_open_case_and_opens_none(online: Online) -> None:
+    """The review feed: a complaint's open case gets the listing's score, even a `low` one;
+    a `low` listing without a case opens none."""
+    market = online.world.market
+    queue = ReviewQueue(online.ledger, LedgerSettings(ledger_url=online.ledger_world.url))
+    scorer = OnlineScorer(online.model, online.history, online.scorer.ring,
+                          ReviewFeed(queue, online.model))
+    seller = market.sellers["seller_id"].iloc[0]
+    end = market.listings["created_at"].max() + timedelta(days=200)
+    listings = pd.concat([listing_like(
+        market, listing_id=f"plain-{i}", seller_id=seller, created_at=end,
+        title="Plain cotton socks", description="", brand="Generic", price=9.0,
+        currency="USD") for i in range(2)], ignore_index=True)
+    online.ledger.file_complaint(ComplaintFiling("plain-0", seller, "Arvedo"), actor="brand",
+                                 at=end.to_pydatetime())
+    scored = scorer.score(listings, NO_SELLERS)
+    assert list(scored["band"]) == ["low", "low"]
+    with online.ledger.store.read() as conn:
+        cases = conn.execute(sa.select(
+            review_cases_table.c.listing_id, review_cases_table.c.band,
+            review_cases_table.c.score).where(
+            review_cases_table.c.listing_id.in_(["plain-0", "plain-1"]))).all()
+    assert [(c.listing_id, c.band) for c in cases] == [("plain-0", "low")]
+    assert cases[0].score == pytest.approx(scored["score"].iloc[0], rel=1e-12)
 
 
 def test_listings_another_replica_stored_reach_the_ring_index(online: Online) -> None:
