@@ -138,7 +138,7 @@ class SellerSnapshot:
     `contract_frame` makes a DataFrame of one): on the request path no DataFrame is built.
     """
 
-    listings: Arrays  # their stored listings, oldest first, without text
+    listings: Arrays  # their stored listings, in no particular order, without text
     sellers: Arrays  # the stored seller rows
     complaints: Arrays  # the ledger's complaints against them, by (filed_at, complaint_id)
     frozen: frozenset[str]  # those the ledger has frozen now
@@ -311,14 +311,14 @@ class CachedSeller:
     Folding rows into a seller's columns costs a dozen array operations, which dominated
     requests of many sellers when every new row was folded at once; rows wait as tuples
     until `fold_rows` of them have gathered, and a read turns the tuples of all its
-    sellers into columns in one go. The columns are kept in history order (created_at,
-    then listing_id), so a read of one seller, whose new rows come after the folded ones,
-    sorts nothing.
+    sellers into columns in one go. Rows are kept in no particular order: the features
+    do not depend on the order of rows
+    (tests/features/test_pipeline.py::test_features_do_not_depend_on_the_order_of_rows).
     """
 
     count: int  # rows the database held for the seller when read
     last_seq: int  # the highest row number among them
-    columns: Arrays | None  # HISTORY_COLUMNS, in history order
+    columns: Arrays | None  # HISTORY_COLUMNS
     tail: tuple[Sequence[Any], ...]
 
     @classmethod
@@ -331,10 +331,9 @@ class CachedSeller:
         tail = (*self.tail, *rows)
         if len(tail) < fold_rows:
             return CachedSeller(count, last_seq, self.columns, tail)
-        new = _columns(sorted(tail, key=_ROW_ORDER))
-        if self.columns is not None:
-            new = in_history_order(stacked(self.columns, new))
-        return CachedSeller(count, last_seq, new, ())
+        new = _columns(tail)
+        return CachedSeller(count, last_seq, new if self.columns is None
+                            else stacked(self.columns, new), ())
 
 
 class SellerHistoryCache:
@@ -580,7 +579,6 @@ def _processors(dialect: sa.Dialect, lookup: Lookup, types: tuple[Any, ...]
 
 
 _ROW_ID = 1 + HISTORY_COLUMNS.index("listing_id")  # in `_SELLER_ROWS` rows, after seq
-_ROW_ORDER = itemgetter(1 + HISTORY_COLUMNS.index("created_at"), _ROW_ID)  # history order
 _INTEGERS = ("created_at", "quantity", "image_count")
 _TEXTS = tuple(name for name in HISTORY_COLUMNS if name not in (*_INTEGERS, "price"))
 
@@ -610,22 +608,15 @@ def _columns(rows: Sequence[Sequence[Any]]) -> Arrays:
     return {name: columns[name] for name in HISTORY_COLUMNS}
 
 
-def _history_arrays(sellers: Sequence[CachedSeller], exclude: Collection[str]
+def _history_arrays(sellers: Sequence[CachedSeller], scoring: Collection[str]
                     ) -> dict[str, Any]:
-    """Sellers' history rows as the contract's listings (no text), oldest first, without
-    the listings in `exclude`.
-
-    Ordered by (created_at, listing_id) as `HistoryStore.listings` orders them; Arrow
-    compares text by its UTF-8 bytes, which is Python's order of code points.
-    """
-    tail = sorted((row for seller in sellers for row in seller.tail
-                   if row[_ROW_ID] not in exclude), key=_ROW_ORDER)
+    """Sellers' history rows as the contract's listings (no text), without the listings in
+    `scoring`, in no particular order (see `CachedSeller`)."""
+    tail = [row for seller in sellers for row in seller.tail if row[_ROW_ID] not in scoring]
     parts = [seller.columns for seller in sellers if seller.columns is not None]
     columns = stacked(*parts, *([_columns(tail)] if tail or not parts else []))
-    if parts and exclude:
-        columns = _without(columns, exclude)
-    if len(parts) > 1 or (parts and tail):  # one seller's folded rows, then its newer ones:
-        columns = in_history_order(columns)  # already in order, found so at a glance
+    if parts and scoring:
+        columns = _without(columns, scoring)
     return _history_listings(columns)
 
 
@@ -639,27 +630,6 @@ def _without(columns: Arrays, exclude: Collection[str]) -> Arrays:
     if not pc.any(dropped).as_py():
         return columns
     return taken(columns, np.flatnonzero(~dropped.to_numpy(zero_copy_only=False)))
-
-
-def in_history_order(columns: Arrays) -> Arrays:
-    """History rows ordered by (created_at, listing_id); as given when they already are."""
-    created, ids = columns["created_at"], columns["listing_id"]
-    steps = np.diff(created)
-    if (steps > 0).all():
-        return columns
-    if (steps >= 0).all():  # ties in created_at: in order if their ids are
-        tied = np.flatnonzero(steps == 0)
-        before, after = ids.take(tied).to_pylist(), ids.take(tied + 1).to_pylist()
-        if all(a < b for a, b in zip(before, after, strict=True)):
-            return columns
-    if len(ids) < FEW_TEXTS:  # a seller's few rows: Python sorts them faster than Arrow's kernels
-        keys = list(zip(created.tolist(), ids.to_pylist(), strict=True))
-        order = np.array(sorted(range(len(keys)), key=keys.__getitem__), dtype=np.int64)
-    else:
-        order = pc.sort_indices(pa.table({"created_at": created, "listing_id": ids}),
-                                sort_keys=[("created_at", "ascending"),
-                                           ("listing_id", "ascending")]).to_numpy()
-    return taken(columns, order)
 
 
 def _history_listings(columns: Arrays) -> dict[str, Any]:

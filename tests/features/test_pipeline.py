@@ -82,6 +82,50 @@ def test_batch_and_one_at_a_time_features_are_identical(
     assert struck  # and sellers with strikes
 
 
+@pytest.mark.parametrize("paths", ["few", "arrow"])
+def test_features_do_not_depend_on_the_order_of_rows(
+        fitted: tuple[FeaturePipeline, Marketplace], paths: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Listings, sellers and complaints in any order give the same features, bit for bit,
+    also where a seller listed several times at the same moment: the service hands its
+    stored history over unsorted."""
+    pipeline, market = fitted
+    if paths == "arrow":
+        monkeypatch.setattr(columns, "FEW_ROWS", 1)
+        monkeypatch.setattr(columns, "FEW_TEXTS", 1)
+        monkeypatch.setattr(rings, "FEW_TEXTS", 1)
+    listings = market.listings.sort_values(["seller_id", "created_at"], ignore_index=True)
+    rng = np.random.default_rng(3)
+    tied = np.flatnonzero((listings["seller_id"] == listings["seller_id"].shift()).to_numpy()
+                          & (rng.random(len(listings)) < 0.3))
+    created = listings["created_at"].copy()
+    created.iloc[tied] = created.iloc[tied - 1].to_numpy()  # the moment of the one before
+    tied_market = Marketplace(listings.assign(created_at=created), market.sellers,
+                              market.complaints, market.brands, market.fx_rates)
+    expected = pipeline.transform(tied_market)
+    for seed in range(2):
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(len(listings))
+        shuffled = Marketplace(
+            tied_market.listings.iloc[order].reset_index(drop=True),
+            market.sellers.iloc[rng.permutation(len(market.sellers))].reset_index(drop=True),
+            market.complaints.iloc[rng.permutation(len(market.complaints))].reset_index(
+                drop=True), market.brands, market.fx_rates)
+        got = pipeline.transform(shuffled)
+        np.testing.assert_array_equal(got.to_numpy()[np.argsort(order)], expected.to_numpy())
+    seller = listings["seller_id"].value_counts().index[0]  # one seller's rows, as online
+    own = one_seller(tied_market, seller)
+    target = np.zeros(len(own.listings), dtype=bool)
+    target[-1] = True
+    ring_index = pipeline.ring_index(tied_market)
+    alone = pipeline.transform(own, target, ring_index).to_numpy()
+    order = np.r_[np.random.default_rng(7).permutation(len(own.listings) - 1), len(own.listings) - 1]
+    reordered = Marketplace(own.listings.iloc[order].reset_index(drop=True), own.sellers,
+                            own.complaints, market.brands, market.fx_rates)
+    np.testing.assert_array_equal(pipeline.transform(reordered, target, ring_index).to_numpy(),
+                                  alone)
+
+
 def test_a_pickled_pipeline_gives_the_same_features(
         fitted: tuple[FeaturePipeline, Marketplace]) -> None:
     pipeline, market = fitted
