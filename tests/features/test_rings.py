@@ -436,3 +436,19 @@ def test_shingle_hashes_stay_as_saved_models_know_them() -> None:
     assert texts.sets.hashes.tolist() == [
         6397905960386964976, 8819294499872650047, 7845102141314847121,  # contact shop, ...
         6641716835651210005, 17518344075076293935, 3490400584343718604]  # ships daily, ...
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=40, unique=True),
+       st.integers(min_value=0, max_value=40))
+def test_memoized_word_hashes_equal_hashing_anew(words: list[str], known: int) -> None:
+    """A request's words come from the memo (some known from earlier calls, some new);
+    a batch's are hashed in one pass: both give the same parts and hashes."""
+    from features import rings as module
+
+    module._PART_HASHES.clear()
+    module._word_parts(words[:known])  # earlier requests saw these
+    n_parts, hashes = module._word_parts(words)
+    expected_parts, expected_hashes = module._hash_parts(words)
+    assert n_parts.tolist() == expected_parts.tolist()
+    assert hashes.tolist() == expected_hashes.tolist()
