@@ -161,7 +161,8 @@ class HistoryStore:
         self.store = store
         self.engine = store.engine
         self.is_postgres = store.is_postgres
-        self.cache = SellerHistoryCache(cache_rows, fold_rows)
+        self.cache = SellerHistoryCache(cache_rows, fold_rows,
+                                        commits_in_order=not store.is_postgres)
         self._inserts = {"sellers": self._insert_new(sellers_table, "seller_id"),
                          "listings": self._insert_new(listings_table, "listing_id")}
 
@@ -339,29 +340,62 @@ class CachedSeller:
 class SellerHistoryCache:
     """Sellers' stored listings (the history columns), kept in memory between requests.
 
-    History rows are facts, only ever added, so a seller's cached rows are current when
-    the database holds as many rows for the seller as the cache: each read checks that
-    count for the sellers asked for (one indexed query), fetches only the rows after
-    the last one cached for sellers that grew (another replica or worker stored some,
-    or this one did), and reads a seller whole only when that does not add up (on
-    PostgreSQL a lower row number can commit after a higher one). Reads run inside the
-    caller's read transaction, so what they return is that transaction's snapshot.
-    Least recently read sellers are dropped past `max_rows` rows.
+    History rows are facts, only ever added, and numbered (`seq`) as they are written.
+    Where commits come in row-number order (SQLite: one writer at a time), the rows after
+    the last one cached for a seller are all that is new for it, so a read fetches just
+    those. Where they do not (PostgreSQL: a lower row number can commit after a higher
+    one), a seller's cached rows are current when the database holds as many rows for
+    the seller as the cache: each read checks that count (one indexed query), fetches
+    the rows after the last one cached for sellers that grew, and reads a seller whole
+    when that does not add up. Reads run inside the caller's read transaction, so what
+    they return is that transaction's snapshot. Least recently read sellers are dropped
+    past `max_rows` rows.
     """
 
-    def __init__(self, max_rows: int, fold_rows: int = FOLD_ROWS) -> None:
+    def __init__(self, max_rows: int, fold_rows: int = FOLD_ROWS,
+                 commits_in_order: bool = False) -> None:
         self.max_rows = max_rows
         self.fold_rows = fold_rows
+        self.commits_in_order = commits_in_order
         self.rows = 0
         self._sellers: OrderedDict[str, CachedSeller] = OrderedDict()
         self._lock = threading.Lock()
 
     def read(self, conn: Connection, seller_ids: list[str]) -> list[CachedSeller]:
         """The sellers' rows, current as of `conn`'s transaction (sellers without rows left out)."""
-        counts = {r[0]: (int(r[1]), int(r[2])) for r in rows_in(conn, _SELLER_COUNTS,
-                                                                  seller_ids)}
         with self._lock:
-            known = {s: self._sellers.get(s) for s in counts}
+            known = {s: self._sellers.get(s) for s in seller_ids}
+        current = (self._read_after(conn, known) if self.commits_in_order
+                   else self._read_counted(conn, known))
+        with self._lock:
+            for seller, cached in current.items():
+                self._keep(seller, cached)
+        return [current[s] for s in seller_ids if s in current]
+
+    def _read_after(self, conn: Connection, known: dict[str, CachedSeller | None]
+                    ) -> dict[str, CachedSeller]:
+        """Commits in row order: each cached seller's rows after its last one, new ones whole."""
+        cached = {s: c for s, c in known.items() if c is not None}
+        current = dict(cached)
+        if cached:
+            new = _by_seller(rows_in(conn, _SELLER_ROWS_AFTER, list(cached),
+                                     [c.last_seq for c in cached.values()]))
+            for seller, rows in new.items():
+                old = cached[seller]
+                current[seller] = old.extended(old.count + len(rows), max(r[0] for r in rows),
+                                               rows, self.fold_rows)
+        whole = [s for s, c in known.items() if c is None]
+        if whole:
+            for seller, rows in _by_seller(rows_in(conn, _SELLER_ROWS, whole)).items():
+                current[seller] = CachedSeller.of(len(rows), max(r[0] for r in rows), rows,
+                                                  self.fold_rows)
+        return current
+
+    def _read_counted(self, conn: Connection, known: dict[str, CachedSeller | None]
+                      ) -> dict[str, CachedSeller]:
+        """Commits in any order: rows fetched where the database's count per seller says so."""
+        counts = {r[0]: (int(r[1]), int(r[2])) for r in rows_in(conn, _SELLER_COUNTS,
+                                                                  list(known))}
         current: dict[str, CachedSeller] = {}
         grown: dict[str, CachedSeller] = {}
         for seller, (count, _) in counts.items():
@@ -382,10 +416,7 @@ class SellerHistoryCache:
         for seller in whole:
             current[seller] = CachedSeller.of(*counts[seller], fetched.get(seller, []),
                                               self.fold_rows)
-        with self._lock:
-            for seller, cached in current.items():
-                self._keep(seller, cached)
-        return [current[s] for s in seller_ids if s in current]
+        return current
 
     def _keep(self, seller: str, cached: CachedSeller) -> None:
         old = self._sellers.pop(seller, None)
