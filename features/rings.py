@@ -216,6 +216,43 @@ def _positions(sorted_values: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 # --- the taint index ---------------------------------------------------------------------
 
+class SellerCodes:
+    """Seller ids numbered in order of first appearance, shared by a taint index and the
+    indexes its updates make.
+
+    Codes are only ever added, so an older index keeps its meaning when an update adds
+    sellers. An index holds codes rather than the ids themselves: each update copies the
+    index's arrays, and copying Python objects cost about ten times as much as numbers.
+    """
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self._codes: dict[str, int] = {}
+
+    def encode(self, sellers: np.ndarray) -> np.ndarray:
+        """The code of each seller id, numbering the new ones."""
+        codes, distinct = _factorized(sellers)
+        known, names = self._codes, self.names
+        numbered = np.empty(len(distinct), dtype=np.int64)
+        for i, seller in enumerate(distinct.tolist()):
+            code = known.get(seller)
+            if code is None:
+                code = known[seller] = len(names)
+                names.append(seller)
+            numbered[i] = code
+        return numbered[codes]
+
+    def lookup(self, sellers: np.ndarray) -> np.ndarray:
+        """The code of each seller id, -1 for a seller not numbered."""
+        known = self._codes
+        return np.array([known.get(s, -1) for s in sellers.tolist()], dtype=np.int64)
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        """Seller ids of codes ("" for -1)."""
+        names = np.array([*self.names, ""], dtype=object)
+        return names[np.where(codes < 0, len(self.names), codes)]
+
+
 @dataclass(frozen=True)
 class TaintIndex:
     """Per shingle, its two earliest taints from two different sellers.
@@ -230,12 +267,21 @@ class TaintIndex:
     ignored: np.ndarray  # sorted uint64 shingles never indexed
     shingles: np.ndarray  # sorted, unique uint64
     first_ns: np.ndarray
-    first_seller: np.ndarray  # seller_id strings
+    first_code: np.ndarray  # the seller, as its code in `sellers`
     second_ns: np.ndarray  # NEVER when only one seller tainted the shingle
-    second_seller: np.ndarray  # "" when only one seller tainted the shingle
+    second_code: np.ndarray  # -1 when only one seller tainted the shingle
+    sellers: SellerCodes
 
     def __len__(self) -> int:
         return len(self.shingles)
+
+    @property
+    def first_seller(self) -> np.ndarray:
+        return self.sellers.decode(self.first_code)
+
+    @property
+    def second_seller(self) -> np.ndarray:
+        return self.sellers.decode(self.second_code)
 
     def update(self, listings: pd.DataFrame | Columns, strikes: pd.Series) -> TaintIndex:
         """The index with these rows added, as if rebuilt from everything.
@@ -245,7 +291,7 @@ class TaintIndex:
         sellers' first strikes (`first_strikes` of their full complaint history, or of
         every seller's): they date the taints.
         """
-        new = _taint_index(listings, strikes, self.shingle_words, self.ignored)
+        new = _taint_index(listings, strikes, self.shingle_words, self.ignored, self.sellers)
         if not len(new):
             return self
         # only the shingles the new rows hold change: reduce those, keep the rest as they are
@@ -257,10 +303,10 @@ class TaintIndex:
             self.shingle_words, self.ignored,
             np.concatenate([self.shingles[touched], self.shingles[touched], new.shingles,
                             new.shingles]),
-            np.concatenate([self.first_seller[touched], self.second_seller[touched],
-                            new.first_seller, new.second_seller]),
+            np.concatenate([self.first_code[touched], self.second_code[touched],
+                            new.first_code, new.second_code]),
             np.concatenate([self.first_ns[touched], self.second_ns[touched], new.first_ns,
-                            new.second_ns]))
+                            new.second_ns]), self.sellers)
         # every touched shingle is among the changed ones: those replace their old entry in
         # place, the others go in at their sorted position (no sort of the whole index)
         at = np.searchsorted(self.shingles, changed.shingles)
@@ -276,9 +322,9 @@ class TaintIndex:
         return TaintIndex(
             self.shingle_words, self.ignored, merged(self.shingles, changed.shingles),
             merged(self.first_ns, changed.first_ns),
-            merged(self.first_seller, changed.first_seller),
+            merged(self.first_code, changed.first_code),
             merged(self.second_ns, changed.second_ns),
-            merged(self.second_seller, changed.second_seller))
+            merged(self.second_code, changed.second_code), self.sellers)
 
 
 def first_strikes(complaints: pd.DataFrame | Columns) -> pd.Series:
@@ -310,11 +356,12 @@ def build_taint_index(listings: pd.DataFrame | Columns, complaints: pd.DataFrame
     """
     require_columns(listings, "build_taint_index: listings", (*TEXT_COLUMNS, "created_at"))
     ignored = np.zeros(0, dtype=np.uint64) if ignored is None else np.asarray(ignored)
-    return _taint_index(listings, first_strikes(complaints), shingle_words, ignored)
+    return _taint_index(listings, first_strikes(complaints), shingle_words, ignored,
+                        SellerCodes())
 
 
 def _taint_index(listings: pd.DataFrame | Columns, strikes: pd.Series, shingle_words: int,
-                 ignored: np.ndarray) -> TaintIndex:
+                 ignored: np.ndarray, sellers: SellerCodes) -> TaintIndex:
     """`build_taint_index` with the sellers' first strikes given (`first_strikes`)."""
     table = Columns.of(listings)
     seller = table.objects("seller_id")
@@ -326,16 +373,16 @@ def _taint_index(listings: pd.DataFrame | Columns, strikes: pd.Series, shingle_w
     taint_ns = np.maximum(created, strikes.to_numpy()[where[struck]])
     texts = ListingTexts(rows, shingle_words)
     row, hashes = texts.listing_shingles(texts.sets.subset(~_contains(ignored, texts.sets.hashes)))
-    return _two_earliest(shingle_words, ignored, hashes, seller[struck][row], taint_ns[row])
+    return _two_earliest(shingle_words, ignored, hashes, sellers.encode(seller[struck])[row],
+                         taint_ns[row], sellers)
 
 
 def _two_earliest(shingle_words: int, ignored: np.ndarray, hashes: np.ndarray,
-                  sellers: np.ndarray, moments: np.ndarray) -> TaintIndex:
-    """Reduce (shingle, seller, moment) taints to the two earliest sellers per shingle."""
+                  codes: np.ndarray, moments: np.ndarray, sellers: SellerCodes) -> TaintIndex:
+    """Reduce (shingle, seller code, moment) taints to the two earliest sellers per shingle."""
     real = moments != NEVER
-    codes, names = _factorized(sellers[real])
     order = np.lexsort((moments[real], hashes[real]))
-    hashes, codes, moments = hashes[real][order], codes[order], moments[real][order]
+    hashes, codes, moments = hashes[real][order], codes[real][order], moments[real][order]
     starts = run_starts(hashes)
     first = np.flatnonzero(starts)
     group = np.cumsum(starts) - 1
@@ -343,11 +390,11 @@ def _two_earliest(shingle_words: int, ignored: np.ndarray, hashes: np.ndarray,
     other = np.flatnonzero(codes != codes[first][group])
     second = other[run_starts(group[other])]
     second_ns = np.full(len(first), NEVER, dtype=np.int64)
-    second_seller = np.full(len(first), "", dtype=object)
+    second_code = np.full(len(first), -1, dtype=np.int64)
     second_ns[group[second]] = moments[second]
-    second_seller[group[second]] = np.asarray(names, dtype=object)[codes[second]]
-    return TaintIndex(shingle_words, ignored, hashes[first], moments[first],
-                      np.asarray(names, dtype=object)[codes[first]], second_ns, second_seller)
+    second_code[group[second]] = codes[second]
+    return TaintIndex(shingle_words, ignored, hashes[first], moments[first], codes[first],
+                      second_ns, second_code, sellers)
 
 
 # --- the burst index ---------------------------------------------------------------------
@@ -508,7 +555,8 @@ class RingFeatures(TransformerMixin, BaseEstimator):
         as_of = X.moments("created_at", "X.created_at")
         seller, names = X.dictionary("seller_id")
         seller_ids = np.asarray(names, dtype=object)
-        tainted, n_distinct = self._taints(X, seller_ids[seller], as_of, index.taint)
+        own = index.taint.sellers.lookup(seller_ids)[seller]  # each listing's seller's code
+        tainted, n_distinct = self._taints(X, own, as_of, index.taint)
         size, struck = _bursts(seller, seller_ids, as_of, index.bursts)
         out = np.empty((len(X), len(FEATURE_NAMES)), dtype=np.float64)
         out[:, 0] = tainted
@@ -529,13 +577,13 @@ class RingFeatures(TransformerMixin, BaseEstimator):
 
     def _taints(self, X: Columns, seller: np.ndarray, as_of: np.ndarray,
                 taint: TaintIndex) -> tuple[np.ndarray, np.ndarray]:
-        """Per listing: distinctive shingles tainted before as_of by other sellers, and all."""
+        """Per listing: distinctive shingles tainted before as_of by other sellers, and all
+        (`seller`: each listing's seller as its code in `taint.sellers`, -1 if it has none)."""
         texts = ListingTexts(X, self.shingle_words)
         n_distinct, row, pos = _taint_kernel()(
             texts.sets.start, texts.sets.hashes, texts.title, texts.description,
             self.common_shingles_, taint.shingles)
-        own = seller[row]
-        by_other = np.where(taint.first_seller[pos] != own, taint.first_ns[pos],
+        by_other = np.where(taint.first_code[pos] != seller[row], taint.first_ns[pos],
                             taint.second_ns[pos])
         tainted = np.bincount(row[by_other < as_of[row]], minlength=len(X))
         return tainted, n_distinct

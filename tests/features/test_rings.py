@@ -452,3 +452,18 @@ def test_memoized_word_hashes_equal_hashing_anew(words: list[str], known: int) -
     expected_parts, expected_hashes = module._hash_parts(words)
     assert n_parts.tolist() == expected_parts.tolist()
     assert hashes.tolist() == expected_hashes.tolist()
+
+
+def test_seller_codes_never_change_once_given() -> None:
+    """A taint index and its updates share one numbering: a code, once given, keeps its
+    seller, so an older index still names the sellers it named."""
+    from features.rings import SellerCodes
+
+    codes = SellerCodes()
+    first = codes.encode(np.array(["S2", "S1", "S2"], dtype=object))
+    assert first.tolist() == [0, 1, 0]
+    later = codes.encode(np.array(["S3", "S1"], dtype=object))
+    assert later.tolist() == [2, 1]
+    assert codes.decode(first).tolist() == ["S2", "S1", "S2"]
+    assert codes.lookup(np.array(["S1", "S9"], dtype=object)).tolist() == [1, -1]
+    assert codes.decode(np.array([2, -1])).tolist() == ["S3", ""]
