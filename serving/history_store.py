@@ -645,14 +645,16 @@ def _history_arrays(sellers: Sequence[CachedSeller], scoring: Collection[str]
     `scoring`, in no particular order (see `CachedSeller`)."""
     tail = [row for seller in sellers for row in seller.tail if row[_ROW_ID] not in scoring]
     parts = [seller.columns for seller in sellers if seller.columns is not None]
-    columns = stacked(*parts, *([_columns(tail)] if tail or not parts else []))
-    if parts and scoring:
-        columns = _without(columns, scoring)
-    return _history_listings(columns)
+    tables = [_without(stacked(*parts), scoring)] if parts else []
+    if tail or not tables:
+        tables.append(_columns(tail))
+    return _history_listings(stacked(*tables))
 
 
 def _without(columns: Arrays, exclude: Collection[str]) -> Arrays:
     """The rows whose listing is not in `exclude`."""
+    if not exclude:
+        return columns
     ids = columns["listing_id"]
     if len(ids) < FEW_TEXTS:
         kept = [i for i, listing in enumerate(ids.to_pylist()) if listing not in exclude]

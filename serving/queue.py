@@ -337,11 +337,12 @@ class ReviewQueue:
         # A flagged score almost always changes something (opens a case, or updates one
         # with a newer score), so it goes straight to the write, which plans again anyway;
         # only `low` scores are first checked in a read, sparing the write lock.
+        flagged = any(item.band in FLAGGED_BANDS for item in payloads)
         plan: dict[str, tuple[str, str | None]] = {}
-        if not any(item.band in FLAGGED_BANDS for item in payloads):
+        if not flagged:
             with self.ledger.store.read() as conn:
                 plan = _score_plan(conn, [payloads[i] for i in latest.values()])
-        if not plan or any(action != "keep" for action, _ in plan.values()):
+        if flagged or any(action != "keep" for action, _ in plan.values()):
             def work(tx: WriteTx) -> dict[str, str | None]:
                 current = _score_plan(tx.conn, [payloads[i] for i in latest.values()])
                 frozen = frozen_among(tx.conn, {
