@@ -218,25 +218,38 @@ def stop(process: subprocess.Popen) -> None:
 
 
 async def _client(host: str, port: int, requests: list[tuple[bytes, int]], deadline: float,
-                  out: list[tuple[float, int, int]], offset: int) -> None:
-    """One keep-alive connection sending requests back to back until the deadline."""
+                  out: list[tuple[float, int, int]], offset: int, opened: list[int]) -> None:
+    """A keep-alive connection sending requests back to back until the deadline.
+
+    When a response says `Connection: close`, the next request goes on a new connection
+    (its connect time counts in that request's latency).
+    """
     reader, writer = await asyncio.open_connection(host, port)
+    opened[0] += 1
     i = offset
     try:
         while time.monotonic() < deadline:
             payload, n = requests[i % len(requests)]
             i += 1
             started = time.perf_counter()
+            if writer.is_closing():
+                reader, writer = await asyncio.open_connection(host, port)
+                opened[0] += 1
             writer.write(payload)
             await writer.drain()
             status_line = await reader.readline()
             length = 0
+            close = False
             while (line := await reader.readline()) not in (b"\r\n", b""):
                 name, _, value = line.decode("latin-1").partition(":")
                 if name.lower() == "content-length":
                     length = int(value)
+                elif name.lower() == "connection":
+                    close = value.strip().lower() == "close"
             await reader.readexactly(length)
             out.append((time.perf_counter() - started, int(status_line.split()[1]), n))
+            if close:
+                writer.close()
     finally:
         writer.close()
 
@@ -244,15 +257,17 @@ async def _client(host: str, port: int, requests: list[tuple[bytes, int]], deadl
 def _load_process(host: str, port: int, requests: list[tuple[bytes, int]], clients: int,
                   seconds: float, queue: Any) -> None:
     out: list[tuple[float, int, int]] = []
+    opened = [0]
 
     async def main() -> None:
         deadline = time.monotonic() + seconds
         await asyncio.gather(*(_client(host, port, requests, deadline, out,
-                                       k * len(requests) // clients) for k in range(clients)))
+                                       k * len(requests) // clients, opened)
+                               for k in range(clients)))
 
     started = time.monotonic()
     asyncio.run(main())
-    queue.put((out, time.monotonic() - started))
+    queue.put((out, time.monotonic() - started, opened[0]))
 
 
 def process_cpu_s(process: subprocess.Popen) -> dict[int, float]:
@@ -291,7 +306,7 @@ def run_load(port: int, path: str, bodies: list[bytes], listings_per_request: in
     worker = context.Process(target=_load_process,
                              args=("127.0.0.1", port, requests, clients, seconds, queue))
     worker.start()
-    out, wall_s = queue.get()
+    out, wall_s, opened = queue.get()
     worker.join()
     latencies = [t for t, code, _ in out if code == 200]
     codes: dict[str, int] = {}
@@ -300,6 +315,7 @@ def run_load(port: int, path: str, bodies: list[bytes], listings_per_request: in
     ok_listings = sum(n for _, code, n in out if code == 200)
     return {"clients": clients, "listings_per_request": listings_per_request,
             "seconds": round(wall_s, 1), "requests": len(out), "statuses": codes,
+            "connections_opened": opened,
             "requests_per_s": round(codes.get("200", 0) / wall_s, 1),
             "listings_per_s": round(ok_listings / wall_s, 1),
             **(percentiles(latencies) if latencies else {})}

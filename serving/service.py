@@ -36,6 +36,7 @@ from starlette.responses import JSONResponse
 
 from serving.batcher import MicroBatcher, Overloaded
 from serving.champion import ModelSlot, ModelUnavailable
+from serving.connections import ConnectionRecycler
 from serving.gate import KeyCache, Refused, RequestGate, authorize
 from serving.history_store import HistoryStore
 from serving.keys import Principal
@@ -73,6 +74,11 @@ def _running() -> "Strikeout | None":
         return bentoml.get_current_service()
     except bentoml.exceptions.BentoMLException:
         return None
+
+
+def _connection_max_age_s() -> float:
+    service = _running()
+    return 0.0 if service is None else service.settings.connection_max_age_s
 
 
 # --- the FastAPI routes mounted next to BentoML's ------------------------------------------
@@ -335,6 +341,9 @@ class Strikeout:
 
 
 # The decorators made `Strikeout` a bentoml.Service, which mypy cannot see.
+# The first added is the outermost: every response, refusals included, may close its connection.
+Strikeout.add_asgi_middleware(  # type: ignore[attr-defined]
+    ConnectionRecycler, max_age_s=_connection_max_age_s)
 Strikeout.add_asgi_middleware(  # type: ignore[attr-defined]
     RequestGate, service=_running, roles={"/score": "scorer"})
 

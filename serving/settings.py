@@ -112,6 +112,12 @@ class ServingSettings(LedgerSettings):
         description="How often the cross-seller ring index picks up what other replicas "
         "stored and strikes recorded since (the service's own listings count at once).",
     )
+    connection_max_age_s: float = Field(
+        default=5.0, ge=0,
+        description="A keep-alive connection in use this long gets `Connection: close` on "
+        "its next response, so that clients reconnect and connections spread over the "
+        "workers again (serving/connections.py); 0: never.",
+    )
     auth_cache_s: float = Field(
         default=60.0, ge=0,
         description="How long a checked API key is remembered without asking the database.",

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -77,7 +78,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     ledger = make_ledger(folder, world, before(world.market, cut))
     port = free_port()
     env = service_environment(world, ledger, model_poll_s="1", max_waiting_listings="64",
-                              max_batch_listings="32")
+                              max_batch_listings="32", connection_max_age_s="1")
     with environment(**env):
         command, process_env = serve_command(ServingSettings(port=port, workers=WORKERS))
     process_env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # BentoML sets the workers' own
@@ -113,6 +114,24 @@ def test_the_served_service_scores_and_answers_health_checks(served: Served) -> 
         assert {r["model_version"] for r in results} == {served.world.version}
         assert client.post(f"{served.url}/score", json={"listings": []}).status_code == 401
         assert client.get(f"{served.url}/docs.json").json()["openapi"] == "3.1.0"
+
+
+def test_a_keep_alive_connection_is_closed_once_it_is_a_second_old(served: Served) -> None:
+    # the fixture sets STRIKEOUT_CONNECTION_MAX_AGE_S=1; every other test here makes its
+    # requests across such reconnects too
+    with httpx.Client() as client:
+        first = served.score(client, served.listings[60:61])
+        assert first.status_code == 200, first.text
+        assert first.headers.get("connection") != "close"
+        time.sleep(1.2)
+        second = served.score(client, served.listings[61:62])
+        assert second.status_code == 200, second.text
+        assert second.headers["connection"] == "close"
+        third = served.score(client, served.listings[62:63])  # on a new connection
+        assert third.status_code == 200, third.text
+        assert third.headers.get("connection") != "close"
+        refused = client.post(f"{served.url}/score", json={"listings": []})
+        assert refused.status_code == 401
 
 
 def _another_bentoml_server_starts(bentoml_home: Path) -> None:
