@@ -16,7 +16,9 @@ The three servers run side by side and take each load in turn, `--rounds` times 
 that the machine's slow and fast spells fall on all of them alike.
 
 The load generator is a small keep-alive HTTP/1.1 client in its own process; on a 2-core
-machine it competes with the server for CPU, as any client on the same box would.
+machine it competes with the server for CPU, as any client on the same box would. It
+reconnects when a response says `Connection: close` (strikeout's service does every 5 s
+per connection) and reports the connections it opened.
 
 Run from the repo root: `python -m bench.service [--listings 30000 --seconds 20]`
 (`--home DIR` reuses a home where this benchmark already trained a model;
