@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 import numpy as np
@@ -261,6 +261,13 @@ class TaintIndex:
     s's first strike). Keeping two sellers answers "earliest taint by a seller other
     than mine" for any seller. Shingles in `ignored` (boilerplate) are left out.
     `update` merges new rows and equals a rebuild.
+
+    Online, taints arrive a listing at a time, and merging each into the large sorted
+    arrays would copy them all. So `update` merges new taints into `recent`, a second
+    index of the same kind kept small, and merges that into the large arrays only once
+    it outgrows `recent_limit` shingles: a listing's update costs what `recent` holds,
+    plus the occasional copy of the whole, shared by about `recent_limit` shingles'
+    worth of updates. Lookups read both (`for_lookup`); `whole()` is the one-layer index.
     """
 
     shingle_words: int
@@ -271,9 +278,13 @@ class TaintIndex:
     second_ns: np.ndarray  # NEVER when only one seller tainted the shingle
     second_code: np.ndarray  # -1 when only one seller tainted the shingle
     sellers: SellerCodes
+    recent: TaintIndex | None = None  # taints added since the last merge (one layer)
 
     def __len__(self) -> int:
-        return len(self.shingles)
+        """Distinct shingles indexed, in both layers."""
+        if self.recent is None:
+            return len(self.shingles)
+        return len(self.shingles) + int((~self._positions(self.recent.shingles)[1]).sum())
 
     @property
     def first_seller(self) -> np.ndarray:
@@ -282,6 +293,15 @@ class TaintIndex:
     @property
     def second_seller(self) -> np.ndarray:
         return self.sellers.decode(self.second_code)
+
+    @property
+    def recent_limit(self) -> int:
+        """Shingles `recent` may hold before it is merged into the large arrays.
+
+        About the square root of the work: each update costs what `recent` holds, each
+        merge what the whole index holds, so both stay near sqrt(size) per shingle added.
+        """
+        return max(MIN_RECENT_SHINGLES, math.isqrt(16 * len(self.shingles)))
 
     def update(self, listings: pd.DataFrame | Columns, strikes: pd.Series) -> TaintIndex:
         """The index with these rows added, as if rebuilt from everything.
@@ -294,24 +314,51 @@ class TaintIndex:
         new = _taint_index(listings, strikes, self.shingle_words, self.ignored, self.sellers)
         if not len(new):
             return self
-        # only the shingles the new rows hold change: reduce those, keep the rest as they are
-        at = np.searchsorted(self.shingles, new.shingles)
+        recent = new if self.recent is None else self.recent._merged(new)
+        if len(recent.shingles) <= self.recent_limit:
+            return replace(self, recent=recent)
+        return replace(self, recent=None)._merged(recent)
+
+    def whole(self) -> TaintIndex:
+        """The same index in one layer (`recent` merged in)."""
+        return self if self.recent is None else replace(self, recent=None)._merged(self.recent)
+
+    def for_lookup(self, hashes: np.ndarray) -> TaintIndex:
+        """A one-layer index that answers for these shingles as this one does: the whole
+        index with one layer, else the taints both layers hold for `hashes`, reduced."""
+        if self.recent is None:
+            return self
+        return self._reduced(self._taints_of(hashes), self.recent._taints_of(hashes))
+
+    def _positions(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where `hashes` are or would go in `shingles`, and which are there."""
+        at = np.searchsorted(self.shingles, hashes)
         found = at < len(self.shingles)
-        found[found] = self.shingles[at[found]] == new.shingles[found]
-        touched = at[found]
-        changed = _two_earliest(
-            self.shingle_words, self.ignored,
-            np.concatenate([self.shingles[touched], self.shingles[touched], new.shingles,
-                            new.shingles]),
-            np.concatenate([self.first_code[touched], self.second_code[touched],
-                            new.first_code, new.second_code]),
-            np.concatenate([self.first_ns[touched], self.second_ns[touched], new.first_ns,
-                            new.second_ns]), self.sellers)
+        found[found] = self.shingles[at[found]] == hashes[found]
+        return at, found
+
+    def _taints_of(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(shingle, seller code, moment) of this layer's taints of `hashes`, both sellers'
+        (a missing second seller's moment is NEVER, which `_two_earliest` leaves out)."""
+        at, found = self._positions(hashes)
+        keep = at[found]
+        return (np.concatenate([self.shingles[keep], self.shingles[keep]]),
+                np.concatenate([self.first_code[keep], self.second_code[keep]]),
+                np.concatenate([self.first_ns[keep], self.second_ns[keep]]))
+
+    def _reduced(self, *taints: tuple[np.ndarray, np.ndarray, np.ndarray]) -> TaintIndex:
+        """One layer of the two earliest sellers per shingle among these taints."""
+        hashes, codes, moments = (np.concatenate(column) for column in zip(*taints, strict=True))
+        return _two_earliest(self.shingle_words, self.ignored, hashes, codes, moments,
+                             self.sellers)
+
+    def _merged(self, new: TaintIndex) -> TaintIndex:
+        """This layer with the taints of `new` (one layer too) added."""
+        # only the shingles the new rows hold change: reduce those, keep the rest as they are
+        changed = self._reduced(self._taints_of(new.shingles), new._taints_of(new.shingles))
         # every touched shingle is among the changed ones: those replace their old entry in
         # place, the others go in at their sorted position (no sort of the whole index)
-        at = np.searchsorted(self.shingles, changed.shingles)
-        known = at < len(self.shingles)
-        known[known] = self.shingles[at[known]] == changed.shingles[known]
+        at, known = self._positions(changed.shingles)
         replaced, inserted = at[known], at[~known]
 
         def merged(old: np.ndarray, fresh: np.ndarray) -> np.ndarray:
@@ -325,6 +372,9 @@ class TaintIndex:
             merged(self.first_code, changed.first_code),
             merged(self.second_ns, changed.second_ns),
             merged(self.second_code, changed.second_code), self.sellers)
+
+
+MIN_RECENT_SHINGLES = 4096
 
 
 def first_strikes(complaints: pd.DataFrame | Columns) -> pd.Series:
@@ -580,6 +630,7 @@ class RingFeatures(TransformerMixin, BaseEstimator):
         """Per listing: distinctive shingles tainted before as_of by other sellers, and all
         (`seller`: each listing's seller as its code in `taint.sellers`, -1 if it has none)."""
         texts = ListingTexts(X, self.shingle_words)
+        taint = taint.for_lookup(texts.sets.hashes)
         n_distinct, row, pos = _taint_kernel()(
             texts.sets.start, texts.sets.hashes, texts.title, texts.description,
             self.common_shingles_, taint.shingles)

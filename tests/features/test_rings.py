@@ -13,8 +13,16 @@ from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
+from features import rings as rings_module
 from features.normalize import fold
-from features.rings import FEATURE_NAMES, RingFeatures, build_taint_index, first_strikes
+from features.rings import (
+    FEATURE_NAMES,
+    RingFeatures,
+    RingIndex,
+    TaintIndex,
+    build_taint_index,
+    first_strikes,
+)
 
 T0 = pd.Timestamp("2026-01-01T00:00:00Z")
 PHRASES = [
@@ -225,33 +233,67 @@ def test_updating_the_taint_index_equals_rebuilding_it(market, split) -> None:
     updated = build_taint_index(old, complaints, shingle_words=2, ignored=ignored).update(
         new, first_strikes(complaints))
     rebuilt = build_taint_index(listings, complaints, shingle_words=2, ignored=ignored)
-    np.testing.assert_array_equal(updated.shingles, rebuilt.shingles)
-    np.testing.assert_array_equal(updated.first_ns, rebuilt.first_ns)
-    np.testing.assert_array_equal(updated.second_ns, rebuilt.second_ns)
-    # which of two sellers tainted at the same moment comes first is arbitrary
-    pairs_u = {frozenset(p) for p in zip(updated.first_seller, updated.second_seller,
-                                         strict=True)}
-    pairs_r = {frozenset(p) for p in zip(rebuilt.first_seller, rebuilt.second_seller,
-                                         strict=True)}
-    assert pairs_u == pairs_r
+    assert_same_taints(updated.whole(), rebuilt)
 
 
-@settings(max_examples=40, deadline=None)
-@given(market=marketplaces(), cuts=st.lists(st.integers(0, 12), max_size=4))
-def test_updating_in_several_steps_equals_rebuilding(market, cuts) -> None:
-    listings, _, complaints = market
-    ignored = rings(shingle_words=2).fit(listings).common_shingles_
-    bounds = [0, *sorted(cuts), len(listings)]
-    index = build_taint_index(listings.iloc[:0], complaints, shingle_words=2, ignored=ignored)
-    for start, end in zip(bounds, bounds[1:], strict=False):
-        index = index.update(listings.iloc[start:end], first_strikes(complaints))
-    rebuilt = build_taint_index(listings, complaints, shingle_words=2, ignored=ignored)
+def assert_same_taints(index: TaintIndex, rebuilt: TaintIndex) -> None:
+    assert index.recent is None and len(index) == len(rebuilt)
     np.testing.assert_array_equal(index.shingles, rebuilt.shingles)
     np.testing.assert_array_equal(index.first_ns, rebuilt.first_ns)
     np.testing.assert_array_equal(index.second_ns, rebuilt.second_ns)
+    # which of two sellers tainted at the same moment comes first is arbitrary
     assert ({frozenset(p) for p in zip(index.first_seller, index.second_seller, strict=True)}
             == {frozenset(p) for p in zip(rebuilt.first_seller, rebuilt.second_seller,
                                           strict=True)})
+
+
+@settings(max_examples=40, deadline=None)
+@given(market=marketplaces(), cuts=st.lists(st.integers(0, 12), max_size=4),
+       min_recent=st.sampled_from([0, 4096]))
+def test_updating_in_several_steps_equals_rebuilding(market, cuts, min_recent) -> None:
+    # min_recent 0: the recent layer is merged into the large arrays every few updates;
+    # 4096: every update stays in the recent layer
+    listings, sellers, complaints = market
+    model = rings(shingle_words=2).fit(listings)
+    built = model.build_index(listings, sellers, complaints)
+    bounds = [*sorted(cuts), len(listings)]
+    index = build_taint_index(listings.iloc[:bounds[0]], complaints, shingle_words=2,
+                              ignored=model.common_shingles_)
+    saved = rings_module.MIN_RECENT_SHINGLES
+    rings_module.MIN_RECENT_SHINGLES = min_recent
+    try:
+        for start, end in zip(bounds, bounds[1:], strict=False):
+            index = index.update(listings.iloc[start:end], first_strikes(complaints))
+            assert index.recent is None or len(index.recent.shingles) <= index.recent_limit
+    finally:
+        rings_module.MIN_RECENT_SHINGLES = saved
+    assert len(index) == len(built.taint)
+    assert_same_taints(index.whole(), built.taint)
+    # the features read both layers as they read the one of a rebuilt index
+    layered = model.transform(listings, index=RingIndex(index, built.bursts))
+    assert_same(layered, model.transform(listings, index=built))
+
+
+def test_a_recent_layer_past_its_limit_is_merged_into_the_large_arrays() -> None:
+    listings = make_listings([(f"L{i}", f"S{i % 3}", 100.0 + i, f"Dofen Grand {i} Hoodie",
+                               f"Contact shop No. {i} now") for i in range(40)])
+    complaints = make_complaints([(f"C{s}", "L0", f"S{s}", 50.0, "upheld", 60.0)
+                                  for s in range(3)])
+    strikes = first_strikes(complaints)
+    index = build_taint_index(listings.iloc[:20], complaints, shingle_words=2)
+    large = len(index.shingles)
+    index = index.update(listings.iloc[20:21], strikes)
+    assert index.recent is not None and len(index.shingles) == large  # the large arrays kept
+    saved = rings_module.MIN_RECENT_SHINGLES
+    rings_module.MIN_RECENT_SHINGLES = 0
+    try:
+        for i in range(21, 40):
+            index = index.update(listings.iloc[i:i + 1], strikes)
+            if index.recent is None:
+                break
+    finally:
+        rings_module.MIN_RECENT_SHINGLES = saved
+    assert index.recent is None and len(index.shingles) > large  # merged in
 
 
 def planted_ring() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -271,6 +313,29 @@ def planted_ring() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     listings = make_listings(rows)
     complaints = make_complaints([("C0", "RL0", "R0", 1150.0, "upheld", 1200.0)])
     return listings, sellers, complaints
+
+
+def test_taints_still_in_the_recent_layer_are_seen() -> None:
+    listings, sellers, complaints = planted_ring()
+    model = rings(common_min_sellers=10).fit(listings)
+    late = make_listings([(f"X{i}", f"R{i}", 1300.0, "Dofen Hoodie", "Contact shop No. 888604")
+                          for i in range(1, 5)])
+    built = model.build_index(listings, sellers, complaints)
+    struck = listings["seller_id"] == "R0"
+    index = build_taint_index(listings[~struck], complaints, shingle_words=model.shingle_words,
+                              ignored=model.common_shingles_).update(
+        listings[struck], first_strikes(complaints))
+    assert index.recent is not None and len(index.shingles) == 0  # all in the recent layer
+    layered = model.transform(late, index=RingIndex(index, built.bursts))
+    assert (layered["ring__tainted_shingles"] > 0).all()
+    assert_same(layered, model.transform(late, index=built))
+    # and the large arrays are read too when the recent layer holds something else
+    other = make_listings([("RX", "R0", 1250.0, "Plain cotton socks in grey wool",
+                            "Soft and warm for every winter day")])
+    index = built.taint.update(other, first_strikes(complaints))
+    assert index.recent is not None and len(index.shingles) == len(built.taint)
+    layered = model.transform(late, index=RingIndex(index, built.bursts))
+    assert (layered["ring__tainted_shingles"] > 0).all()
 
 
 def test_a_planted_ring_is_found_once_one_account_is_struck() -> None:
