@@ -1,0 +1,91 @@
+"""Benchmark: the online taint index, one struck seller's listing added at a time.
+
+The service adds each listing of a struck seller to the ring features' taint index as
+it stores it (`TaintIndex.update`), and reads the index for every listing it scores
+(`TaintIndex.for_lookup`, then the taint lookup). This times both against indexes of
+100k, 1M and 3M phrases (random shingles, as a large marketplace's index would hold),
+adding up to 4,000 real listings of struck sellers from a synthetic marketplace one by one:
+the update of each (mean, p50, p99, max: the max is a merge of the recent layer into
+the large arrays; `merges` counts them) and the lookup of one listing's shingles.
+
+`python -m bench.taint_updates` writes bench/results/taint_updates.json.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.machine import machine_info
+
+RESULTS_PATH = Path(__file__).resolve().parent / "results" / "taint_updates.json"
+SIZES = (100_000, 1_000_000, 3_000_000)
+UPDATES = 4_000
+LOOKUPS = 200
+
+
+def _large_index(size: int, like: Any) -> Any:
+    """A one-layer taint index of `size` random shingles, tainted by 1,000 sellers."""
+    from features.rings import NEVER, SellerCodes, TaintIndex
+
+    rng = np.random.default_rng(0)
+    shingles = np.unique(rng.integers(0, 2**63, size=size, dtype=np.int64).astype(np.uint64))
+    n = len(shingles)
+    sellers = SellerCodes()
+    sellers.encode(np.array([f"bench-seller-{i}" for i in range(1000)], dtype=object))
+    return TaintIndex(like.shingle_words, like.ignored, shingles,
+                      rng.integers(0, 10**18, n), np.arange(n, dtype=np.int64) % 1000,
+                      np.full(n, NEVER), np.full(n, -1, dtype=np.int64), sellers)
+
+
+def _ms(values: list[float]) -> dict[str, float]:
+    ms = np.asarray(values) * 1e3
+    return {"mean_ms": round(float(ms.mean()), 3), "p50_ms": round(float(np.median(ms)), 3),
+            "p99_ms": round(float(np.percentile(ms, 99)), 3), "max_ms": round(float(ms.max()), 1)}
+
+
+def main() -> None:
+    from features.rings import ListingTexts, RingFeatures, build_taint_index, first_strikes
+    from features.synthetic import SynthConfig, generate_marketplace
+
+    market = generate_marketplace(SynthConfig(n_listings=20_000, seed=1))
+    rings = RingFeatures().fit(market.listings)
+    strikes = first_strikes(market.complaints)
+    listings = market.listings
+    struck = listings[listings["seller_id"].isin(strikes.index)].reset_index(drop=True)
+    template = build_taint_index(struck.iloc[:1], market.complaints,
+                                 shingle_words=rings.shingle_words,
+                                 ignored=rings.common_shingles_)
+    queries = [ListingTexts(listings.iloc[i:i + 1], rings.shingle_words).sets.hashes
+               for i in range(LOOKUPS)]
+    warm = _large_index(1000, template).update(struck.iloc[:1], strikes)  # first calls compile
+    warm.for_lookup(queries[0])
+    gc.collect()
+    gc.freeze()  # as the service does once its model is loaded: no full collections timed
+    results = []
+    for size in SIZES:
+        index = _large_index(size, template)
+        updates, lookups, merges = [], [], 0
+        for i in range(min(UPDATES, len(struck))):
+            started = time.perf_counter()
+            index = index.update(struck.iloc[i:i + 1], strikes)
+            updates.append(time.perf_counter() - started)
+            merges += index.recent is None
+        for hashes in queries:
+            started = time.perf_counter()
+            index.for_lookup(hashes)
+            lookups.append(time.perf_counter() - started)
+        results.append({"indexed_phrases": size, "updates": len(updates), "merges": merges,
+                        "update": _ms(updates), "one_listing_lookup_merge": _ms(lookups)})
+        print(json.dumps(results[-1]), flush=True)
+    RESULTS_PATH.write_text(json.dumps({"machine": machine_info(), "sizes": results},
+                                       indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
