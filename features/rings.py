@@ -374,7 +374,7 @@ class TaintIndex:
             merged(self.second_code, changed.second_code), self.sellers)
 
 
-MIN_RECENT_SHINGLES = 4096
+MIN_RECENT_SHINGLES = 4096  # `recent` may hold this many whatever the size: small copies are cheap
 
 
 def first_strikes(complaints: pd.DataFrame | Columns) -> pd.Series:
