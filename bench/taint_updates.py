@@ -72,10 +72,11 @@ def main() -> None:
         index = _large_index(size, template)
         updates, lookups, merges = [], [], 0
         for i in range(min(UPDATES, len(struck))):
+            before = index
             started = time.perf_counter()
             index = index.update(struck.iloc[i:i + 1], strikes)
             updates.append(time.perf_counter() - started)
-            merges += index.recent is None
+            merges += before.recent is not None and index.recent is None
         for hashes in queries:
             started = time.perf_counter()
             index.for_lookup(hashes)

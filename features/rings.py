@@ -253,6 +253,9 @@ class SellerCodes:
         return names[np.where(codes < 0, len(self.names), codes)]
 
 
+MIN_RECENT_SHINGLES = 4096  # `recent` may hold this many whatever the size: small copies are cheap
+
+
 @dataclass(frozen=True)
 class TaintIndex:
     """Per shingle, its two earliest taints from two different sellers.
@@ -328,6 +331,7 @@ class TaintIndex:
         index with one layer, else the taints both layers hold for `hashes`, reduced."""
         if self.recent is None:
             return self
+        hashes = np.unique(hashes)  # a batch's texts repeat shingles
         return self._reduced(self._taints_of(hashes), self.recent._taints_of(hashes))
 
     def _positions(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -372,9 +376,6 @@ class TaintIndex:
             merged(self.first_code, changed.first_code),
             merged(self.second_ns, changed.second_ns),
             merged(self.second_code, changed.second_code), self.sellers)
-
-
-MIN_RECENT_SHINGLES = 4096  # `recent` may hold this many whatever the size: small copies are cheap
 
 
 def first_strikes(complaints: pd.DataFrame | Columns) -> pd.Series:

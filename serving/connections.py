@@ -15,16 +15,11 @@ reconnect on loopback or a LAN costs a fraction of a millisecond, once every
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Callable
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-MAX_TRACKED = 4096  # connections remembered per worker; past it, all start afresh
+MAX_TRACKED = 4096  # connections remembered per worker; past it, the oldest is forgotten
 
 
 class ConnectionRecycler:
@@ -37,8 +32,16 @@ class ConnectionRecycler:
         clock: monotonic seconds.
 
     A connection is known by its client address and port, which are unique while it is
-    open. A client that closed a connection itself leaves an entry behind; when a later
-    connection reuses the port, it is recycled early once, which costs a reconnect.
+    open. Requests that close their connection anyway (HTTP/1.0, or `Connection: close`
+    from the client) are not remembered. A keep-alive client that closed a connection
+    itself leaves an entry behind; when a later connection reuses the port, it is
+    recycled early once, which costs a reconnect. Past `MAX_TRACKED` entries the oldest
+    is forgotten (its connection, if still open, counts its age afresh).
+
+    Behind a proxy whose `X-Forwarded-For` uvicorn trusts (loopback, by default), the
+    client is rewritten to the forwarded address with port 0: such requests cannot be
+    told apart by connection and are never recycled here (the proxy spreads its own
+    connections over the workers, or recycles them itself).
     """
 
     def __init__(self, app: ASGIApp, max_age_s: Callable[[], float],
@@ -50,7 +53,8 @@ class ConnectionRecycler:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         client = scope.get("client")
-        if scope["type"] != "http" or client is None or not self._expired(tuple(client)):
+        if (scope["type"] != "http" or client is None or client[1] == 0
+                or _closes_anyway(scope) or not self._expired(tuple(client))):
             return await self.app(scope, receive, send)
 
         async def closing(message: Message) -> None:
@@ -70,11 +74,19 @@ class ConnectionRecycler:
         now = self.clock()
         first = self._first_seen.get(client)
         if first is None:
-            if len(self._first_seen) >= MAX_TRACKED:
-                self._first_seen.clear()
+            if len(self._first_seen) >= MAX_TRACKED:  # entries are in order of first sight
+                del self._first_seen[next(iter(self._first_seen))]
             self._first_seen[client] = now
             return False
         if now - first < limit:
             return False
         del self._first_seen[client]
         return True
+
+
+def _closes_anyway(scope: Scope) -> bool:
+    """Whether the client's own request ends its connection (HTTP/1.0, `Connection: close`)."""
+    if scope.get("http_version") == "1.0":
+        return True
+    return any(name == b"connection" and b"close" in value.lower()
+               for name, value in scope.get("headers", ()))

@@ -10,20 +10,15 @@ The mounted FastAPI routes (ledger, queue, admin) check keys themselves.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.keys import Principal, Role, authenticate, key_hash
 from serving.ledger.store import LedgerStore
 from serving.metrics import ServiceMetrics
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
 UNGUARDED = frozenset({"/livez", "/healthz", "/readyz", "/metrics", "/docs.json", "/"})

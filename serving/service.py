@@ -341,7 +341,8 @@ class Strikeout:
 
 
 # The decorators made `Strikeout` a bentoml.Service, which mypy cannot see.
-# The first added is the outermost: every response, refusals included, may close its connection.
+# The first added is the outermost of ours (BentoML's own wrap them): the gate's refusals
+# may close their connection too.
 Strikeout.add_asgi_middleware(  # type: ignore[attr-defined]
     ConnectionRecycler, max_age_s=_connection_max_age_s)
 Strikeout.add_asgi_middleware(  # type: ignore[attr-defined]

@@ -274,7 +274,7 @@ def test_updating_in_several_steps_equals_rebuilding(market, cuts, min_recent) -
     assert_same(layered, model.transform(listings, index=built))
 
 
-def test_a_recent_layer_past_its_limit_is_merged_into_the_large_arrays() -> None:
+def test_a_recent_layer_past_its_limit_is_merged_into_the_large_arrays(monkeypatch) -> None:
     listings = make_listings([(f"L{i}", f"S{i % 3}", 100.0 + i, f"Dofen Grand {i} Hoodie",
                                f"Contact shop No. {i} now") for i in range(40)])
     complaints = make_complaints([(f"C{s}", "L0", f"S{s}", 50.0, "upheld", 60.0)
@@ -284,15 +284,11 @@ def test_a_recent_layer_past_its_limit_is_merged_into_the_large_arrays() -> None
     large = len(index.shingles)
     index = index.update(listings.iloc[20:21], strikes)
     assert index.recent is not None and len(index.shingles) == large  # the large arrays kept
-    saved = rings_module.MIN_RECENT_SHINGLES
-    rings_module.MIN_RECENT_SHINGLES = 0
-    try:
-        for i in range(21, 40):
-            index = index.update(listings.iloc[i:i + 1], strikes)
-            if index.recent is None:
-                break
-    finally:
-        rings_module.MIN_RECENT_SHINGLES = saved
+    monkeypatch.setattr(rings_module, "MIN_RECENT_SHINGLES", 0)
+    for i in range(21, 40):
+        index = index.update(listings.iloc[i:i + 1], strikes)
+        if index.recent is None:
+            break
     assert index.recent is None and len(index.shingles) > large  # merged in
 
 

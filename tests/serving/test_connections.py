@@ -24,7 +24,8 @@ async def _app(scope: dict, receive: Any, send: Any) -> None:
 
 
 def _request(recycler: ConnectionRecycler, client: tuple[str, int] | None,
-             kind: str = "http") -> list[dict]:
+             kind: str = "http", http_version: str = "1.1",
+             headers: tuple[tuple[bytes, bytes], ...] = ()) -> list[dict]:
     sent: list[dict] = []
 
     async def send(message: dict) -> None:
@@ -33,7 +34,9 @@ def _request(recycler: ConnectionRecycler, client: tuple[str, int] | None,
     async def receive() -> dict:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    asyncio.run(recycler({"type": kind, "client": client, "path": "/score"}, receive, send))
+    scope = {"type": kind, "client": client, "path": "/score", "http_version": http_version,
+             "headers": list(headers)}
+    asyncio.run(recycler(scope, receive, send))
     return sent
 
 
@@ -77,13 +80,27 @@ def test_no_age_means_never_and_other_traffic_passes_untouched() -> None:
     assert sent[0]["headers"][1] == (b"Connection", b"keep-alive")
 
 
+def test_requests_that_cannot_be_told_apart_or_close_anyway_are_not_remembered() -> None:
+    clock = Clock()
+    recycler = ConnectionRecycler(_app, lambda: 1.0, clock)
+    for _ in range(3):
+        # uvicorn rewrote the client to a trusted proxy's X-Forwarded-For: port 0
+        assert not _closes(_request(recycler, ("203.0.113.7", 0)))
+        assert not _closes(_request(recycler, ("10.0.0.3", 1), http_version="1.0"))
+        assert not _closes(_request(recycler, ("10.0.0.3", 2),
+                                    headers=((b"connection", b"Close"),)))
+        clock.now += 10
+    assert recycler._first_seen == {}
+
+
 def test_the_connections_remembered_are_bounded(monkeypatch: Any) -> None:
     monkeypatch.setattr(connections, "MAX_TRACKED", 8)
     clock = Clock()
     recycler = ConnectionRecycler(_app, lambda: 5.0, clock)
-    for port in range(20):
+    for port in range(1, 21):
         _request(recycler, ("10.0.0.2", port))
         assert len(recycler._first_seen) <= 8
+    assert sorted(port for _, port in recycler._first_seen) == list(range(13, 21))
     clock.now += 10
-    assert not _closes(_request(recycler, ("10.0.0.2", 0)))  # forgotten: starts afresh
-    assert _closes(_request(recycler, ("10.0.0.2", 19)))
+    assert not _closes(_request(recycler, ("10.0.0.2", 1)))  # the oldest, forgotten: afresh
+    assert _closes(_request(recycler, ("10.0.0.2", 20)))

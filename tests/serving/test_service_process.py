@@ -130,8 +130,6 @@ def test_a_keep_alive_connection_is_closed_once_it_is_a_second_old(served: Serve
         third = served.score(client, served.listings[62:63])  # on a new connection
         assert third.status_code == 200, third.text
         assert third.headers.get("connection") != "close"
-        refused = client.post(f"{served.url}/score", json={"listings": []})
-        assert refused.status_code == 401
 
 
 def _another_bentoml_server_starts(bentoml_home: Path) -> None:
