@@ -14,7 +14,7 @@ BENCHMARKS = (
     "bench.features",           # pipeline: 100k/300k/1M throughput, memory, one listing online
     "bench.text_features",      # the text family alone
     "bench.history_features",   # seller history + rings alone
-    "bench.taint_updates",      # the online taint index: one struck listing added at a time
+    "bench.ring_updates",       # the online ring index: struck listings added, new sellers
     "bench.model_quality",      # strikeout vs baselines, ablation, 250k training time
     "bench.ledger_stress",      # decided complaints/s on SQLite and PostgreSQL
     "bench.service",            # scoring endpoint latency and throughput vs a plain FastAPI app

@@ -1,4 +1,6 @@
-"""Benchmark: the online taint index, one struck seller's listing added at a time.
+"""Benchmark: the online ring index as the service keeps it current.
+
+1. The taint index, one struck seller's listing added at a time.
 
 The service adds each listing of a struck seller to the ring features' taint index as
 it stores it (`TaintIndex.update`), and reads the index for every listing it scores
@@ -8,7 +10,12 @@ adding up to 4,000 real listings of struck sellers from a synthetic marketplace 
 the update of each (mean, p50, p99, max: the max is a merge of the recent layer into
 the large arrays; `merges` counts them) and the lookup of one listing's shingles.
 
-`python -m bench.taint_updates` writes bench/results/taint_updates.json.
+2. The burst index, which the service builds again (`build_burst_index`, a pass over
+the seller table) when a listing brings a seller it has not seen: timed for seller
+tables of about 10k, 100k and 1M sellers (a synthetic marketplace's, repeated under
+new ids).
+
+`python -m bench.ring_updates` writes bench/results/ring_updates.json.
 """
 
 from __future__ import annotations
@@ -23,7 +30,9 @@ import numpy as np
 
 from bench.machine import machine_info
 
-RESULTS_PATH = Path(__file__).resolve().parent / "results" / "taint_updates.json"
+RESULTS_PATH = Path(__file__).resolve().parent / "results" / "ring_updates.json"
+SELLER_COPIES = (1, 10, 100)
+BURST_ROUNDS = 3
 SIZES = (100_000, 1_000_000, 3_000_000)
 UPDATES = 4_000
 LOOKUPS = 200
@@ -84,8 +93,33 @@ def main() -> None:
         results.append({"indexed_phrases": size, "updates": len(updates), "merges": merges,
                         "update": _ms(updates), "one_listing_lookup_merge": _ms(lookups)})
         print(json.dumps(results[-1]), flush=True)
-    RESULTS_PATH.write_text(json.dumps({"machine": machine_info(), "sizes": results},
-                                       indent=2) + "\n")
+    bursts = _burst_rebuilds(market, rings.burst_window_hours)
+    RESULTS_PATH.write_text(json.dumps({"machine": machine_info(), "taint_updates": results,
+                                        "burst_rebuilds": bursts}, indent=2) + "\n")
+
+
+def _burst_rebuilds(market: Any, window_hours: float) -> list[dict[str, Any]]:
+    """`build_burst_index` over ever larger seller tables: copies of the marketplace's
+    sellers and their complaints under new seller ids, so the share struck stays."""
+    import pandas as pd
+
+    from features.rings import build_burst_index
+
+    def copied(table: pd.DataFrame, copies: int) -> pd.DataFrame:
+        return pd.concat([table.assign(seller_id=table["seller_id"] + f"-copy{k}")
+                          for k in range(copies)], ignore_index=True)
+
+    out = []
+    for copies in SELLER_COPIES:
+        sellers, complaints = copied(market.sellers, copies), copied(market.complaints, copies)
+        times = []
+        for _ in range(BURST_ROUNDS):
+            started = time.perf_counter()
+            build_burst_index(sellers, complaints, window_hours=window_hours)
+            times.append(time.perf_counter() - started)
+        out.append({"sellers": len(sellers), "rebuild": _ms(times)})
+        print(json.dumps(out[-1]), flush=True)
+    return out
 
 
 if __name__ == "__main__":
