@@ -12,8 +12,9 @@ the large arrays; `merges` counts them) and the lookup of one listing's shingles
 
 2. The burst index, which the service builds again (`build_burst_index`, a pass over
 the seller table) when a listing brings a seller it has not seen: timed for seller
-tables of about 10k, 100k and 1M sellers (a synthetic marketplace's, repeated under
-new ids).
+tables of a synthetic marketplace's sellers repeated 1, 10 and 100 times under new
+ids over the same years (the share struck stays the marketplace's; registrations per
+window grow with the table, as in a larger marketplace).
 
 `python -m bench.ring_updates` writes bench/results/ring_updates.json.
 """
@@ -100,18 +101,25 @@ def main() -> None:
 
 def _burst_rebuilds(market: Any, window_hours: float) -> list[dict[str, Any]]:
     """`build_burst_index` over ever larger seller tables: copies of the marketplace's
-    sellers and their complaints under new seller ids, so the share struck stays."""
+    sellers and their complaints under new seller ids, each copy's moments 7 minutes after
+    the previous copy's. The share struck stays the marketplace's; registrations per
+    window grow with the copies, as a larger marketplace's do over the same years."""
     import pandas as pd
 
     from features.rings import build_burst_index
 
-    def copied(table: pd.DataFrame, copies: int) -> pd.DataFrame:
-        return pd.concat([table.assign(seller_id=table["seller_id"] + f"-copy{k}")
+    moments = {"sellers": ["registered_at"], "complaints": ["filed_at", "resolved_at"]}
+    step = pd.Timedelta(minutes=7)
+
+    def copied(name: str, table: pd.DataFrame, copies: int) -> pd.DataFrame:
+        return pd.concat([table.assign(seller_id=table["seller_id"] + f"-copy{k}",
+                                       **{c: table[c] + k * step for c in moments[name]})
                           for k in range(copies)], ignore_index=True)
 
     out = []
     for copies in SELLER_COPIES:
-        sellers, complaints = copied(market.sellers, copies), copied(market.complaints, copies)
+        sellers = copied("sellers", market.sellers, copies)
+        complaints = copied("complaints", market.complaints, copies)
         times = []
         for _ in range(BURST_ROUNDS):
             started = time.perf_counter()
