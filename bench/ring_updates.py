@@ -34,6 +34,7 @@ from bench.machine import machine_info
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "ring_updates.json"
 SELLER_COPIES = (1, 10, 100)
 BURST_ROUNDS = 3
+NEW_SELLERS = 1_000
 SIZES = (100_000, 1_000_000, 3_000_000)
 UPDATES = 4_000
 LOOKUPS = 200
@@ -123,9 +124,17 @@ def _burst_rebuilds(market: Any, window_hours: float) -> list[dict[str, Any]]:
         times = []
         for _ in range(BURST_ROUNDS):
             started = time.perf_counter()
-            build_burst_index(sellers, complaints, window_hours=window_hours)
+            bursts = build_burst_index(sellers, complaints, window_hours=window_hours)
             times.append(time.perf_counter() - started)
-        out.append({"sellers": len(sellers), "rebuild": _ms(times)})
+        arrivals = market.sellers.iloc[:NEW_SELLERS].assign(
+            seller_id=lambda t: t["seller_id"] + "-new")
+        added = []
+        for i in range(len(arrivals)):  # as the service keeps them, beside the built index
+            started = time.perf_counter()
+            bursts = bursts.with_sellers(arrivals.iloc[i:i + 1])
+            added.append(time.perf_counter() - started)
+        out.append({"sellers": len(sellers), "rebuild": _ms(times),
+                    "new_seller_beside_the_index": _ms(added), "new_limit": bursts.new_limit})
         print(json.dumps(out[-1]), flush=True)
     return out
 

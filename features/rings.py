@@ -254,6 +254,7 @@ class SellerCodes:
 
 
 MIN_RECENT_SHINGLES = 4096  # `recent` may hold this many whatever the size: small copies are cheap
+MIN_NEW_SELLERS = 1024  # likewise for the burst index's new sellers
 
 
 @dataclass(frozen=True)
@@ -451,13 +452,30 @@ def _two_earliest(shingle_words: int, ignored: np.ndarray, hashes: np.ndarray,
 # --- the burst index ---------------------------------------------------------------------
 
 @dataclass(frozen=True)
+class NewSellers:
+    """Sellers added to a built burst index without building it again (none struck).
+
+    `country` codes follow the built index's (`BurstIndex.countries`); countries it
+    does not know get the codes after its own (`more_countries`).
+    """
+
+    seller_ids: pd.Index
+    country: np.ndarray
+    registered_ns: np.ndarray
+    registrations: Timeline  # group: country
+    more_countries: dict[object, int]
+
+
+@dataclass(frozen=True)
 class BurstIndex:
     """Sellers by country and registration, and for each seller its struck burst neighbours.
 
     `registrations` counts a country's registrations before a moment; `struck_neighbours`
     counts, per seller, the other accounts of its country registered within the window
-    that had been struck (and registered) before a moment. Rebuild it when sellers or
-    strikes change: it costs a pass over the seller table.
+    that had been struck (and registered) before a moment. Building it costs a pass over
+    the seller table; sellers that arrive later, none of them struck, go into `new`
+    (`with_sellers`), which the lookups read beside the built arrays. A strike means
+    building it again.
     """
 
     window_ns: int
@@ -466,7 +484,47 @@ class BurstIndex:
     registered_ns: np.ndarray
     registrations: Timeline  # group: country
     struck_neighbours: Timeline  # group: seller row
+    countries: pd.Index  # the country of each code
+    struck_country: np.ndarray  # the struck accounts, sorted by (country, registered_ns)
+    struck_registered_ns: np.ndarray
+    struck_known_ns: np.ndarray  # when each became a struck neighbour: max(registered, strike)
+    new: NewSellers | None = None
 
+    def with_sellers(self, sellers: pd.DataFrame) -> BurstIndex:
+        """This index with these sellers added (not yet in it, none of them struck)."""
+        require_columns(sellers, "BurstIndex.with_sellers: sellers",
+                        ("seller_id", "registered_at", "country"))
+        ids = sellers["seller_id"].to_numpy(dtype=object)
+        known_ids = [self.seller_ids] if self.new is None else [self.seller_ids,
+                                                                self.new.seller_ids]
+        if (len(set(ids)) != len(ids)
+                or any(index.get_indexer(ids).max(initial=-1) >= 0 for index in known_ids)):
+            raise ValueError("BurstIndex.with_sellers: a seller is already in the index")
+        names = sellers["country"].to_numpy(dtype=object)
+        known = {name: code for code, name in enumerate(self.countries)}
+        if self.new is not None:
+            known.update(self.new.more_countries)
+        for name in names:
+            known.setdefault(name, len(known))
+        country = np.array([known[name] for name in names], dtype=np.int64)
+        registered = utc_ns(sellers["registered_at"], "sellers.registered_at")
+        if self.new is not None:
+            ids = np.concatenate([self.new.seller_ids.to_numpy(dtype=object), ids])
+            country = np.concatenate([self.new.country, country])
+            registered = np.concatenate([self.new.registered_ns, registered])
+        more = {name: code for name, code in known.items() if code >= len(self.countries)}
+        return replace(self, new=NewSellers(pd.Index(ids, dtype=object), country, registered,
+                                            Timeline.of_times(country, registered), more))
+
+    @property
+    def new_count(self) -> int:
+        return 0 if self.new is None else len(self.new.seller_ids)
+
+    @property
+    def new_limit(self) -> int:
+        """New sellers worth keeping beside the built index before building it again:
+        each addition costs what `new` holds, a build the whole table (as `recent_limit`)."""
+        return max(MIN_NEW_SELLERS, math.isqrt(16 * len(self.seller_ids)))
 
 def build_burst_index(sellers: pd.DataFrame, complaints: pd.DataFrame, *,
                       window_hours: float) -> BurstIndex:
@@ -477,7 +535,8 @@ def build_burst_index(sellers: pd.DataFrame, complaints: pd.DataFrame, *,
     if not ids.is_unique:
         raise ValueError("build_burst_index: sellers has duplicate seller_id values")
     window_ns = int(round(window_hours * 3600 * 10**9))
-    country = pd.factorize(sellers["country"].to_numpy(dtype=object))[0].astype(np.int64)
+    codes, countries = pd.factorize(sellers["country"].to_numpy(dtype=object))
+    country = codes.astype(np.int64)
     registered = utc_ns(sellers["registered_at"], "sellers.registered_at")
     strikes = first_strikes(complaints)
     where = strikes.index.get_indexer(ids)
@@ -493,8 +552,12 @@ def build_burst_index(sellers: pd.DataFrame, complaints: pd.DataFrame, *,
     neighbour = np.repeat(np.arange(len(struck)), hi - lo)
     other = members != struck[neighbour]
     known_ns = np.maximum(registered[struck], strike)[neighbour]
+    by_place = np.lexsort((registered[struck], country[struck]))
     return BurstIndex(window_ns, ids, country, registered, registrations,
-                      Timeline.of_times(members[other], known_ns[other]))
+                      Timeline.of_times(members[other], known_ns[other]),
+                      pd.Index(countries, dtype=object), country[struck][by_place],
+                      registered[struck][by_place],
+                      np.maximum(registered[struck], strike)[by_place])
 
 
 @dataclass(frozen=True)
@@ -765,10 +828,50 @@ def _bursts(seller: np.ndarray, seller_ids: np.ndarray, as_of: np.ndarray,
     `seller` codes each target's seller as a position in `seller_ids`.
     """
     registrations, struck = bursts.registrations, bursts.struck_neighbours
-    return _burst_kernel()(
-        _rows_of(bursts.seller_ids, seller_ids)[seller], as_of, bursts.country,
-        bursts.registered_ns, bursts.window_ns, registrations.key, registrations.stride,
-        registrations.moments, struck.key, struck.stride, struck.moments)
+    where = _rows_of(bursts.seller_ids, seller_ids)[seller]
+    size, struck_count = _burst_kernel()(
+        where, as_of, bursts.country, bursts.registered_ns, bursts.window_ns,
+        registrations.key, registrations.stride, registrations.moments, struck.key,
+        struck.stride, struck.moments)
+    if bursts.new is not None:
+        _add_new_sellers(bursts, where, _rows_of(bursts.new.seller_ids, seller_ids)[seller],
+                         as_of, size, struck_count)
+    return size, struck_count
+
+
+def _add_new_sellers(bursts: BurstIndex, where: np.ndarray, where_new: np.ndarray,
+                     as_of: np.ndarray, size: np.ndarray, struck: np.ndarray) -> None:
+    """`_bursts` for an index with sellers added since it was built (`bursts.new`), in
+    place: what the new sellers add to built sellers' bursts, and the new sellers' own."""
+    new, window = bursts.new, bursts.window_ns
+    assert new is not None
+    built, fresh = where >= 0, where_new >= 0
+    # each target's seller as the whole table would have it (unknown sellers: nothing)
+    country = np.full(len(where), -1, dtype=np.int64)
+    registered = np.zeros(len(where), dtype=np.int64)
+    country[built] = bursts.country[where[built]]
+    registered[built] = bursts.registered_ns[where[built]]
+    country[fresh] = new.country[where_new[fresh]]
+    registered[fresh] = new.registered_ns[where_new[fresh]]
+    lower = registered - window
+    upper = np.minimum(registered + window + 1, as_of)  # registered in [lower, upper)
+
+    def inside(line: Timeline) -> np.ndarray:
+        counts = line.before_time(country, upper)[1] - line.before_time(country, lower)[1]
+        return np.where((upper > lower) & (built | fresh), counts, 0)
+
+    # new sellers' registrations count in everyone's bursts; the built ones were counted
+    # for built sellers already, not yet for new ones; nobody counts itself
+    own = fresh & (registered < as_of)
+    size += inside(new.registrations) + np.where(fresh, inside(bursts.registrations), 0) - own
+    np.maximum(size, 0, out=size)
+    # nobody new is struck, so only the new sellers' own struck neighbours are to add
+    for i in np.flatnonzero(fresh):
+        lo, hi = np.searchsorted(bursts.struck_country, [country[i], country[i] + 1])
+        near = bursts.struck_registered_ns[lo:hi]
+        a = lo + np.searchsorted(near, registered[i] - window, side="left")
+        b = lo + np.searchsorted(near, registered[i] + window, side="right")
+        struck[i] = int((bursts.struck_known_ns[a:b] < as_of[i]).sum())
 
 
 @cache

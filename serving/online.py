@@ -163,7 +163,12 @@ class RingState:
         new = contract_frame(taken(sellers, np.array(fresh, dtype=np.int64)))
         self.sellers = pd.concat([self.sellers, new], ignore_index=True)
         self.seller_ids.update(new["seller_id"])
-        self._rebuild_bursts()
+        bursts = self.index.bursts
+        if (bursts.new_count + len(new) > bursts.new_limit
+                or not self.struck.isdisjoint(new["seller_id"])):
+            self._rebuild_bursts()  # a pass over the seller table
+        else:  # beside the built index, which the lookups read too
+            self.index = RingIndex(self.index.taint, bursts.with_sellers(new))
 
     def prepare(self, listings: pd.DataFrame | Columns, complaints: Arrays) -> None:
         """Before scoring `listings`: their sellers' strikes (`complaints`) and their own text."""

@@ -20,6 +20,7 @@ from features.rings import (
     RingFeatures,
     RingIndex,
     TaintIndex,
+    build_burst_index,
     build_taint_index,
     first_strikes,
 )
@@ -309,6 +310,50 @@ def planted_ring() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     listings = make_listings(rows)
     complaints = make_complaints([("C0", "RL0", "R0", 1150.0, "upheld", 1200.0)])
     return listings, sellers, complaints
+
+
+@settings(max_examples=60, deadline=None)
+@given(market=marketplaces(), cuts=st.lists(st.integers(0, 6), max_size=3))
+def test_sellers_added_beside_a_built_burst_index_count_as_in_a_rebuilt_one(market,
+                                                                           cuts) -> None:
+    listings, sellers, complaints = market
+    model = rings(shingle_words=2).fit(listings)
+    full = model.build_index(listings, sellers, complaints)
+    struck = sellers["seller_id"].isin(first_strikes(complaints).index)
+    later = sellers[~struck].reset_index(drop=True)  # only sellers never struck come later
+    bounds = [*sorted(min(c, len(later)) for c in cuts), len(later)]
+    bursts = build_burst_index(pd.concat([sellers[struck], later.iloc[:bounds[0]]]),
+                               complaints, window_hours=model.burst_window_hours)
+    for start, end in zip(bounds, bounds[1:], strict=False):
+        if end > start:
+            bursts = bursts.with_sellers(later.iloc[start:end])
+    assert bursts.new_count == len(later) - bounds[0]
+    layered = model.transform(listings, index=RingIndex(full.taint, bursts))
+    assert_same(layered, model.transform(listings, index=full))
+
+
+def test_ring_accounts_added_after_the_build_see_their_struck_neighbour() -> None:
+    listings, sellers, complaints = planted_ring()
+    model = rings(common_min_sellers=10).fit(listings)
+    late = make_listings([(f"X{i}", f"R{i}", 1300.0, "Dofen Hoodie", "Contact shop No. 888604")
+                          for i in range(1, 5)])
+    full = model.build_index(listings, sellers, complaints)
+    ring = sellers["seller_id"].isin([f"R{i}" for i in range(1, 5)])
+    bursts = build_burst_index(sellers[~ring], complaints,
+                               window_hours=model.burst_window_hours).with_sellers(sellers[ring])
+    layered = model.transform(late, index=RingIndex(full.taint, bursts))
+    assert list(layered["ring__burst_struck"]) == [1, 1, 1, 1]
+    assert list(layered["ring__burst_size"]) == [4, 4, 4, 4]  # R0 and the three others
+    assert_same(layered, model.transform(late, index=full))
+
+
+def test_a_seller_already_in_the_burst_index_is_refused() -> None:
+    listings, sellers, complaints = planted_ring()
+    bursts = build_burst_index(sellers.iloc[:10], complaints, window_hours=48)
+    bursts = bursts.with_sellers(sellers.iloc[10:12])
+    for again in (sellers.iloc[[3]], sellers.iloc[[11]], sellers.iloc[[12, 12]]):
+        with pytest.raises(ValueError, match="already in the index"):
+            bursts.with_sellers(again)
 
 
 def test_taints_still_in_the_recent_layer_are_seen() -> None:

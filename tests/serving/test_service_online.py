@@ -163,6 +163,34 @@ def test_a_new_seller_given_with_its_listing_is_stored_and_used(online: Online) 
     pd.testing.assert_frame_equal(stored, seller[list(SELLER_COLUMNS)])
 
 
+def test_new_sellers_beside_the_built_burst_index_score_as_after_a_rebuild(
+        online: Online) -> None:
+    """Two accounts new to the service, registered hours after a struck seller of the same
+    country: kept beside the built burst index, they count as a rebuild counts them."""
+    market = online.world.market
+    upheld = online.ledger.complaints_frame().query("status == 'upheld'")
+    known = market.sellers.set_index("seller_id")
+    struck = next(s for s in upheld["seller_id"] if s in known.index)
+    registered = known.at[struck, "registered_at"]
+    new = pd.DataFrame({"seller_id": ["burst-1", "burst-2"],
+                        "registered_at": [registered + timedelta(hours=h) for h in (1, 3)],
+                        "country": [known.at[struck, "country"]] * 2,
+                        "business_verified": [False, False]}).astype(NO_SELLERS.dtypes.to_dict())
+    when = max(market.listings["created_at"].max(), upheld["resolved_at"].max()) + timedelta(days=1)
+    first = listing_like(market, listing_id="burst-1-listing", seller_id="burst-1",
+                         created_at=when)
+    second = listing_like(market, listing_id="burst-2-listing", seller_id="burst-2",
+                          created_at=when + timedelta(hours=1))
+    online.scorer.score(first, new.iloc[[0]])
+    layered = online.features(second, new.iloc[[1]])
+    assert online.scorer.ring.index.bursts.new_count >= 1  # read beside the built index
+    assert layered.at[0, "ring__burst_struck"] >= 1 and layered.at[0, "ring__burst_size"] >= 2
+    online.scorer.ring.rebuild()
+    assert online.scorer.ring.index.bursts.new is None
+    rebuilt = online.features(second, new.iloc[[1]])
+    pd.testing.assert_frame_equal(layered, rebuilt)
+
+
 def test_a_seller_struck_online_taints_the_same_phrase_from_another_seller(
         online: Online) -> None:
     """Seller A lists, then A's listing is upheld; B's later listing reuses A's wording."""
