@@ -569,7 +569,8 @@ class RingIndex:
     it current: a listing stored for a struck seller -> `taint.update(listing, first
     strikes)`; a seller's first strike -> `taint.update(all its listings, first
     strikes)` and `build_burst_index` again (one pass over the sellers); a new
-    seller -> `build_burst_index` again. Rebuilding everything is always correct too.
+    seller, not struck -> `bursts.with_sellers(seller)` (`build_burst_index` again once
+    `bursts.new_limit` wait). Rebuilding everything is always correct too.
     Rows missing from the index are simply not seen, so a stale index can only miss
     taints, never see the future.
     """
