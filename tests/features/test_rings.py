@@ -332,11 +332,19 @@ def test_sellers_added_beside_a_built_burst_index_count_as_in_a_rebuilt_one(mark
     assert_same(layered, model.transform(listings, index=full))
 
 
-def test_ring_accounts_added_after_the_build_see_their_struck_neighbour() -> None:
+def planted_ring_copied_late() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame,
+                                        RingFeatures, pd.DataFrame]:
+    """The planted ring, its fitted features, and the four unstruck ring accounts listing
+    the struck account's signature at hour 1300."""
     listings, sellers, complaints = planted_ring()
     model = rings(common_min_sellers=10).fit(listings)
     late = make_listings([(f"X{i}", f"R{i}", 1300.0, "Dofen Hoodie", "Contact shop No. 888604")
                           for i in range(1, 5)])
+    return listings, sellers, complaints, model, late
+
+
+def test_ring_accounts_added_after_the_build_see_their_struck_neighbour() -> None:
+    listings, sellers, complaints, model, late = planted_ring_copied_late()
     full = model.build_index(listings, sellers, complaints)
     ring = sellers["seller_id"].isin([f"R{i}" for i in range(1, 5)])
     bursts = build_burst_index(sellers[~ring], complaints,
@@ -357,10 +365,7 @@ def test_a_seller_already_in_the_burst_index_is_refused() -> None:
 
 
 def test_taints_still_in_the_recent_layer_are_seen() -> None:
-    listings, sellers, complaints = planted_ring()
-    model = rings(common_min_sellers=10).fit(listings)
-    late = make_listings([(f"X{i}", f"R{i}", 1300.0, "Dofen Hoodie", "Contact shop No. 888604")
-                          for i in range(1, 5)])
+    listings, sellers, complaints, model, late = planted_ring_copied_late()
     built = model.build_index(listings, sellers, complaints)
     struck = listings["seller_id"] == "R0"
     index = build_taint_index(listings[~struck], complaints, shingle_words=model.shingle_words,
