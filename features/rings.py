@@ -526,6 +526,7 @@ class BurstIndex:
         each addition costs what `new` holds, a build the whole table (as `recent_limit`)."""
         return max(MIN_NEW_SELLERS, math.isqrt(16 * len(self.seller_ids)))
 
+
 def build_burst_index(sellers: pd.DataFrame, complaints: pd.DataFrame, *,
                       window_hours: float) -> BurstIndex:
     """The burst index of a seller table and the strikes in a complaint ledger."""
@@ -551,13 +552,12 @@ def build_burst_index(sellers: pd.DataFrame, complaints: pd.DataFrame, *,
     members = registrations.order[_ranges(start + lo, hi - lo)]
     neighbour = np.repeat(np.arange(len(struck)), hi - lo)
     other = members != struck[neighbour]
-    known_ns = np.maximum(registered[struck], strike)[neighbour]
+    known_ns = np.maximum(registered[struck], strike)  # when each is known struck
     by_place = np.lexsort((registered[struck], country[struck]))
     return BurstIndex(window_ns, ids, country, registered, registrations,
-                      Timeline.of_times(members[other], known_ns[other]),
+                      Timeline.of_times(members[other], known_ns[neighbour][other]),
                       pd.Index(countries, dtype=object), country[struck][by_place],
-                      registered[struck][by_place],
-                      np.maximum(registered[struck], strike)[by_place])
+                      registered[struck][by_place], known_ns[by_place])
 
 
 @dataclass(frozen=True)

@@ -160,7 +160,10 @@ class RingState:
         fresh = [i for i, s in enumerate(sellers["seller_id"].to_pylist()) if s not in known]
         if not fresh:
             return
-        new = contract_frame(taken(sellers, np.array(fresh, dtype=np.int64)))
+        self._count_sellers(contract_frame(taken(sellers, np.array(fresh, dtype=np.int64))))
+
+    def _count_sellers(self, new: pd.DataFrame) -> None:
+        """Sellers the burst index has not counted yet: kept beside it, or it is built again."""
         self.sellers = pd.concat([self.sellers, new], ignore_index=True)
         self.seller_ids.update(new["seller_id"])
         bursts = self.index.bursts
@@ -187,11 +190,12 @@ class RingState:
         if strikes != self.strike_count:
             self.strike_count = strikes
             self._strikes(self.ledger.complaints_frame())
-        if head.sellers != self.seller_count:
+        if head.sellers != self.seller_count:  # this replica's new sellers count too
             self.seller_count = head.sellers
-            self.sellers = self.history.sellers()
-            self.seller_ids = set(self.sellers["seller_id"])
-            self._rebuild_bursts()
+            stored = self.history.sellers()
+            unseen = stored[~stored["seller_id"].isin(self.seller_ids)]
+            if len(unseen):
+                self._count_sellers(unseen.reset_index(drop=True))
         if head.last_seq > self.last_seq:
             behind = REREAD_ROWS if self.history.is_postgres else 0
             rows, _ = self.history.listings_after(max(self.last_seq - behind, 0))

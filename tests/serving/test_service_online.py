@@ -191,6 +191,33 @@ def test_new_sellers_beside_the_built_burst_index_score_as_after_a_rebuild(
     pd.testing.assert_frame_equal(layered, rebuilt)
 
 
+def test_a_seller_another_replica_stored_goes_beside_the_burst_index(online: Online) -> None:
+    market = online.world.market
+    upheld = online.ledger.complaints_frame().query("status == 'upheld'")
+    known = market.sellers.set_index("seller_id")
+    struck = next(s for s in upheld["seller_id"] if s in known.index)
+    seller = pd.DataFrame({"seller_id": ["replica-seller"],
+                           "registered_at": [known.at[struck, "registered_at"]
+                                             + timedelta(hours=2)],
+                           "country": [known.at[struck, "country"]],
+                           "business_verified": [False]}).astype(NO_SELLERS.dtypes.to_dict())
+    online.scorer.ring.rebuild()  # no seller that `features` met but nobody stored
+    replica = online.ledger_world.open()  # another process's own connection to the store
+    try:
+        HistoryStore(replica.store).add(sellers=seller)
+    finally:
+        replica.close()
+    when = max(market.listings["created_at"].max(), upheld["resolved_at"].max()) + timedelta(days=2)
+    later = listing_like(market, listing_id="replica-seller-listing",
+                         seller_id="replica-seller", created_at=when)
+    counted = online.features(later)  # the refresh finds the seller
+    new = online.scorer.ring.index.bursts.new
+    assert new is not None and "replica-seller" in new.seller_ids
+    assert counted.at[0, "ring__burst_struck"] >= 1
+    online.scorer.ring.rebuild()
+    pd.testing.assert_frame_equal(counted, online.features(later))
+
+
 def test_a_seller_struck_online_taints_the_same_phrase_from_another_seller(
         online: Online) -> None:
     """Seller A lists, then A's listing is upheld; B's later listing reuses A's wording."""
