@@ -234,7 +234,8 @@ class Strikeout:
             on_swap=self.metrics.set_version)
         self.batcher: MicroBatcher[ListingIn, list[ScoredRow]] = MicroBatcher(
             self._score_batch, self.settings.max_batch_listings,
-            self.settings.max_waiting_listings)
+            self.settings.max_waiting_listings,
+            linger_s=self.settings.batch_linger_ms / 1000)
         self._stopping = threading.Event()
         threading.Thread(target=self._boot, name="strikeout-boot", daemon=True).start()
 

@@ -100,6 +100,12 @@ class ServingSettings(LedgerSettings):
         description="Most listings scored together in one pass of the model: concurrent "
         "requests waiting for the scorer are taken together up to this many.",
     )
+    batch_linger_ms: float = Field(
+        default=3.0, ge=0, le=1000,
+        description="How long the scorer's next pass may wait for as many requests as its "
+        "last pass took: under load, larger passes cost less per listing "
+        "(serving/batcher.py); after a pass of one request nothing waits. 0: never.",
+    )
     max_waiting_listings: int = Field(
         default=4000, ge=1,
         description="Listings allowed to wait for the scorer; past this a request is refused "

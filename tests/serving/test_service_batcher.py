@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 
 import pytest
@@ -23,6 +24,73 @@ class GatedWork:
         self.started.set()
         self.release.wait(10)
         return [sum(items) for items in requests]
+
+
+class SteppedWork:
+    """A `work` function that records its batches; each pass ends only when `finish` says so."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[list[int]]] = []
+        self._started = threading.Semaphore(0)
+        self._finish = threading.Semaphore(0)
+
+    def __call__(self, requests: list[Sequence[int]]) -> list[int]:
+        self.batches.append([list(items) for items in requests])
+        self._started.release()
+        assert self._finish.acquire(timeout=10)
+        return [sum(items) for items in requests]
+
+    def started(self) -> None:
+        assert self._started.acquire(timeout=5), "no pass started"
+
+    def finish(self) -> None:
+        self._finish.release()
+
+
+def _pass_of_two_then_one_waiting(work: SteppedWork, batcher: MicroBatcher) -> list:
+    """A lone request, then two scored together; one more arrives during that pass."""
+    futures = [batcher.submit([1])]
+    work.started()
+    futures += [batcher.submit([2]), batcher.submit([3])]
+    work.finish()
+    work.started()  # the two waiting, taken at once: the pass before took one request
+    futures.append(batcher.submit([4]))
+    work.finish()
+    return futures
+
+
+def test_after_a_pass_of_several_the_next_waits_to_gather_as_many() -> None:
+    work = SteppedWork()
+    batcher = MicroBatcher(work, max_batch=100, max_waiting=100, linger_s=30)
+    try:
+        futures = _pass_of_two_then_one_waiting(work, batcher)
+        time.sleep(0.5)  # the pass holding [4] waits for a second request
+        futures.append(batcher.submit([5]))
+        work.started()
+        work.finish()
+        assert [f.result(5) for f in futures] == [1, 2, 3, 4, 5]
+        assert work.batches == [[[1]], [[2], [3]], [[4], [5]]]
+    finally:
+        batcher.close()
+
+
+def test_lingering_ends_after_linger_s_and_a_lone_request_waits_for_nothing() -> None:
+    work = SteppedWork()
+    batcher = MicroBatcher(work, max_batch=100, max_waiting=100, linger_s=0.2)
+    try:
+        futures = _pass_of_two_then_one_waiting(work, batcher)
+        work.started()  # nobody else came: [4] is scored alone once 0.2 s are up
+        work.finish()
+        assert futures[-1].result(5) == 4
+        assert work.batches[-1] == [[4]]
+    finally:
+        batcher.close()
+    alone = MicroBatcher(lambda requests: [sum(r) for r in requests], max_batch=100,
+                         max_waiting=100, linger_s=30)
+    try:  # passes of one request never linger (30 s would outlast the 5 s allowed here)
+        assert [alone.submit([i]).result(5) for i in range(3)] == [0, 1, 2]
+    finally:
+        alone.close()
 
 
 def test_requests_waiting_while_the_scorer_is_busy_are_scored_together() -> None:
