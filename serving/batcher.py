@@ -7,8 +7,8 @@ When the thread is free it takes whatever is waiting, so a lone request waits fo
 nothing. Under load (the last pass took several requests) it first gives the next pass
 up to `linger_s` to gather as many requests as the last one took: passes then grow
 with the crowd instead of settling at whatever arrived during the previous pass
-(measured on the benchmark's single-listing load: 12-13 instead of 6-8 listings a pass,
-about a quarter less CPU per request).
+(measured on the benchmark's single-listing load: 10-15 instead of 6-8 listings a pass,
+about a fifth less CPU per request).
 Waiting is bounded: past `max_waiting` listings a request is refused at once
 (`Overloaded`, which the service answers with 503 and Retry-After) instead of
 queueing without end.
