@@ -158,3 +158,20 @@ def test_an_error_reaches_every_request_of_its_batch_and_the_scorer_goes_on() ->
         batcher.close()
     with pytest.raises(Overloaded):
         batcher.submit([1])
+
+
+@pytest.mark.parametrize("value", ["-1", "2000", "soon"])
+def test_serve_refuses_a_linger_out_of_range_naming_the_setting(
+        value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from strikeout.cli import app
+
+    def no_exec(*_: object) -> None:
+        raise AssertionError("the server was started")
+
+    monkeypatch.setattr("os.execve", no_exec)
+    monkeypatch.setenv("STRIKEOUT_BATCH_LINGER_MS", value)
+    result = CliRunner().invoke(app, ["serve"])
+    assert result.exit_code == 2, result.output
+    assert "batch_linger_ms" in result.output
