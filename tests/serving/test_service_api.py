@@ -8,6 +8,7 @@ up to a moment, and the model trained once per test process.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -63,16 +64,26 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     world = model_world()
     cut = cut_moment(world.market)
     ledger = make_ledger(tmp_path_factory.mktemp("api"), world, before(world.market, cut))
-    env = service_environment(world, ledger, model_poll_s="0", ring_refresh_s="0.5")
+    env = service_environment(world, ledger, model_poll_s="0", ring_refresh_s="0.5",
+                              switch_interval_ms="7")
+    switch_interval = sys.getswitchinterval()  # the service sets its process's; put it back
     with environment(**env):
         from serving.service import Strikeout
 
         app = Strikeout.to_asgi()
-        with TestClient(app) as client:
-            readiness = [client.get("/readyz").status_code]
-            wait_until(lambda: readiness.append(client.get("/readyz").status_code) or
-                       readiness[-1] == 200, 120, "the service to be ready")
-            yield Api(client, app, world, ledger, later_listings(world.market, cut), readiness)
+        try:
+            with TestClient(app) as client:
+                readiness = [client.get("/readyz").status_code]
+                wait_until(lambda: readiness.append(client.get("/readyz").status_code) or
+                           readiness[-1] == 200, 120, "the service to be ready")
+                yield Api(client, app, world, ledger, later_listings(world.market, cut),
+                          readiness)
+        finally:
+            sys.setswitchinterval(switch_interval)
+
+
+def test_the_service_sets_its_process_thread_switch_interval(api: Api) -> None:
+    assert sys.getswitchinterval() == pytest.approx(0.007)
 
 
 def test_alive_at_once_and_ready_only_once_model_and_ledger_are_loaded(api: Api) -> None:

@@ -160,9 +160,11 @@ def test_an_error_reaches_every_request_of_its_batch_and_the_scorer_goes_on() ->
         batcher.submit([1])
 
 
-@pytest.mark.parametrize("value", ["-1", "2000", "soon"])
-def test_serve_refuses_a_linger_out_of_range_naming_the_setting(
-        value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("setting", "value"), [
+    ("batch_linger_ms", "-1"), ("batch_linger_ms", "2000"), ("batch_linger_ms", "soon"),
+    ("switch_interval_ms", "0"), ("switch_interval_ms", "5000")])
+def test_serve_refuses_scorer_timings_out_of_range_naming_the_setting(
+        setting: str, value: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
     from strikeout.cli import app
@@ -171,7 +173,7 @@ def test_serve_refuses_a_linger_out_of_range_naming_the_setting(
         raise AssertionError("the server was started")
 
     monkeypatch.setattr("os.execve", no_exec)
-    monkeypatch.setenv("STRIKEOUT_BATCH_LINGER_MS", value)
+    monkeypatch.setenv(f"STRIKEOUT_{setting.upper()}", value)
     result = CliRunner().invoke(app, ["serve"])
     assert result.exit_code == 2, result.output
-    assert "batch_linger_ms" in result.output
+    assert setting in result.output
