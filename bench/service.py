@@ -3,7 +3,8 @@
 1. In-process: later listings one at a time as the service's scoring thread takes them
    (checked request models -> `listing_arrays` -> `OnlineScorer.score_columns`: history
    lookup, features, model, band, storing the listing, the review feed), with a split of
-   the time and a pyinstrument profile (bench/results/service_profile.txt).
+   the time, the issue's measure (lookup, features, model, band) by the size of the
+   seller's stored history, and a pyinstrument profile (bench/results/service_profile.txt).
 2. Over HTTP on loopback, `strikeout serve` (BentoML, `--workers`): 32 concurrent clients
    sending one listing per request, then 8 clients sending 100 listings per request.
 3. The same loads against a minimal FastAPI app (uvicorn, same worker count) that loads
@@ -148,7 +149,7 @@ def in_process(ledger_url: str, later: pd.DataFrame, n: int) -> dict[str, Any]:
                 for body in listing_bodies(later, 1, n + 100)]
     for listings in requests[:20]:  # warm-up: first calls build caches
         scorer.score_columns(*listing_arrays(listings))
-    total, lookup, model_s, store_s = [], [], [], []
+    total, lookup, model_s, store_s, scored, stored_rows = [], [], [], [], [], []
     for listings in requests[20:n + 20]:
         t0 = time.perf_counter()
         batch = scorer.prepare(*listing_arrays(listings))
@@ -161,7 +162,9 @@ def in_process(ledger_url: str, later: pd.DataFrame, n: int) -> dict[str, Any]:
         lookup.append(t1 - t0)
         model_s.append(t2 - t1)
         store_s.append(t3 - t2)
+        scored.append(t2 - t0)
         total.append(t3 - t0)
+        stored_rows.append(int(np.count_nonzero(~batch.targets)))
     full = []
     for listings in requests[n + 20:n + 60]:  # timed without the profiler, which slows it
         t0 = time.perf_counter()
@@ -179,10 +182,25 @@ def in_process(ledger_url: str, later: pd.DataFrame, n: int) -> dict[str, Any]:
         "history_lookup": percentiles(lookup),
         "features_model_band": percentiles(model_s),
         "store_listing": percentiles(store_s),
+        "lookup_features_model_band": percentiles(scored),
+        "lookup_features_model_band_by_seller_history": by_history_size(scored, stored_rows),
         "lookup_features_model_store": percentiles(total),
         "online_scorer_score_with_review_feed": percentiles(full),
         "profile": str(PROFILE_PATH.relative_to(REPO)),
     }
+
+
+def by_history_size(times_s: list[float], stored_rows: list[int]) -> list[dict[str, Any]]:
+    """`percentiles` of the listings grouped by how many listings their seller had stored:
+    the features read the seller's whole history, so its size sets much of the cost."""
+    rows = np.asarray(stored_rows)
+    out = []
+    for low, high in ((0, 10), (10, 100), (100, 1000), (1000, None)):
+        within = (rows >= low) & (rows < high if high is not None else True)
+        if within.any():
+            out.append({"seller_stored_listings": f"{low}-{high - 1}" if high else f"{low}+",
+                        **percentiles(list(np.asarray(times_s)[within]))})
+    return out
 
 
 # --- 2 and 3. over HTTP ----------------------------------------------------------------------
