@@ -6,11 +6,13 @@ Steps already done (data generated, a champion registered) are not repeated.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 DEMO_LISTINGS = 60_000
 DEMO_SEED = 7
@@ -72,6 +74,11 @@ def main() -> None:
         keys_file.write_text("".join(f"{role}: {key}\n" for role, key in keys.items()))
         keys_file.chmod(0o600)
 
+    request = home / "demo-request.json"
+    if not request.exists():
+        _write_example_request(data, request)
+    scorer_key = keys_file.read_text().splitlines()[0].partition(": ")[2]
+
     uri = f"sqlite:///{home / 'mlflow.db'}"
     print(f"\nset-up done in {time.perf_counter() - started:.0f} s, everything under {home}\n"
           f"  MLflow runs and models: .venv/bin/mlflow ui --backend-store-uri {uri}\n"
@@ -82,10 +89,24 @@ def main() -> None:
           f"  service: http://127.0.0.1:{port} (API spec /docs.json, health /readyz, "
           f"metrics /metrics)\n  review page: http://127.0.0.1:{port}/review "
           f"(sign in with the reviewer key; the senior queue takes the senior reviewer's)"
-          f"\n  score a listing: curl -H 'Authorization: "
-          f"Bearer <scorer key>' -H 'Content-Type: application/json' -d @listing.json "
-          f"http://127.0.0.1:{port}/score\n\nstarting the service (Ctrl-C stops it)", flush=True)
+          f"\n  score a listing: curl -H 'Authorization: Bearer {scorer_key}' "
+          f"-H 'Content-Type: application/json' -d @{request} http://127.0.0.1:{port}/score"
+          f"\n\nstarting the service (Ctrl-C stops it)", flush=True)
     os.execv(sys.executable, [sys.executable, "-m", "strikeout", "serve"])
+
+
+def _write_example_request(data: Path, out: Path) -> None:
+    """A `/score` body of one new listing, listed now: a copy of the first counterfeit
+    listing of the demo data under a fresh id, so the answer shows a band and reasons."""
+    import pandas as pd
+
+    listings = pd.read_csv(data / "listings.csv", dtype=str, keep_default_na=False)
+    listing: dict[str, Any] = listings[listings["label"] == "1"].iloc[0].drop("label").to_dict()
+    listing.update(listing_id=f"demo-{listing['listing_id']}",
+                   created_at=pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ"),
+                   price=float(listing["price"]), quantity=int(listing["quantity"]),
+                   image_count=int(listing["image_count"]))
+    out.write_text(json.dumps({"listings": [listing]}, indent=2) + "\n")
 
 
 def _busiest_brand(data: Path) -> str:
