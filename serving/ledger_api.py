@@ -40,6 +40,7 @@ from serving.ledger.ledger import (
     ComplaintFiling,
     ComplaintNotFound,
     ComplaintRecord,
+    EscalatedComplaint,
     FreezeRecord,
     Ledger,
     LedgerConflict,
@@ -328,7 +329,8 @@ def ledger_router(get_ledger: Callable[..., Ledger]) -> APIRouter:
         responses={200: {"model": ComplaintResponse,
                          "description": "Replay: this idempotency key and body were already "
                                         "filed; the same complaint is returned."},
-                   409: {"description": "The idempotency key was used with a different body."}},
+                   409: {"description": "The idempotency key was used with a different "
+                                        "body, or the listing is known as another seller's."}},
     )
     def file_complaint(
         body: ComplaintRequest,
@@ -367,14 +369,16 @@ def ledger_router(get_ledger: Callable[..., Ledger]) -> APIRouter:
 
     @router.post("/complaints/{complaint_id}/decision", response_model=DecisionResponse,
                  summary="Uphold or reject a pending complaint",
-                 responses={404: {"description": "No such complaint."},
+                 responses={403: {"description": "The complaint's review case was escalated: "
+                                                 "a senior reviewer decides it."},
+                            404: {"description": "No such complaint."},
                             409: {"description": "The complaint was already decided."}})
     def decide(complaint_id: PathId, body: DecisionRequest, ledger: LedgerDep,
                principal: Annotated[Principal, role("reviewer", "senior")]
                ) -> DecisionResponse:
-        with http_errors():
+        with http_errors(forbidden=(EscalatedComplaint,)):
             outcome = ledger.decide(complaint_id, body.decision, actor=principal.actor,
-                                    note=body.note)
+                                    note=body.note, senior=principal.role == "senior")
         return DecisionResponse(
             complaint_id=outcome.complaint.complaint_id, status=body.decision,
             seller_id=outcome.complaint.seller_id, strike_recorded=outcome.strike_recorded,

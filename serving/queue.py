@@ -345,22 +345,19 @@ class ReviewQueue:
         if flagged or any(action != "keep" for action, _ in plan.values()):
             def work(tx: WriteTx) -> dict[str, str | None]:
                 current = _score_plan(tx.conn, [payloads[i] for i in latest.values()])
-                frozen = frozen_among(tx.conn, {
-                    payloads[i].seller_id for i in latest.values()
-                    if current[payloads[i].listing_id][0] == "open"})
+                frozen = frozen_among(tx.conn, {payloads[i].seller_id for i in latest.values()})
                 for i in latest.values():
                     item = payloads[i]
                     action, case_id = current[item.listing_id]
                     if action == "open":
                         case_id = case_id_at(tx.head_seq + 1)
                         tx.append(item.event(EventType.CASE_OPENED, case_id, actor))
-                        if item.seller_id in frozen:  # listed after the freeze took the rest
-                            take_down_frozen(tx, listing_id=item.listing_id,
-                                             seller_id=item.seller_id, actor=actor,
-                                             at=item.scored_at, case_id=case_id,
-                                             brand=item.brand)
                     elif action == "update":
                         tx.append(item.event(EventType.CASE_UPDATED, case_id, actor))
+                    if item.seller_id in frozen:  # listed after the freeze took the rest
+                        take_down_frozen(tx, listing_id=item.listing_id,
+                                         seller_id=item.seller_id, actor=actor,
+                                         at=item.scored_at, case_id=case_id, brand=item.brand)
                     current[item.listing_id] = ("keep", case_id)
                 return {k: v for k, (_, v) in current.items()}
 

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from features.contract import load_marketplace
+from serving.ledger.cases import review_case_complaints_table, review_cases_table
 from serving.ledger.events import (
     GENESIS_HASH,
     MAX_ID_CHARS,
@@ -36,6 +37,7 @@ from serving.ledger.events import (
     event_body,
     format_time,
 )
+from serving.ledger.owners import confirmed_seller, listing_seller
 from serving.ledger.projections import LEDGER_PROJECTIONS
 from serving.ledger.rules import Standing, Strike, StrikeRules, UpheldComplaint, consequences
 from serving.ledger.store import (
@@ -86,6 +88,14 @@ class AlreadyDecided(LedgerConflict):
 
 class NotFrozen(LedgerConflict):
     pass
+
+
+class ListingOfAnotherSeller(LedgerConflict):
+    """A complaint names a listing under a seller the ledger knows it is not from."""
+
+
+class EscalatedComplaint(LedgerError):
+    """A complaint of an escalated review case: a senior reviewer decides it."""
 
 
 class ImportConflict(LedgerError):
@@ -306,10 +316,17 @@ class Ledger:
                 replayed = _replay(tx.conn, filing, idempotency_key)
                 if replayed is not None:
                     return replayed
+            owner = listing_seller(tx.conn, filing.listing_id)
+            if owner is not None and owner != filing.seller_id:  # the owner stays unsaid
+                raise ListingOfAnotherSeller(
+                    f"listing {filing.listing_id!r} is not a listing of seller "
+                    f"{filing.seller_id!r}, as far as the ledger knows")
             complaint_id = f"cmp_{secrets.token_hex(12)}"
             event = tx.append(_filed_event(filing, complaint_id, actor, at, idempotency_key))
-            take_down_if_frozen(tx, listing_id=filing.listing_id, seller_id=filing.seller_id,
-                                actor=actor, at=event.at, brand=filing.brand)
+            if confirmed_seller(tx.conn, filing.listing_id) == filing.seller_id:
+                take_down_if_frozen(tx, listing_id=filing.listing_id,
+                                    seller_id=filing.seller_id, actor=actor, at=event.at,
+                                    brand=filing.brand)
             return Filed(ComplaintRecord(
                 complaint_id, filing.listing_id, filing.seller_id, filing.brand, filing.reason,
                 "pending", event.at, actor, None, None, None), created=True)
@@ -317,8 +334,13 @@ class Ledger:
         return self.store.write(work)
 
     def decide(self, complaint_id: str, decision: Decision, *, actor: str,
-               note: str | None = None, at: datetime | None = None) -> DecisionOutcome:
-        """Uphold or reject a pending complaint; deciding it again is an `AlreadyDecided`."""
+               note: str | None = None, at: datetime | None = None,
+               senior: bool = False) -> DecisionOutcome:
+        """Uphold or reject a pending complaint; deciding it again is an `AlreadyDecided`.
+
+        A complaint whose review case was escalated is decided by a senior reviewer
+        (`senior`), or it is an `EscalatedComplaint`.
+        """
         if decision not in DECISIONS:
             raise ValueError(f"decision must be one of {DECISIONS}, got {decision!r}")
         if note is not None:
@@ -327,9 +349,11 @@ class Ledger:
         query = sa.select(complaints_table).where(complaints_table.c.complaint_id == complaint_id)
         with self.store.read() as conn:  # refuse the common conflicts without the write lock
             _decidable(conn.execute(query).first(), complaint_id)
+            _check_tier(conn, complaint_id, senior)
 
         def work(tx: WriteTx) -> DecisionOutcome:
             row = _decidable(tx.conn.execute(query).first(), complaint_id)
+            _check_tier(tx.conn, complaint_id, senior)
             return self._decide(tx, row, decision, actor, note, moment)
 
         return self.store.write(work)
@@ -634,20 +658,43 @@ def _chain_problem(event: RecordedEvent, expected_seq: int, prev_hash: str) -> s
     return None
 
 
+def _check_tier(conn: Connection, complaint_id: str, senior: bool) -> None:
+    """Refuse a non-senior decision of a complaint whose review case was escalated."""
+    if senior:
+        return
+    cases, links = review_cases_table.c, review_case_complaints_table.c
+    tier = conn.execute(sa.select(cases.tier).join_from(
+        review_case_complaints_table, review_cases_table, links.case_id == cases.case_id)
+        .where(links.complaint_id == complaint_id)).scalar()
+    if tier == "senior":
+        raise EscalatedComplaint(f"complaint {complaint_id}'s review case was escalated: "
+                                 "a senior reviewer decides it")
+
+
 def _as_seen_by(state: SellerState, brand: str) -> SellerState:
     """What a brand may see: its own complaints and strikes, the freezes, and the takedowns
-    of the listings it complained about."""
+    of the listings it complained about.
+
+    The freezes' and the freeze takedowns' own reasons name the brand whose strikes froze
+    the seller and count them; a brand sees a reason in general words instead.
+    """
+    frozen_because = f"the seller reached the limit of {state.strikes_to_freeze} upheld strikes"
     freezes = tuple(
-        replace(f, caused_by=tuple(c for c in f.caused_by if c["brand"] == brand),
+        replace(f, reason=frozen_because,
+                caused_by=tuple(c for c in f.caused_by if c["brand"] == brand),
                 lifted_by=None, lift_reason=None)
         for f in state.freezes)
     mine = {c.listing_id for c in state.complaints if c.brand == brand}
+    takedowns = tuple(
+        replace(t, reason=f"seller {state.seller_id} frozen: {frozen_because}")
+        if t.cause == "freeze" else t
+        for t in state.takedowns if t.listing_id in mine)
     return replace(
         state,
         strikes=tuple(s for s in state.strikes if s.brand == brand),
         freezes=freezes,
         complaints=tuple(c for c in state.complaints if c.brand == brand),
-        takedowns=tuple(t for t in state.takedowns if t.listing_id in mine),
+        takedowns=takedowns,
     )
 
 

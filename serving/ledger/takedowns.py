@@ -5,9 +5,11 @@ A listing is taken down at most once; `ledger_takedowns` is the projection of th
 counterfeit verdict takes its listing down (`take_down`). A freeze takes down, in the
 same transaction, every listing of the seller that the ledger's database knows and that
 is still up (`take_down_seller`): the listings the service scored or imported (the
-history store), the listings named in complaints and those with review cases. A listing
-of a frozen seller that the ledger learns of later (a complaint about it, a review case
-opened by its score) is taken down as it arrives (`take_down_if_frozen`). Listing
+history store, scored review cases) and the listings of the seller's decided complaints.
+A listing of a frozen seller that the ledger learns of later is taken down as it arrives:
+when it is scored (the review queue), or when a brand complains about a listing that the
+listing systems gave as that seller's (`take_down_if_frozen`). A brand's word alone
+takes nothing down (`serving.ledger.owners`). Listing
 systems read takedowns in order, by event sequence, from `GET /takedowns`
 (`takedowns_after`).
 
@@ -27,6 +29,7 @@ from sqlalchemy.engine import Connection
 from serving.history_store import listings_table as history_listings
 from serving.ledger.cases import review_cases_table
 from serving.ledger.events import Event, EventType, RecordedEvent
+from serving.ledger.owners import confirmed_elsewhere
 from serving.ledger.store import (
     UtcDateTime,
     WriteTx,
@@ -105,13 +108,21 @@ def take_down(tx: WriteTx, *, listing_id: str, seller_id: str, actor: str, at: d
 
 
 def take_down_seller(tx: WriteTx, freeze: RecordedEvent) -> int:
-    """Take down every listing of the frozen seller that is still up; how many were."""
+    """Take down every listing of the frozen seller that is still up; how many were.
+
+    The seller's listings are those the listing systems gave as the seller's (the history
+    store, scored review cases) and those a reviewer has seen under the seller (decided
+    complaints): a pending complaint names a listing on the brand's word alone.
+    """
     seller_id = str(freeze.seller_id)
     known = set(tx.conn.execute(sa.select(history_listings.c.listing_id).where(
         history_listings.c.seller_id == seller_id)).scalars())
-    for table in (complaints_table, review_cases_table):
-        known.update(tx.conn.execute(sa.select(table.c.listing_id).where(
-            table.c.seller_id == seller_id)).scalars())
+    cases, complaints = review_cases_table.c, complaints_table.c
+    known.update(tx.conn.execute(sa.select(cases.listing_id).where(
+        cases.seller_id == seller_id, cases.scored.is_(True))).scalars())
+    reviewed = set(tx.conn.execute(sa.select(complaints.listing_id).where(
+        complaints.seller_id == seller_id, complaints.status != "pending")).scalars())
+    known.update(reviewed - confirmed_elsewhere(tx.conn, reviewed, seller_id))
     down = set(tx.conn.execute(sa.select(takedowns_table.c.listing_id).where(
         takedowns_table.c.seller_id == seller_id)).scalars())
     reason = f"seller {seller_id} frozen: {freeze.reason}"

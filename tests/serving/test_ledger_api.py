@@ -176,6 +176,14 @@ def test_a_brand_acts_only_for_itself(api: Api) -> None:
     assert {c["complaint_id"] for c in full["complaints"]} == {mine, theirs}
 
 
+def test_a_brand_cannot_complain_about_a_listing_under_another_seller(api: Api) -> None:
+    assert api.file("arvedo", "k1").status_code == 201  # L1, S1
+    refused = api.file("kathea", "k2", brand="Kathea", seller_id="S2")  # L1 again, as S2's
+    assert refused.status_code == 409, refused.text
+    assert "not a listing of seller 'S2'" in refused.json()["detail"]
+    assert api.client.get("/sellers/S2", headers=api.auth("reviewer")).json()["complaints"] == []
+
+
 @pytest.mark.parametrize(
     ("body", "headers", "field"),
     [

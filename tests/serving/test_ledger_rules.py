@@ -74,7 +74,7 @@ def test_brand_scope_counts_each_brand_apart_and_all_scope_together(ledger_url: 
     try:
         for i, brand in enumerate(["Arvedo", "Arvedo", "Kathea"]):
             file_and_decide(by_brand, "S1", f"L{i}", brand)
-            file_and_decide(together, "S2", f"L{i}", brand)
+            file_and_decide(together, "S2", f"M{i}", brand)  # one database: other listings
         assert not by_brand.seller("S1").frozen
         frozen = together.seller("S2")
         assert frozen.frozen and frozen.current_freeze is not None
@@ -182,6 +182,9 @@ def test_a_brand_sees_only_its_own_part_of_a_seller(ledger: Ledger) -> None:
     assert {c.brand for c in seen.complaints} == {"Arvedo"}
     assert seen.strikes_by_brand == {"Arvedo": 1}
     assert seen.current_freeze is not None and seen.current_freeze.caused_by == ()
+    assert "Kathea" in ledger.seller("S1").current_freeze.reason  # type: ignore[union-attr]
+    assert "Kathea" not in seen.current_freeze.reason  # nor does its reason name them
+    assert "3 upheld strikes" in seen.current_freeze.reason  # the limit, not their count
 
 
 def test_decision_time_is_never_before_filing(ledger: Ledger) -> None:

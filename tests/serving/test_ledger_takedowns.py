@@ -14,7 +14,7 @@ from alembic.config import Config
 from features.contract import load_marketplace
 from serving.history_store import HistoryStore, import_listings
 from serving.ledger.events import Event, EventType
-from serving.ledger.ledger import ComplaintFiling, DecisionOutcome, Ledger
+from serving.ledger.ledger import ComplaintFiling, DecisionOutcome, Ledger, ListingOfAnotherSeller
 from serving.ledger.store import MIGRATIONS_PATH, events_table
 from tests.serving.conftest import open_ledger
 from tests.serving.queue_data import open_queue, score
@@ -94,19 +94,56 @@ def test_a_strike_while_frozen_takes_nothing_down_again(
     assert len(takedown_events(ledger)) == before
 
 
-def test_a_complaint_about_a_frozen_sellers_listing_takes_it_down(
-        ledger: Ledger, history: HistoryStore) -> None:
+def test_a_complaint_takes_down_a_frozen_sellers_listing_only_if_the_listing_systems_gave_it(
+        ledger: Ledger, history: HistoryStore, ledger_url: str) -> None:
     for listing in ("L1", "L2", "L9"):
         uphold(ledger, listing)
+    store_listing(history, "L30")  # the listing systems' own record: S1's
     filed = ledger.file_complaint(ComplaintFiling("L30", "S1", "Kathea"), actor="brand:Kathea")
     assert filed.created
     again = ledger.file_complaint(ComplaintFiling("L30", "S1", "Arvedo"), actor="brand:Arvedo")
     assert again.created
     ledger.file_complaint(ComplaintFiling("L31", "S2", "Kathea"), actor="brand:Kathea")
+    # L32 was never scored: that it is S1's is the brand's word alone, which takes nothing down
+    ledger.file_complaint(ComplaintFiling("L32", "S1", "Kathea"), actor="brand:Kathea")
     downs = {t.listing_id: t for t in ledger.takedowns()}
     assert sorted(downs) == ["L1", "L2", "L30", "L9"]  # L30 once; S2 is not frozen
     assert "frozen" in downs["L30"].reason
+
+    queue = open_queue(ledger_url)
+    try:  # scored, L32 is S1's on the listing systems' word: down it goes
+        score(queue, "L32", 0.99, "high")
+    finally:
+        queue.close()
+    assert sorted(t.listing_id for t in ledger.takedowns()) == ["L1", "L2", "L30", "L32", "L9"]
     assert ledger.verify().ok
+
+
+def test_a_brand_cannot_name_a_known_listing_under_another_seller(
+        ledger: Ledger, history: HistoryStore) -> None:
+    for listing in ("L21", "L22", "L23"):  # S2 is frozen; L1 is S1's, as the store says
+        uphold(ledger, listing, seller="S2")
+    before = len(ledger.takedowns())
+    with pytest.raises(ListingOfAnotherSeller, match="not a listing of seller 'S2'") as refused:
+        ledger.file_complaint(ComplaintFiling("L1", "S2", "Kathea"), actor="brand:Kathea")
+    assert "S1" not in str(refused.value)  # the refusal does not tell who the seller is
+    # nor a listing a review case or an earlier complaint put under another seller
+    ledger.file_complaint(ComplaintFiling("L40", "S1", "Arvedo"), actor="brand:Arvedo")
+    with pytest.raises(ListingOfAnotherSeller):
+        ledger.file_complaint(ComplaintFiling("L40", "S2", "Kathea"), actor="brand:Kathea")
+    assert len(ledger.takedowns()) == before  # L1 stays up: S2's freeze is not S1's
+    assert all(c.listing_id != "L1" for c in ledger.seller("S2").complaints)
+
+
+def test_a_freeze_leaves_up_what_pending_complaints_alone_name_or_the_store_gives_another(
+        ledger: Ledger, history: HistoryStore) -> None:
+    ledger.file_complaint(ComplaintFiling("L50", "S1", "Kathea"), actor="brand:Kathea")
+    uphold(ledger, "L51")  # reviewed under S1, then stored as S2's by the listing systems
+    store_listing(history, "L51", seller="S2")
+    uphold(ledger, "L1")
+    third = uphold(ledger, "L2")
+    assert third.frozen_now
+    assert sorted(t.listing_id for t in ledger.takedowns()) == ["L1", "L2"]
 
 
 def test_all_brands_scope_takes_down_as_well(sqlite_url: str, tiny_dataset: Path) -> None:
@@ -114,8 +151,8 @@ def test_all_brands_scope_takes_down_as_well(sqlite_url: str, tiny_dataset: Path
     import_listings(HistoryStore(ledger.store), load_marketplace(tiny_dataset))
     uphold(ledger, "L1", brand="Arvedo")
     uphold(ledger, "L2", brand="Kathea")
-    third = uphold(ledger, "L3", seller="S1", brand="Lumen")
-    assert third.frozen_now and third.listings_taken_down == 3  # L1, L2, L3
+    third = uphold(ledger, "L33", seller="S1", brand="Lumen")
+    assert third.frozen_now and third.listings_taken_down == 3  # L1, L2, L33
     ledger.close()
 
 
@@ -137,6 +174,9 @@ def test_a_brand_sees_the_takedowns_of_its_own_complaints(
     assert {t.listing_id for t in ledger.seller("S1", brand="Arvedo").takedowns} == {
         "L1", "L2", "L9"}
     assert len(ledger.seller("S1").takedowns) == 4
+    seen = ledger.seller("S1", brand="Kathea").takedowns[0]  # taken down by Arvedo's strikes
+    assert "Arvedo" in ledger.seller("S1").takedowns[0].reason
+    assert seen.cause == "freeze" and "frozen" in seen.reason and "Arvedo" not in seen.reason
 
 
 def test_a_ledger_from_before_takedowns_gets_them_on_upgrade(tmp_path: Path) -> None:

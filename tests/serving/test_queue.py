@@ -13,7 +13,7 @@ from alembic.config import Config
 
 from serving.ledger.cases import review_cases_table
 from serving.ledger.events import EventType
-from serving.ledger.ledger import ComplaintFiling, Ledger
+from serving.ledger.ledger import ComplaintFiling, EscalatedComplaint, Ledger
 from serving.ledger.store import MIGRATIONS_PATH, SCHEMA_VERSION_TABLE, events_table
 from serving.queue import (
     AlreadyEscalated,
@@ -382,6 +382,19 @@ def test_escalate_moves_a_case_to_the_senior_queue(queue: ReviewQueue) -> None:
     final = queue.decide(case_id, "counterfeit", reviewer="reviewer/senior",
                          at=T0 + hours(0.3), senior=True)
     assert final.status == "decided" and final.complaints[0].strike_recorded
+
+
+def test_an_escalated_cases_complaint_is_decided_by_a_senior_reviewer_only(
+        queue: ReviewQueue) -> None:
+    case_id = str(score(queue, "L1", 0.9, "high"))
+    complaint = complain(queue.ledger, "L1")
+    queue.claim("reviewer/a", at=T0)
+    queue.decide(case_id, "escalate", reviewer="reviewer/a", at=T0 + hours(0.1))
+    with pytest.raises(EscalatedComplaint, match="senior"):  # not around the case either
+        queue.ledger.decide(complaint, "upheld", actor="reviewer/a")
+    assert queue.ledger.seller("S1").strikes == ()
+    outcome = queue.ledger.decide(complaint, "upheld", actor="reviewer/senior", senior=True)
+    assert outcome.strike_recorded
 
 
 # --- stats and verify --------------------------------------------------------------------

@@ -1,0 +1,61 @@
+"""Whose listing is it: the seller of a listing, as the ledger's database first learnt it.
+
+A complaint names a listing and a seller, and it is the brand that names them. The
+ledger holds one seller per listing, so that a brand cannot get a strike recorded
+against a seller who does not own the listing, or a listing taken down in another
+seller's name:
+
+1. the listing systems' own record (the history store: listings scored or imported);
+2. else the seller of the listing's first review case;
+3. else the seller named by the listing's first complaint.
+
+`confirmed_seller` reads only the first, which is the marketplace's word: a frozen
+seller's listing is taken down on a complaint only when the listing systems said it is
+that seller's (an unknown listing goes down when it is scored).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from serving.history_store import listings_table as history_listings
+from serving.ledger.cases import review_cases_table
+from serving.ledger.store import complaints_table
+
+_CONFIRMED = sa.select(history_listings.c.seller_id).where(
+    history_listings.c.listing_id == sa.bindparam("listing"))
+_FIRST_CASE = (sa.select(review_cases_table.c.seller_id)
+               .where(review_cases_table.c.listing_id == sa.bindparam("listing"))
+               .order_by(review_cases_table.c.opened_seq).limit(1))
+_FIRST_COMPLAINT = (sa.select(complaints_table.c.seller_id)
+                    .where(complaints_table.c.listing_id == sa.bindparam("listing"))
+                    .order_by(complaints_table.c.filed_seq).limit(1))
+
+
+def confirmed_seller(conn: Connection, listing_id: str) -> str | None:
+    """The listing's seller as the listing systems gave it, if they did."""
+    return conn.execute(_CONFIRMED, {"listing": listing_id}).scalar()
+
+
+def listing_seller(conn: Connection, listing_id: str) -> str | None:
+    """The listing's seller as the ledger first learnt it (see the module), if at all."""
+    for query in (_CONFIRMED, _FIRST_CASE, _FIRST_COMPLAINT):
+        seller = conn.execute(query, {"listing": listing_id}).scalar()
+        if seller is not None:
+            return str(seller)
+    return None
+
+
+def confirmed_elsewhere(conn: Connection, listing_ids: Iterable[str], seller_id: str
+                        ) -> set[str]:
+    """Which of `listing_ids` the listing systems gave as another seller's."""
+    ids = sorted(set(listing_ids))
+    found: set[str] = set()
+    for start in range(0, len(ids), 500):
+        found.update(conn.execute(sa.select(history_listings.c.listing_id).where(
+            history_listings.c.listing_id.in_(ids[start:start + 500]),
+            history_listings.c.seller_id != seller_id)).scalars())
+    return found
