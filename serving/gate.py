@@ -3,7 +3,9 @@
 `RequestGate` is an ASGI middleware in front of everything BentoML serves. It refuses
 bodies over the limit (413) on every route without reading them whole, and on the
 BentoML routes it guards (`/score`) it checks the bearer key's role (401/403) before
-BentoML parses and validates the body, so a caller without a key costs next to nothing.
+BentoML parses and validates the body, so a caller without a key costs next to nothing,
+and it refuses bodies that are not JSON (415): BentoML would read a multipart or pickle
+body otherwise, and answer a malformed one with a 500.
 The mounted FastAPI routes (ledger, queue, admin) check keys themselves.
 """
 
@@ -146,6 +148,9 @@ class RequestGate:
             except Refused as refused:
                 return await answer(send, refused.code, {"error": refused.message},
                                     refused.headers)
+            if not _json_or_unsaid(headers):
+                return await answer(send, 415, {"error": "the body must be JSON: send "
+                                                         "Content-Type: application/json"})
         if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
             return await self.app(scope, receive, send)
         body = bytearray()  # at most `limit` bytes: read whole, then handed on
@@ -168,6 +173,15 @@ class RequestGate:
             return {"type": "http.request", "body": bytes(body), "more_body": False}
 
         await self.app(scope, replay, send)
+
+
+def _json_or_unsaid(headers: dict[bytes, bytes]) -> bool:
+    """Whether the body is declared JSON, or not declared at all (BentoML reads it as JSON)."""
+    declared = headers.get(b"content-type")
+    if declared is None:
+        return True
+    media_type = declared.split(b";", 1)[0].strip().lower()
+    return media_type in (b"", b"application/json")
 
 
 async def answer(send: Send, code: int, body: dict[str, Any],

@@ -11,6 +11,7 @@ that a string annotation could not resolve.
 """
 
 import logging
+import math
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -251,13 +252,16 @@ class LoggedRoute(APIRoute):
 
 
 def _printable(value: Any) -> Any:
-    """`value` with text that UTF-8 cannot encode (lone surrogates) escaped.
+    """`value` with text that UTF-8 cannot encode (lone surrogates) escaped, and numbers
+    that JSON cannot hold (NaN, infinities, which Python's parser accepts) as text.
 
-    FastAPI echoes the offending input in a 422; echoing a lone surrogate as is would
-    turn the 422 into a 500 when the response is encoded.
+    FastAPI echoes the offending input in a 422; echoing either as is would turn the 422
+    into a 500 when the response is encoded.
     """
     if isinstance(value, str):
         return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     if isinstance(value, dict):
         return {_printable(k): _printable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -363,8 +367,8 @@ def ledger_router(get_ledger: Callable[..., Ledger]) -> APIRouter:
         if record is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no complaint {complaint_id!r}")
         if principal.role == "brand" and record.brand != principal.brand:
-            raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                "this complaint belongs to another brand")
+            # as if it did not exist: a 403 would tell a brand which ids other brands hold
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no complaint {complaint_id!r}")
         return ComplaintResponse.of(record)
 
     @router.post("/complaints/{complaint_id}/decision", response_model=DecisionResponse,

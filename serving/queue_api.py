@@ -49,7 +49,7 @@ PathId = Annotated[str, Path(min_length=1, max_length=MAX_ID_CHARS)]
 class ClaimRequest(Closed):
     """Which cases to claim, and how many; every field is optional."""
 
-    limit: int | None = Field(None, ge=1, le=MAX_CLAIM,
+    limit: int | None = Field(None, ge=1, le=MAX_CLAIM, strict=True,  # no true or "5"
                               description="Cases to claim (default: the `review_batch` setting).")
     band: BandName | None = Field(None, description="Only cases in this band.")
     brand: Identifier | None = Field(

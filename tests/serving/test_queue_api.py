@@ -99,6 +99,9 @@ def test_bad_queue_requests_are_4xx_naming_the_field(api: Api) -> None:
     assert response.status_code == 422 and "limit" in response.text
     response = api.post("/queue/claim", {"colour": "red"})
     assert response.status_code == 422 and "colour" in response.text
+    for limit in (True, "5", 1.5):  # a count is a JSON integer: nothing is coerced into one
+        response = api.post("/queue/claim", {"limit": limit})
+        assert response.status_code == 422 and "limit" in response.text, limit
 
 
 def test_keys_and_roles(api: Api) -> None:

@@ -241,6 +241,23 @@ def test_missing_fields_duplicates_and_broken_bodies_are_400s(api: Api) -> None:
         assert response.status_code == 400, (body, response.text)
 
 
+def test_a_body_that_is_not_json_is_a_415(api: Api) -> None:
+    key = bearer(api.ledger.keys["scorer"])
+    body = json.dumps({"listings": [fine_listing(api)]}).encode()
+    for content_type in ("multipart/form-data; boundary=x", "application/vnd.bentoml+pickle",
+                         "text/plain"):
+        response = api.client.post("/score", content=b"--x\r\n\r\n--x--", headers={
+            **key, "Content-Type": content_type})
+        assert response.status_code == 415, (content_type, response.text)
+        assert "application/json" in response.json()["error"]
+    for content_type in ("application/json; charset=utf-8", "Application/JSON"):
+        response = api.client.post("/score", content=body, headers={
+            **key, "Content-Type": content_type})
+        assert response.status_code == 200, (content_type, response.text)
+    unsaid = api.client.post("/score", content=body, headers=key)  # read as JSON
+    assert unsaid.status_code == 200, unsaid.text
+
+
 def test_any_script_and_empty_text_score_fine(api: Api) -> None:
     texts = ["", "正品 Arvedo 手提包 全新", "حقيبة أصلية", "Сумка 👜 оригинал", "ﬁ\u200b\u202e"]
     listings = [fine_listing(api, listing_id=f"unicode-{i}", title=t, description=t, brand=t)
