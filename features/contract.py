@@ -490,6 +490,20 @@ def iter_listing_chunks(context: Marketplace, rows: int = 200_000) -> Iterator[p
         raise DataContractError(path.parent, [problem]) from exc
 
 
+def check_new_dataset_folder(folder: Path | str) -> None:
+    """Refuse (ValueError) a folder a new dataset cannot be written into: a file, or a
+    folder that holds a dataset's tables already, in either format (the new tables would
+    overwrite them, or mix with them)."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{folder} exists and is not a folder")
+    held = [f"{name}.{fmt}" for name in TABLES for fmt in ("csv", "parquet")
+            if (folder / f"{name}.{fmt}").exists()]
+    if held:
+        raise ValueError(f"{folder} already holds a dataset ({', '.join(held)}); choose a new "
+                         f"or empty folder, or remove those files first")
+
+
 def save_marketplace(market: Marketplace, folder: Path | str, fmt: str = "csv") -> Path:
     """Write a marketplace as a dataset folder in the contract (CSV or Parquet)."""
     folder = Path(folder)

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from mlflow.tracking import MlflowClient
 
-from features.contract import Marketplace, iter_listing_chunks, load_context
+from features.contract import TABLES, Marketplace, iter_listing_chunks, load_context
 from features.rings import RingIndex, first_strikes
 
 SCORE_COLUMNS = ("listing_id", "score", "band", "model_version", "reasons")
@@ -87,7 +87,12 @@ class _ScoreWriter:
     def __init__(self, path: Path) -> None:
         if path.suffix not in (".csv", ".parquet"):
             raise ScoringError(f"--out must end in .csv or .parquet, got {path.name}")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            raise ScoringError(f"--out {path} is a folder; name a .csv or .parquet file")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ScoringError(f"cannot write --out {path}: {exc.strerror or exc}") from None
         self.path = path
         self.parquet: pq.ParquetWriter | None = None
         self.wrote_header = False
@@ -118,7 +123,11 @@ def score_dataset(model_uri: str, data_path: Path, out_path: Path, chunk_rows: i
                   since: pd.Timestamp | None = None,
                   progress: Callable[[int], None] = lambda _: None) -> BatchSummary:
     """Score every listing of `data_path` created at or after `since` (default: all)."""
-    writer = _ScoreWriter(out_path)
+    if (Path(out_path).resolve().parent == Path(data_path).resolve()
+            and Path(out_path).stem in TABLES):
+        raise ScoringError(f"--out {out_path} would overwrite or shadow the dataset's own "
+                           f"{Path(out_path).stem} table; write the scores elsewhere")
+    writer = _ScoreWriter(Path(out_path))
     context = load_context(data_path)
     model = load_scorer(model_uri)
     listings_path = context.sources["listings"]

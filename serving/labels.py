@@ -20,7 +20,13 @@ from typing import Any, Literal
 import pandas as pd
 import sqlalchemy as sa
 
-from features.contract import TABLES, Marketplace, load_marketplace, save_marketplace
+from features.contract import (
+    TABLES,
+    Marketplace,
+    check_new_dataset_folder,
+    load_marketplace,
+    save_marketplace,
+)
 from serving.ledger.cases import FINAL_DECISIONS, review_cases_table, snapshot_of
 from serving.ledger.ledger import Ledger
 
@@ -49,14 +55,10 @@ def export_labels(ledger: Ledger, out_path: Path | str, fmt: Format = "csv") -> 
     out_path = Path(out_path)
     if fmt not in ("csv", "parquet"):
         raise LabelExportError(f"format must be csv or parquet, got {fmt!r}")
-    other = "parquet" if fmt == "csv" else "csv"
-    stale = [f"{name}.{other}" for name in TABLES if (out_path / f"{name}.{other}").exists()]
-    if stale:
-        raise LabelExportError(f"{out_path} already holds {', '.join(stale)}, which would "
-                               f"shadow or mix with the exported {fmt} tables; remove them or "
-                               f"choose another --out")
-    if out_path.exists() and not out_path.is_dir():
-        raise LabelExportError(f"{out_path} exists and is not a folder")
+    try:
+        check_new_dataset_folder(out_path)
+    except ValueError as exc:
+        raise LabelExportError(str(exc)) from None
 
     cases = review_cases_table.c
     with ledger.store.read() as conn:

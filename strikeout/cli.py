@@ -18,7 +18,10 @@ from features.contract import DataContractError, load_marketplace
 from training.config import ConfigError, TrainingConfig, load_config
 
 if TYPE_CHECKING:
+    from pydantic import ValidationError
+
     from serving.batch import BatchSummary
+    from serving.ledger.ledger import Ledger
     from serving.spark_scoring import SparkBatchSummary
 
 app = typer.Typer(
@@ -36,6 +39,32 @@ def main() -> None:
 def fail(message: str, code: int = 2) -> NoReturn:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
+
+
+def open_ledger() -> Ledger:
+    """The ledger the settings name, or a clear error (exit 2) instead of a traceback: an
+    invalid STRIKEOUT_* setting, a ledger URL or file that is not a database, a database
+    server that does not answer."""
+    from pydantic import ValidationError
+    from sqlalchemy.exc import ArgumentError, DBAPIError
+
+    from serving.ledger.ledger import Ledger
+
+    try:
+        return Ledger.open()
+    except ValidationError as exc:
+        fail(settings_problems(exc))
+    except DBAPIError as exc:
+        fail(f"cannot open the ledger: {exc.orig}")
+    except (ArgumentError, OSError) as exc:
+        fail(f"cannot open the ledger: {exc}")
+
+
+def settings_problems(exc: ValidationError) -> str:
+    """A settings ValidationError as `STRIKEOUT_NAME: what is wrong`, one per setting."""
+    return "; ".join(
+        f"STRIKEOUT_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+        for error in exc.errors())
 
 
 @contextmanager
@@ -177,21 +206,21 @@ def synth(
     out: Path = typer.Option(..., "--out", help="Folder to write the five tables into."),
     listings: int | None = typer.Option(None, "--listings", min=1,
                                         help="Number of listings (default: SynthConfig)."),
-    seed: int | None = typer.Option(None, "--seed", help="Random seed (default: SynthConfig)."),
+    seed: int | None = typer.Option(None, "--seed", min=0,
+                                    help="Random seed (default: SynthConfig)."),
     fmt: DatasetFormat = typer.Option(DatasetFormat.csv, "--format", help="Table file format."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar and no summary."),
 ) -> None:
     """Generate a synthetic marketplace into a dataset folder (docs/synthetic-marketplace.md)."""
     from tqdm import tqdm
 
-    from features.contract import TABLES, save_marketplace
+    from features.contract import check_new_dataset_folder, save_marketplace
     from features.synthetic import SynthConfig, generate_marketplace
 
-    other = "csv" if fmt is DatasetFormat.parquet else "parquet"
-    stale = [f"{name}.{other}" for name in TABLES if (out / f"{name}.{other}").exists()]
-    if stale:
-        fail(f"{out} already holds {', '.join(stale)}, which would shadow or mix with the new "
-             f"{fmt.value} tables; remove them or choose another --out")
+    try:
+        check_new_dataset_folder(out)
+    except ValueError as exc:
+        fail(str(exc))
     defaults = SynthConfig()
     try:
         config = SynthConfig(n_listings=defaults.n_listings if listings is None else listings,
@@ -270,9 +299,8 @@ def keys_create(
 ) -> None:
     """Create an API key and print it once; only its hash is stored."""
     from serving.keys import create_key
-    from serving.ledger.ledger import Ledger
 
-    ledger = Ledger.open()
+    ledger = open_ledger()
     try:
         issued = create_key(ledger.store, role, brand)
     except ValueError as exc:
@@ -291,9 +319,9 @@ def ledger_import(
 ) -> None:
     """Load a dataset's complaint history into the ledger; importing again changes nothing."""
     from serving.history_store import HistoryStore, import_listings
-    from serving.ledger.ledger import ImportConflict, Ledger
+    from serving.ledger.ledger import ImportConflict
 
-    ledger = Ledger.open()
+    ledger = open_ledger()
     try:
         # listings first: a freeze in the complaint history takes its seller's listings down
         history = import_listings(HistoryStore(ledger.store), load_marketplace(data))
@@ -311,10 +339,9 @@ def ledger_import(
 @ledger_app.command("seller")
 def ledger_seller(seller_id: str = typer.Argument(..., help="The seller's id.")) -> None:
     """Print a seller's strikes, freezes and complaints (as GET /sellers/{id} returns them)."""
-    from serving.ledger.ledger import Ledger
     from serving.ledger_api import SellerResponse
 
-    ledger = Ledger.open()
+    ledger = open_ledger()
     try:
         state = ledger.seller(seller_id)
     finally:
@@ -325,9 +352,8 @@ def ledger_seller(seller_id: str = typer.Argument(..., help="The seller's id."))
 @ledger_app.command("verify")
 def ledger_verify() -> None:
     """Recompute the hash chain and check the derived tables; exit 1 if anything is wrong."""
-    from serving.ledger.ledger import Ledger
 
-    ledger = Ledger.open()
+    ledger = open_ledger()
     try:
         report = ledger.verify()
     finally:
@@ -377,7 +403,6 @@ def drift(
     """
     from mlflow.exceptions import MlflowException
 
-    from serving.ledger.ledger import Ledger
     from serving.population import EmptyWindow, served_population
     from training.drift import STEPS, Population, drift_report
     from training.model import ListingRiskModel
@@ -391,7 +416,7 @@ def drift(
         fail(f"--since {since} is not before --until {until}")
 
     def scored_listings(loaded: ListingRiskModel) -> Population:
-        ledger = Ledger.open()
+        ledger = open_ledger()
         try:
             population = served_population(ledger, loaded.brands, loaded.fx_rates, start, end)
         finally:
@@ -445,9 +470,8 @@ def labels_export(
 ) -> None:
     """Write the listings reviewers decided as a dataset (label 1 counterfeit, 0 not)."""
     from serving.labels import LabelExportError, export_labels
-    from serving.ledger.ledger import Ledger
 
-    ledger = Ledger.open()
+    ledger = open_ledger()
     try:
         result = export_labels(ledger, out, fmt.value)
     except LabelExportError as exc:
@@ -483,6 +507,6 @@ def serve(
     try:
         settings = ServingSettings.model_validate(overrides)
     except ValidationError as exc:
-        fail(str(exc))
+        fail(settings_problems(exc))
     command, env = serve_command(settings)
     os.execve(command[0], command, env)

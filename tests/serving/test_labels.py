@@ -96,11 +96,16 @@ def test_an_empty_ledger_exports_an_empty_valid_dataset(queue: ReviewQueue,
     assert market.listings.empty and market.complaints.empty
 
 
-def test_refuses_to_mix_formats(queue: ReviewQueue, tmp_path: Path) -> None:
+def test_refuses_a_folder_that_holds_a_dataset_in_either_format(
+        queue: ReviewQueue, tmp_path: Path) -> None:
     out = tmp_path / "out"
     export_labels(queue.ledger, out, "parquet")
     with pytest.raises(LabelExportError, match="listings.parquet"):
         export_labels(queue.ledger, out, "csv")
+    before = (out / "listings.parquet").read_bytes()
+    with pytest.raises(LabelExportError, match="already holds a dataset"):
+        export_labels(queue.ledger, out, "parquet")  # nor overwrites one of its own format
+    assert (out / "listings.parquet").read_bytes() == before
     with pytest.raises(LabelExportError, match="format must be csv or parquet"):
         export_labels(queue.ledger, tmp_path / "x", "json")  # type: ignore[arg-type]
     (tmp_path / "file").write_text("x")

@@ -1,0 +1,70 @@
+"""The command line refuses what would lose data or end in a traceback, with a clear error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from strikeout.cli import app
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args), env=env)
+    return result.exit_code, result.output
+
+
+def test_synth_refuses_a_folder_that_holds_a_dataset(tiny_dataset: Path) -> None:
+    before = (tiny_dataset / "listings.csv").read_text()
+    code, output = run("synth", "--out", str(tiny_dataset), "--listings", "50", "--quiet")
+    assert code == 2 and "already holds a dataset" in output and "listings.csv" in output
+    assert (tiny_dataset / "listings.csv").read_text() == before
+    code, output = run("synth", "--out", str(tiny_dataset / "listings.csv"), "--quiet")
+    assert code == 2 and "is not a folder" in output
+
+
+def test_synth_refuses_a_negative_seed(tmp_path: Path) -> None:
+    code, output = run("synth", "--out", str(tmp_path / "d"), "--seed", "-1", "--quiet")
+    assert code == 2 and "--seed" in output
+    assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("name", ["listings.csv", "listings.parquet", "brands.csv"])
+def test_score_refuses_to_write_over_its_own_dataset(tiny_dataset: Path, name: str) -> None:
+    before = {p.name: p.read_bytes() for p in tiny_dataset.iterdir()}
+    code, output = run("score", "--data", str(tiny_dataset), "--out", str(tiny_dataset / name),
+                       "--model", "models:/none@champion", "--quiet")
+    assert code == 2 and "overwrite or shadow the dataset's own" in output, output
+    assert {p.name: p.read_bytes() for p in tiny_dataset.iterdir()} == before
+
+
+def test_score_refuses_a_folder_as_its_output(tiny_dataset: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "scores.csv"
+    folder.mkdir()
+    code, output = run("score", "--data", str(tiny_dataset), "--out", str(folder),
+                       "--model", "models:/none@champion", "--quiet")
+    assert code == 2 and "is a folder" in output, output
+
+
+@pytest.mark.parametrize(("setting", "value", "expected"), [
+    ("STRIKEOUT_STRIKES_TO_FREEZE", "abc", "STRIKEOUT_STRIKES_TO_FREEZE: Input should be"),
+    ("STRIKEOUT_STRIKE_SCOPE", "foo", "STRIKEOUT_STRIKE_SCOPE:"),
+    ("STRIKEOUT_LEDGER_URL", "garbage", "cannot open the ledger"),
+])
+def test_a_bad_setting_is_a_clear_error_on_every_ledger_command(
+        tmp_path: Path, setting: str, value: str, expected: str) -> None:
+    env = {"STRIKEOUT_HOME": str(tmp_path / "home"), setting: value}
+    for command in (["ledger", "verify"], ["ledger", "seller", "S1"],
+                    ["keys", "create", "--role", "admin"],
+                    ["labels", "export", "--out", str(tmp_path / "out")]):
+        code, output = run(*command, env=env)
+        assert code == 2 and expected in output and "Traceback" not in output, (command, output)
+
+
+def test_a_ledger_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "ledger.sqlite").write_bytes(b"not a database at all" * 100)
+    code, output = run("ledger", "verify", env={"STRIKEOUT_HOME": str(home)})
+    assert code == 2 and "cannot open the ledger" in output and "not a database" in output
