@@ -236,6 +236,9 @@ def _read_text_table(path: Path, table: Table) -> pd.DataFrame:
         arrow = pacsv.read_csv(path, convert_options=convert)
     else:
         arrow = pq.read_table(path)
+    twice = sorted({c for c in arrow.column_names if arrow.column_names.count(c) > 1} & wanted)
+    if twice:  # which of the two would be the column is anyone's guess
+        raise pa.ArrowInvalid(f"column(s) {', '.join(twice)} appear more than once in the header")
     keep = [c for c in arrow.column_names if c in wanted]
     return arrow.select(keep).to_pandas()
 
@@ -274,7 +277,8 @@ def _convert(raw: _Raw, table: Table, problems: list[Problem]) -> pd.DataFrame:
         value, bad = _parse(series, text, col.kind, empty)
         if bad.any():
             rows, n = raw.row_names(bad, col.name, key)
-            problems.append(Problem(file, col.name, f"is not a valid {col.kind}", rows, n))
+            problems.append(Problem(file, col.name, f"is not a valid {KIND_TEXT[col.kind]}",
+                                    rows, n))
         if col.rule is not None:
             checkable = ~empty & ~bad
             broken = checkable & ~col.rule(value.where(checkable)).fillna(False).astype(bool)
@@ -283,6 +287,13 @@ def _convert(raw: _Raw, table: Table, problems: list[Problem]) -> pd.DataFrame:
                 problems.append(Problem(file, col.name, col.rule_text, rows, n))
         out[col.name] = value
     return pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
+
+
+FIRST_MOMENT = pd.Timestamp.min.tz_localize("UTC")
+LAST_MOMENT = pd.Timestamp.max.tz_localize("UTC")
+KIND_TEXT = {"string": "string", "boolean": "boolean (true/false)",
+             "timestamp": "timestamp (ISO 8601 UTC, years 1678 to 2261)",
+             "integer": "integer (a whole number below 2^63)", "number": "number"}
 
 
 def _parse(series: pd.Series, text: pd.Series | None, kind: Kind, empty: pd.Series) -> tuple[
@@ -305,13 +316,17 @@ def _parse(series: pd.Series, text: pd.Series | None, kind: Kind, empty: pd.Seri
         else:
             parsed = pd.to_datetime(series.where(~empty), format="ISO8601", utc=True,
                                     errors="coerce")
-        parsed = parsed.astype("datetime64[ns, UTC]")
+        # nanoseconds hold years 1677 to 2262 only: later or earlier moments are bad cells
+        held = parsed.isna() | ((parsed >= FIRST_MOMENT) & (parsed <= LAST_MOMENT))
+        parsed = parsed.where(held).astype("datetime64[ns, UTC]")
         return parsed, parsed.isna() & ~empty
     numbers = pd.to_numeric(series.where(~empty), errors="coerce")
     bad = numbers.isna() & ~empty
     if kind == "integer":
-        fractional = numbers.notna() & (numbers != np.floor(numbers.fillna(0)))
-        bad = bad | fractional
+        near = numbers.astype("float64")  # for the checks only: exact values stay as read
+        fractional = near.notna() & (near != np.floor(near.fillna(0)))
+        too_big = near.abs() >= 2.0**63  # would wrap around in int64
+        bad = bad | fractional | too_big
         numbers = numbers.where(~bad)
         dtype = "Int64" if (empty | bad).any() else "int64"
         return numbers.astype(dtype), bad

@@ -69,6 +69,36 @@ def test_unparseable_timestamp_names_the_row(tmp_path: Path) -> None:
     assert "line 4 (listing_id L3): 'yesterday'" in message
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_moment_nanoseconds_cannot_hold_is_a_bad_cell_not_a_crash(tmp_path: Path,
+                                                                     fmt: str) -> None:
+    def change(f: pd.DataFrame) -> pd.DataFrame:
+        f.loc[2, "created_at"] = "3000-01-01T00:00:00Z"
+        return f
+
+    message = broken(tmp_path, "listings", change, fmt)
+    assert f"listings.{fmt}, column 'created_at': is not a valid timestamp" in message
+    assert "years 1678 to 2261" in message and "(listing_id L3)" in message
+
+
+def test_an_integer_too_big_for_64_bits_is_a_bad_cell(tmp_path: Path) -> None:
+    def change(f: pd.DataFrame) -> pd.DataFrame:
+        f.loc[1, "quantity"] = "99999999999999999999"  # wraps to a negative int64
+        return f
+
+    message = broken(tmp_path, "listings", change)
+    assert "column 'quantity': is not a valid integer" in message
+    assert "line 3 (listing_id L2)" in message and ">= 1" not in message
+
+
+def test_a_column_named_twice_in_the_header_is_reported(tmp_path: Path) -> None:
+    def change(f: pd.DataFrame) -> pd.DataFrame:
+        return f.rename(columns={"label": "price"})
+
+    message = broken(tmp_path, "listings", change)
+    assert "listings.csv" in message and "price appear more than once in the header" in message
+
+
 @pytest.mark.parametrize("price", ["0", "-3.5", "nan", "inf"])
 def test_price_must_be_positive(tmp_path: Path, price: str) -> None:
     def change(f: pd.DataFrame) -> pd.DataFrame:
