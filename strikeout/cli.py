@@ -323,9 +323,10 @@ def ledger_import(
 
     ledger = open_ledger()
     try:
+        plan = ledger.plan_import(data)  # refused before anything is written
         # listings first: a freeze in the complaint history takes its seller's listings down
         history = import_listings(HistoryStore(ledger.store), load_marketplace(data))
-        report = ledger.import_history(data)
+        report = ledger.apply_import(plan)
     except (DataContractError, ImportConflict) as exc:
         fail(str(exc))
     finally:

@@ -99,7 +99,7 @@ class EscalatedComplaint(LedgerError):
 
 
 class ImportConflict(LedgerError):
-    """A dataset's complaint history contradicts the ledger's."""
+    """A dataset's complaint history contradicts the ledger's, or breaks its limits."""
 
 
 @dataclass(frozen=True)
@@ -492,9 +492,14 @@ class Ledger:
 
         Complaints already in the ledger are left as they are (a re-import changes
         nothing); a pending one that the dataset shows decided gets its decision. A
-        complaint that contradicts the ledger raises `ImportConflict` before anything is
-        written.
+        complaint that contradicts the ledger, or that the ledger cannot record (an id or
+        brand over its length limit), raises `ImportConflict` before anything is written.
         """
+        return self.apply_import(self.plan_import(folder), actor=actor)
+
+    def plan_import(self, folder: Path | str) -> ImportPlan:
+        """What `import_history` would write, or `ImportConflict`: a caller that writes
+        something else with the import (the history store's listings) checks first."""
         complaints = load_marketplace(folder).complaints
         with self.store.read() as conn:
             known = {r.complaint_id: ComplaintRecord.from_row(r) for r in conn.execute(
@@ -504,10 +509,15 @@ class Ledger:
             shown = "\n".join(f"  - {c}" for c in conflicts[:10])
             more = f"\n  (and {len(conflicts) - 10} more)" if len(conflicts) > 10 else ""
             raise ImportConflict(
-                f"{len(conflicts)} complaint(s) in {folder} contradict the ledger:\n{shown}{more}")
-        report = ImportReport(unchanged=unchanged)
-        for start in range(0, len(actions), IMPORT_BATCH):
-            work = partial(self._import_batch, batch=actions[start:start + IMPORT_BATCH],
+                f"{len(conflicts)} complaint(s) in {folder} contradict the ledger or cannot "
+                f"be recorded:\n{shown}{more}")
+        return ImportPlan(actions, unchanged)
+
+    def apply_import(self, plan: ImportPlan, *, actor: str = "import") -> ImportReport:
+        """Write a `plan_import` plan (complaints known meanwhile are left as they are)."""
+        report = ImportReport(unchanged=plan.unchanged)
+        for start in range(0, len(plan.actions), IMPORT_BATCH):
+            work = partial(self._import_batch, batch=plan.actions[start:start + IMPORT_BATCH],
                            actor=actor, report=report)
             report = self.store.write(work)
         return report
@@ -536,6 +546,14 @@ class Ledger:
 
 
 @dataclass(frozen=True)
+class ImportPlan:
+    """The complaint events an import will write, in time order (`Ledger.plan_import`)."""
+
+    actions: list[_ImportAction]
+    unchanged: int
+
+
+@dataclass(frozen=True)
 class _ImportAction:
     at: datetime
     order: int
@@ -557,7 +575,11 @@ def _import_plan(complaints: pd.DataFrame, known: dict[str, ComplaintRecord]
     conflicts: list[str] = []
     unchanged = 0
     for row in complaints.itertuples(index=False):
-        filing = ComplaintFiling(row.listing_id, row.seller_id, row.brand)
+        try:
+            filing = ComplaintFiling(row.listing_id, row.seller_id, row.brand)
+        except ValueError as exc:  # the ledger's own limits, which the contract does not set
+            conflicts.append(f"complaint {row.complaint_id}: {exc}")
+            continue
         filed_at = _timestamp(row.filed_at)
         status = str(row.status)
         decision: Decision | None = status if status in DECISIONS else None  # type: ignore[assignment]

@@ -6,10 +6,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
 from features.contract import DataContractError, load_marketplace
+from serving.history_store import HistoryStore
 from serving.ledger.events import EventType
 from serving.ledger.ledger import ImportConflict, ImportReport, Ledger
+from serving.settings import LedgerSettings
+from strikeout.cli import app
 from tests.conftest import tiny_tables, write_tables
 from tests.serving.test_ledger_rules import count_events
 
@@ -98,3 +102,21 @@ def test_a_broken_dataset_is_refused(ledger: Ledger, tmp_path: Path) -> None:
     with pytest.raises(DataContractError):
         ledger.import_history(tmp_path / "missing")
     assert count_events(ledger, EventType.COMPLAINT_FILED) == 0
+
+
+def test_the_cli_refuses_what_the_ledger_cannot_record_before_writing_anything(
+        tmp_path: Path) -> None:
+    long_brand = COMPLAINTS.copy()
+    long_brand.loc[long_brand["complaint_id"] == "C5", "brand"] = "K" * 250
+    home = tmp_path / "home"
+    result = CliRunner().invoke(app, ["ledger", "import", "--data",
+                                      str(dataset(tmp_path / "d", long_brand))],
+                                env={"STRIKEOUT_HOME": str(home)})
+    assert result.exit_code == 2, result.output
+    assert "C5: brand is longer than 200 characters" in result.output
+    ledger = Ledger.open(LedgerSettings(ledger_url=f"sqlite:///{home / 'ledger.sqlite'}"))
+    try:  # neither complaints nor the history store's listings
+        assert count_events(ledger) == 0
+        assert HistoryStore(ledger.store).head().last_seq == 0
+    finally:
+        ledger.close()
