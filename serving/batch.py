@@ -61,6 +61,9 @@ def load_scorer(model_uri: str) -> Scorer:
         model = mlflow.pyfunc.load_model(model_uri).unwrap_python_model()
     except mlflow.exceptions.MlflowException as exc:
         raise ScoringError(f"cannot load model {model_uri}: {exc.message}") from exc
+    if not all(hasattr(model, name) for name in ("pipeline", "score_columns", "bands")):
+        raise ScoringError(f"{model_uri} is not a strikeout listing-risk model "
+                           f"(it holds a {type(model).__name__})")
     model.version = registry_version(model_uri)
     return model
 

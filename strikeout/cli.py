@@ -41,6 +41,18 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def writable_file(path: Path, flag: str = "--out") -> Path:
+    """`path`, once its folder exists, or a clear error before any work is done: a folder
+    where a file should go, or a folder that cannot be made."""
+    if path.is_dir():
+        fail(f"{flag} {path} is a folder; name a file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"cannot write {flag} {path}: {exc.strerror or exc}")
+    return path
+
+
 def open_ledger() -> Ledger:
     """The ledger the settings name, or a clear error (exit 2) instead of a traceback: an
     invalid STRIKEOUT_* setting, a ledger URL or file that is not a database, a database
@@ -152,12 +164,13 @@ def promote(
     config: Path | None = typer.Option(None, "--config", help="Training config (tolerance)."),
 ) -> None:
     """Move the `champion` alias to a candidate if it is not worse than the champion."""
+    from training.model import NotAListingModel
     from training.registry import PromotionError
     from training.registry import promote as run_promotion
 
     try:
         decision = run_promotion(_load_training_config(config), version, data)
-    except (PromotionError, DataContractError) as exc:
+    except (PromotionError, DataContractError, NotAListingModel) as exc:
         fail(str(exc))
     verb = "promoted" if decision.promoted else "refused"
     typer.echo(f"{verb}: version {decision.candidate_version}: {decision.reason}")
@@ -177,12 +190,14 @@ def evaluate(
     from mlflow.exceptions import MlflowException
 
     from training.evaluate import evaluate_model
+    from training.model import NotAListingModel
     from training.train import TrainingDataError
 
     settings = _load_training_config(config)
+    writable_file(out)
     try:
         result = evaluate_model(model, data, out, settings.review_capacity_share)
-    except (DataContractError, TrainingDataError) as exc:
+    except (DataContractError, TrainingDataError, NotAListingModel) as exc:
         fail(str(exc))
     except MlflowException as exc:
         fail(f"cannot load model {model}: {exc.message}")
@@ -219,8 +234,11 @@ def synth(
 
     try:
         check_new_dataset_folder(out)
+        out.mkdir(parents=True, exist_ok=True)
     except ValueError as exc:
         fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot write --out {out}: {exc.strerror or exc}")
     defaults = SynthConfig()
     try:
         config = SynthConfig(n_listings=defaults.n_listings if listings is None else listings,
@@ -405,8 +423,8 @@ def drift(
     from mlflow.exceptions import MlflowException
 
     from serving.population import EmptyWindow, served_population
-    from training.drift import STEPS, Population, drift_report
-    from training.model import ListingRiskModel
+    from training.drift import STEPS, EmptyPopulation, Population, drift_report
+    from training.model import ListingRiskModel, NotAListingModel
 
     if (current is None) == (not served):
         fail("give exactly one of --current DIR and --served")
@@ -415,6 +433,8 @@ def drift(
     start, end = _utc_moment(since, "--since"), _utc_moment(until, "--until")
     if start is not None and end is not None and start >= end:
         fail(f"--since {since} is not before --until {until}")
+    if out is not None:
+        writable_file(out)
 
     def scored_listings(loaded: ListingRiskModel) -> Population:
         ledger = open_ledger()
@@ -428,14 +448,15 @@ def drift(
         with step_bar("drift", STEPS, quiet) as progress:
             table = drift_report(model, reference, current or scored_listings, threshold,
                                  progress=progress)
-    except (DataContractError, EmptyWindow) as exc:
+    except (DataContractError, EmptyWindow, EmptyPopulation, NotAListingModel) as exc:
         fail(str(exc))
     except MlflowException as exc:
         fail(f"cannot load model {model}: {exc.message}")
     if out is not None:
         table.to_csv(out, index=False)
     shown = table[table["drifted"]] if quiet else table
-    typer.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    if len(shown):
+        typer.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     flagged = int(table["drifted"].sum())
     typer.echo(f"{flagged} of {len(table)} drifted (PSI > {threshold})")
     if flagged:
@@ -452,6 +473,7 @@ def card(
 
     from training.card import write_card
 
+    writable_file(out)
     try:
         path = write_card(out, alias)
     except MlflowException as exc:

@@ -68,3 +68,31 @@ def test_a_ledger_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -
     (home / "ledger.sqlite").write_bytes(b"not a database at all" * 100)
     code, output = run("ledger", "verify", env={"STRIKEOUT_HOME": str(home)})
     assert code == 2 and "cannot open the ledger" in output and "not a database" in output
+
+
+@pytest.mark.parametrize("command", [["evaluate", "--data", "."], ["card"]])
+def test_a_folder_as_an_output_file_is_refused_before_any_work(
+        tmp_path: Path, command: list[str]) -> None:
+    home = tmp_path / "home"
+    code, output = run(*command, "--out", str(tmp_path), env={"STRIKEOUT_HOME": str(home)})
+    assert code == 2 and f"--out {tmp_path} is a folder" in output, output
+    assert not home.exists()  # no model looked up, no tracking store made
+
+
+def test_a_model_that_is_not_a_strikeout_model_is_named_as_such(
+        tiny_dataset: Path, tmp_path: Path) -> None:
+    import mlflow
+
+    class Echo(mlflow.pyfunc.PythonModel):
+        def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+            return model_input
+
+    path = tmp_path / "echo"
+    mlflow.pyfunc.save_model(str(path), python_model=Echo())
+    env = {"STRIKEOUT_HOME": str(tmp_path / "home")}
+    for command in (["evaluate", "--data", str(tiny_dataset), "--out", str(tmp_path / "e.html")],
+                    ["score", "--data", str(tiny_dataset), "--out", str(tmp_path / "s.csv"),
+                     "--quiet"]):
+        code, output = run(*command, "--model", str(path), env=env)
+        assert code == 2 and "is not a strikeout listing-risk model (it holds a Echo)" in output, (
+            command, output)

@@ -14,16 +14,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pandas as pd
 
 from features.contract import Marketplace, load_marketplace
-from training.model import ListingRiskModel
+from training.model import ListingRiskModel, load_listing_model
 from training.tracking import connect
 
 SCORE = "score"
 SHARE_FLOOR = 1e-4  # an empty bin would make PSI infinite
+
+
+class EmptyPopulation(ValueError):
+    """A population to compare holds no listings: no distribution to compare."""
 
 
 def binner(reference: np.ndarray, bins: int = 10) -> Callable[[np.ndarray], np.ndarray]:
@@ -93,11 +96,16 @@ def drift_report(model_uri: str, reference_path: Path,
     """
     progress(STEPS[0])
     connect()
-    model = mlflow.pyfunc.load_model(model_uri).unwrap_python_model()
+    model = load_listing_model(model_uri)
     progress(STEPS[1])  # first, so that an empty or invalid current population fails early
     market, targets = current(model) if callable(current) else (load_marketplace(current), None)
+    if not (len(market.listings) if targets is None else int(np.count_nonzero(targets))):
+        raise EmptyPopulation(f"the current population ({current}) holds no listings")
     progress(STEPS[2])
-    reference = features_and_scores(model, load_marketplace(reference_path))
+    reference_market = load_marketplace(reference_path)
+    if reference_market.listings.empty:
+        raise EmptyPopulation(f"the reference dataset {reference_path} holds no listings")
+    reference = features_and_scores(model, reference_market)
     progress(STEPS[3])
     current_features = features_and_scores(model, market, targets)
     progress(STEPS[4])

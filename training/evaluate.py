@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mlflow
 import numpy as np
 
 from features.contract import load_marketplace
+from training.model import load_listing_model
 from training.report import NEW_SELLER_COLUMN, Evaluation, build_report, evaluate, write_images
 from training.tracking import connect
 from training.train import TrainingDataError, labelled
@@ -19,7 +19,7 @@ def evaluate_model(model_uri: str, data_path: Path, out_path: Path,
     connect()
     market = load_marketplace(data_path)
     targets = labelled(market)
-    model = mlflow.pyfunc.load_model(model_uri).unwrap_python_model()
+    model = load_listing_model(model_uri)
     features = model.pipeline.transform(market, targets)
     raw = model.raw_scores(features)
     p = model.calibrator.predict(raw)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import lightgbm as lgb
+import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.pyfunc import PythonModel
@@ -147,3 +148,16 @@ class ListingRiskModel(PythonModel):
                 params: dict | None = None) -> pd.DataFrame:
         scored = self.score(self.market_from_rows(model_input), with_reasons=False)
         return scored[["listing_id", "score", "band"]].reset_index(drop=True)
+
+
+class NotAListingModel(ValueError):
+    """A model URI that holds some other MLflow model than a `ListingRiskModel`."""
+
+
+def load_listing_model(model_uri: str) -> ListingRiskModel:
+    """The `ListingRiskModel` stored under `model_uri` (MLflow errors pass through)."""
+    model = mlflow.pyfunc.load_model(model_uri).unwrap_python_model()
+    if not isinstance(model, ListingRiskModel):
+        raise NotAListingModel(f"{model_uri} is not a strikeout listing-risk model "
+                               f"(it holds a {type(model).__name__})")
+    return model

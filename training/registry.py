@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
@@ -17,6 +16,7 @@ from sklearn.metrics import average_precision_score
 
 from features.contract import Marketplace, load_marketplace
 from training.config import TrainingConfig
+from training.model import load_listing_model
 from training.tracking import connect
 
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -47,7 +47,7 @@ def holdout_targets(market: Marketplace, start: str, end: str) -> np.ndarray:
 
 
 def pr_auc_of(version_uri: str, market: Marketplace, targets: np.ndarray) -> float:
-    model = mlflow.pyfunc.load_model(version_uri).unwrap_python_model()
+    model = load_listing_model(version_uri)
     scored = model.score(market, targets, with_reasons=False)
     y = market.listings.loc[scored.index, "label"].astype(int).to_numpy()
     return float(average_precision_score(y, scored["score"].to_numpy()))
@@ -85,7 +85,8 @@ def promote(config: TrainingConfig, version: str | None = None,
         tags = run.data.tags
         path = data_path or Path(tags.get("data_path", ""))
         if not Path(path).is_dir():
-            raise PromotionError(f"the candidate's dataset {path} is gone; pass --data DIR")
+            raise PromotionError(f"--data {path} is not a folder" if data_path else
+                                 f"the candidate's dataset {path} is gone; pass --data DIR")
         market = load_marketplace(path)
         targets = holdout_targets(market, tags["test_start"], tags["test_end"])
         if not targets.any():

@@ -170,12 +170,35 @@ def test_an_empty_window_is_an_error_with_a_message(
         empty.close()
 
 
+def test_an_empty_dataset_on_either_side_is_an_error_with_a_message(
+        world: ModelWorld, whole_url: str, reference: Path, tmp_path: Path) -> None:
+    empty = save_marketplace(Marketplace(world.market.listings.iloc[:0], world.market.sellers,
+                                         world.market.complaints, world.market.brands,
+                                         world.market.fx_rates), tmp_path / "empty")
+    current = drift(world, whole_url, "--reference", str(reference), "--current", str(empty))
+    assert current.exit_code == 2, current.output
+    assert f"the current population ({empty}) holds no listings" in current.stderr
+    before = drift(world, whole_url, "--reference", str(empty), "--current", str(reference))
+    assert before.exit_code == 2, before.output
+    assert f"the reference dataset {empty} holds no listings" in before.stderr
+
+
+def test_quiet_with_nothing_drifted_prints_no_empty_table(
+        world: ModelWorld, whole_url: str, reference: Path) -> None:
+    same = drift(world, whole_url, "--reference", str(reference), "--current", str(reference),
+                 "--quiet")
+    assert same.exit_code == 0, same.output
+    assert same.stdout.splitlines()[0].startswith("0 of ")
+    assert "Empty DataFrame" not in same.stdout
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--served", "--since", "yesterday"], "--since 'yesterday' is not an ISO 8601 time"),
     (["--served", "--until", "2026-13-01"], "--until '2026-13-01' is not an ISO 8601 time"),
     (["--served", "--since", "2026-03-02", "--until", "2026-03-01"], "is not before --until"),
     (["--served", "--current", "."], "exactly one of --current DIR and --served"),
     ([], "exactly one of --current DIR and --served"),
+    (["--current", ".", "--out", "."], "--out . is a folder"),
     (["--current", ".", "--since", "2026-03-01"], "they go with --served"),
 ])
 def test_bad_arguments_are_refused_before_any_work(
