@@ -3,10 +3,11 @@
 A hypothesis state machine drives a real SQLite ledger and keeps a plain model of the
 rule beside it: the strikes a seller has (one per listing and brand), which of them
 count (those after the last lift) and whether the seller is frozen. After every step
-the ledger must agree with the model (takedowns included: a freeze takes down every
-listing the seller was complained about, a complaint about a frozen seller's listing
-takes it down, each listing once), replays must add no event, and at the end the hash
-chain and the projections must verify.
+the ledger must agree with the model (takedowns included: a freeze takes down the
+listings of the seller's decided complaints, each listing once, and a complaint alone
+takes nothing down; a listing is its first complaint's seller's, and a complaint naming
+it under another is refused), replays and refusals must add no event, and at the end the
+hash chain and the projections must verify.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, multiple, rule
 
 from serving.ledger.events import EventType
 from serving.ledger.ledger import (
@@ -27,6 +28,7 @@ from serving.ledger.ledger import (
     ComplaintFiling,
     IdempotencyConflict,
     Ledger,
+    ListingOfAnotherSeller,
     NotFrozen,
 )
 from serving.settings import LedgerSettings, StrikeScope
@@ -47,13 +49,15 @@ class StrikeModel:
         self.counting: dict[str, set[tuple[str, str]]] = defaultdict(set)
         self.frozen: dict[str, bool] = defaultdict(bool)
         self.freezes: Counter[str] = Counter()
-        self.known: dict[str, set[str]] = defaultdict(set)  # listings complained about
+        self.owner: dict[str, str] = {}  # a listing's seller: the first complaint's
+        self.decided: dict[str, set[str]] = defaultdict(set)  # listings a reviewer has seen
         self.down: set[str] = set()  # listings taken down (a listing id is one listing)
 
     def file(self, seller: str, listing: str) -> None:
-        self.known[seller].add(listing)
-        if self.frozen[seller]:
-            self.down.add(listing)
+        self.owner.setdefault(listing, seller)
+
+    def decide(self, seller: str, listing: str) -> None:
+        self.decided[seller].add(listing)
 
     def uphold(self, seller: str, listing: str, brand: str) -> None:
         if (listing, brand) in self.struck[seller]:
@@ -66,7 +70,7 @@ class StrikeModel:
         if len(in_scope) >= STRIKES_TO_FREEZE:
             self.frozen[seller] = True
             self.freezes[seller] += 1
-            self.down |= self.known[seller]
+            self.down |= self.decided[seller]
             event("a seller was frozen")
 
     def lift(self, seller: str) -> None:
@@ -97,11 +101,14 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(target=complaints, seller=st.sampled_from(SELLERS), listing=st.sampled_from(LISTINGS),
           brand=st.sampled_from(BRANDS), key=st.integers(0, 5), reason=st.sampled_from("ab"))
-    def file(self, seller: str, listing: str, brand: str, key: int, reason: str) -> str:
-        return self.file_once(seller, listing, brand, key, reason)
+    def file(self, seller: str, listing: str, brand: str, key: int, reason: str) -> object:
+        complaint_id = self.file_once(seller, listing, brand, key, reason)
+        return multiple() if complaint_id is None else complaint_id
 
-    def file_once(self, seller: str, listing: str, brand: str, key: int, reason: str) -> str:
-        """File (or replay) a complaint and check the ledger's answer against the model."""
+    def file_once(self, seller: str, listing: str, brand: str, key: int,
+                  reason: str) -> str | None:
+        """File (or replay) a complaint and check the ledger's answer against the model;
+        the complaint's id, or None if it was refused."""
         filing = ComplaintFiling(listing, seller, brand, reason)
         idem = f"key-{key}"
         before = count_events(self.ledger)
@@ -111,6 +118,13 @@ class LedgerMachine(RuleBasedStateMachine):
                 self.ledger.file_complaint(filing, actor="brand", idempotency_key=idem)
             assert count_events(self.ledger) == before
             return earlier[1]
+        owner = self.model.owner.get(listing)
+        if earlier is None and owner not in (None, seller):
+            with pytest.raises(ListingOfAnotherSeller):
+                self.ledger.file_complaint(filing, actor="brand", idempotency_key=idem)
+            assert count_events(self.ledger) == before
+            event("a complaint naming another seller's listing was refused")
+            return None
         filed = self.ledger.file_complaint(filing, actor="brand", idempotency_key=idem)
         if earlier is not None:
             assert not filed.created and filed.complaint.complaint_id == earlier[1]
@@ -126,9 +140,11 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(target=complaints, seller=st.sampled_from(SELLERS),
           listing=st.sampled_from(LISTINGS), brand=st.sampled_from(BRANDS),
           key=st.integers(0, 40))
-    def file_and_uphold(self, seller: str, listing: str, brand: str, key: int) -> str:
+    def file_and_uphold(self, seller: str, listing: str, brand: str, key: int) -> object:
         """The path to a strike as one step, so that runs reach three strikes often."""
         complaint_id = self.file_once(seller, listing, brand, key, "a")
+        if complaint_id is None:
+            return multiple()
         self.decide_once(complaint_id, "upheld")
         return complaint_id
 
@@ -145,8 +161,9 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         self.ledger.decide(complaint_id, decision, actor="reviewer")  # type: ignore[arg-type]
         self.status[complaint_id] = decision
+        filing = self.about[complaint_id]
+        self.model.decide(filing.seller_id, filing.listing_id)
         if decision == "upheld":
-            filing = self.about[complaint_id]
             self.model.uphold(filing.seller_id, filing.listing_id, filing.brand)
 
     @rule(seller=st.sampled_from(SELLERS))
