@@ -9,6 +9,8 @@ the worker, once per process.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -57,3 +59,19 @@ def service_metrics() -> ServiceMetrics:
         refused=Counter("strikeout_score_refused",
                         "/score requests refused before scoring, by reason.", ["reason"]),
     )
+
+
+_ENDPOINT = re.compile(r'endpoint="((?:[^"\\]|\\.)*)"')
+
+
+def only_endpoints(exposition: str, kept: Collection[str]) -> str:
+    """Prometheus text without the samples labelled with any other `endpoint` than `kept`.
+
+    BentoML labels its per-request metrics with the request's raw path. The ledger's and
+    the queue's paths hold ids (cases, sellers, complaints), and a caller without a key
+    can make up any path; `/metrics` needs no key. Samples without an endpoint label,
+    and the HELP and TYPE lines, pass as they are.
+    """
+    lines = exposition.splitlines(keepends=True)
+    return "".join(line for line in lines if line.startswith("#")
+                   or (found := _ENDPOINT.search(line)) is None or found.group(1) in kept)

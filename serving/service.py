@@ -55,7 +55,7 @@ from serving.keys import Principal
 from serving.ledger.ledger import Ledger
 from serving.ledger.store import LedgerBusyError
 from serving.ledger_api import ledger_router
-from serving.metrics import ServiceMetrics, service_metrics
+from serving.metrics import ServiceMetrics, only_endpoints, service_metrics
 from serving.online import OnlineScorer, ReviewFeed, RingState
 from serving.queue import ReviewQueue
 from serving.queue_api import queue_router
@@ -267,6 +267,11 @@ class Strikeout:
 
     def __is_ready__(self) -> bool:
         return self.ledger is not None and self.slot.current is not None
+
+    def __metrics__(self, exposition: str) -> str:
+        """`/metrics` as BentoML serves it, without its series for paths other than
+        `/score` (`only_endpoints`: they would show ids to anyone)."""
+        return only_endpoints(exposition, ("/score",))
 
     @bentoml.on_shutdown
     def close(self) -> None:
