@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serving.keys import Principal, Role, authenticate, key_hash
+from serving.keys import Principal, Role, a_key_of, authenticate, key_hash
 from serving.ledger.store import LedgerStore
 from serving.metrics import ServiceMetrics
 
@@ -65,7 +65,7 @@ def authorize(keys: KeyCache | None, key: str | None, role: Role) -> Principal:
     if principal is None:
         raise Refused(401, "unknown key", CHALLENGE)
     if principal.role != role:
-        raise Refused(403, f"a {principal.role} key may not do this; needs {role}")
+        raise Refused(403, f"{a_key_of(principal.role)} may not do this; needs {role}")
     return principal
 
 

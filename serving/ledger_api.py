@@ -35,7 +35,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from serving.keys import Principal, Role, authenticate
+from serving.keys import Principal, Role, a_key_of, authenticate
 from serving.ledger.events import MAX_ID_CHARS, MAX_TEXT_CHARS, check_text
 from serving.ledger.ledger import (
     ComplaintFiling,
@@ -309,7 +309,7 @@ def key_roles(get_store: Callable[..., LedgerStore]) -> Callable[..., Any]:
         def check(principal: Annotated[Principal, Depends(caller)]) -> Principal:
             if principal.role not in allowed:
                 raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                    f"a {principal.role} key may not do this; "
+                                    f"{a_key_of(principal.role)} may not do this; "
                                     f"needs {' or '.join(allowed)}")
             return principal
         return Depends(check)

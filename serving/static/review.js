@@ -5,6 +5,7 @@
 
 (() => {
   const KEY_NAME = "strikeout.reviewerKey";
+  const RETRY_S = 5;  // after the queue could not be reached
   const DECISIONS = { c: "counterfeit", n: "not_counterfeit", e: "escalate" };
   const DONE_WORDS = { counterfeit: "counterfeit", not_counterfeit: "not counterfeit",
                        escalate: "escalated" };
@@ -53,7 +54,11 @@
       await refreshStats();
     } catch (error) {
       if (error.status === 403) signOut("That key is not a reviewer key.");
-      else if (error.status !== 401) signOut(`Cannot reach the queue: ${error.message}`);
+      else if (error.status !== 401) {  // down or starting: the key stays, the page retries
+        $("#sign-in-error").textContent =
+          `Cannot reach the queue (${error.message}); trying again in ${RETRY_S} s.`;
+        setTimeout(start, RETRY_S * 1000);
+      }
       return;
     }
     $("#sign-in").hidden = true;
@@ -93,7 +98,10 @@
     try {
       html = await call("review/claim", { method: "POST", json: { tier: TIER }, html: true });
     } catch (error) {
-      if (error.status === 403) signOut(`${error.message}: sign in with a senior reviewer key.`);
+      if (error.status === 403) {
+        signOut(TIER === "senior" ? `${error.message}: sign in with a senior reviewer key.`
+                                  : error.message);
+      }
       else say(`Cannot claim cases: ${error.message}`, true);
       return;
     }

@@ -164,6 +164,9 @@ def test_wrong_role_is_403(api: Api) -> None:
 
 def test_a_brand_acts_only_for_itself(api: Api) -> None:
     assert api.file("kathea", "k1").status_code == 403
+    admin = api.file("admin", "k0")
+    assert admin.status_code == 403 and admin.json()["detail"].startswith(
+        "an admin key may not do this")
     mine = api.file("arvedo", "k1").json()["complaint_id"]
     theirs = api.file("kathea", "k1", brand="Kathea", listing_id="L2").json()["complaint_id"]
     assert api.client.get(f"/complaints/{mine}", headers=api.auth("arvedo")).status_code == 200

@@ -235,3 +235,25 @@ def test_a_reviewer_clears_the_queue_with_the_keyboard(
     assert result.skipped_unscored == 1  # the reported listing was never scored
     labels = load_marketplace(home / "labels").listings.set_index("listing_id")["label"]
     assert labels.to_dict() == {"L-bag": 1, "L-watch": 0, "L-phone": 1, "L-tote": 1}
+
+
+def test_a_queue_that_cannot_be_reached_keeps_the_key_and_is_tried_again(
+        chromium_path: Path, served: tuple[str, tuple[str, str], dict[str, str], Path]) -> None:
+    base, (key, _), _, _ = served
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.route("**/review/stats", lambda route: route.fulfill(
+                status=503, content_type="application/json",
+                body='{"detail": "the ledger is not open yet"}'))
+            page.goto(f"{base}/review")
+            page.fill("#key", key)
+            page.press("#key", "Enter")
+            expect(page.locator("#sign-in-error")).to_contain_text(
+                "the ledger is not open yet); trying again")
+            assert page.evaluate("sessionStorage.getItem('strikeout.reviewerKey')") == key
+            page.unroute("**/review/stats")  # the queue is back: the page signs in by itself
+            expect(page.locator("#desk")).to_be_visible(timeout=15_000)
+        finally:
+            browser.close()
