@@ -354,6 +354,7 @@ class Ledger:
         def work(tx: WriteTx) -> DecisionOutcome:
             row = _decidable(tx.conn.execute(query).first(), complaint_id)
             _check_tier(tx.conn, complaint_id, senior)
+            _check_owner(tx.conn, row, decision)
             return self._decide(tx, row, decision, actor, note, moment)
 
         return self.store.write(work)
@@ -365,8 +366,9 @@ class Ledger:
         The review queue decides a case's complaints this way, atomically with the case.
         """
         query = sa.select(complaints_table).where(complaints_table.c.complaint_id == complaint_id)
-        return self._decide(tx, _decidable(tx.conn.execute(query).first(), complaint_id),
-                            decision, actor, note, at)
+        row = _decidable(tx.conn.execute(query).first(), complaint_id)
+        _check_owner(tx.conn, row, decision)
+        return self._decide(tx, row, decision, actor, note, at)
 
     def _decide(self, tx: WriteTx, row: sa.Row, decision: Decision, actor: str,
                 note: str | None, at: datetime) -> DecisionOutcome:
@@ -678,6 +680,19 @@ def _chain_problem(event: RecordedEvent, expected_seq: int, prev_hash: str) -> s
     if chain_hash(prev_hash, event_body(event, event.seq)) != event.hash:
         return f"seq {event.seq}: the event's content does not match its hash (edited)"
     return None
+
+
+def _check_owner(conn: Connection, row: sa.Row, decision: Decision) -> None:
+    """Refuse to uphold a complaint whose listing the listing systems give as another
+    seller's: it was filed before they did, and its strike would fall on the wrong seller."""
+    if decision != "upheld":
+        return
+    owner = confirmed_seller(conn, row.listing_id)
+    if owner is not None and owner != row.seller_id:
+        raise ListingOfAnotherSeller(
+            f"complaint {row.complaint_id} names seller {row.seller_id!r}, but the listing "
+            f"systems give listing {row.listing_id!r} as another seller's: it cannot be "
+            f"upheld; reject it, and the brand may file again against the right seller")
 
 
 def _check_tier(conn: Connection, complaint_id: str, senior: bool) -> None:

@@ -135,6 +135,26 @@ def test_a_brand_cannot_name_a_known_listing_under_another_seller(
     assert all(c.listing_id != "L1" for c in ledger.seller("S2").complaints)
 
 
+def test_a_complaint_filed_before_the_listing_was_known_cannot_strike_another_seller(
+        ledger: Ledger, history: HistoryStore, ledger_url: str) -> None:
+    early = ledger.file_complaint(ComplaintFiling("L60", "S1", "Kathea"), actor="brand:Kathea")
+    store_listing(history, "L60", seller="S2")  # then the listing systems: it is S2's
+    with pytest.raises(ListingOfAnotherSeller, match="cannot be upheld"):
+        ledger.decide(early.complaint.complaint_id, "upheld", actor="reviewer")
+    assert ledger.seller("S1").strikes == () and ledger.seller("S2").strikes == ()
+    queue = open_queue(ledger_url)
+    try:  # nor through its review case
+        [held] = queue.claim("reviewer/a")
+        with pytest.raises(ListingOfAnotherSeller):
+            queue.decide(held.case.case_id, "counterfeit", reviewer="reviewer/a")
+        assert ledger.seller("S1").strikes == ()
+        rejected = ledger.decide(early.complaint.complaint_id, "rejected", actor="reviewer")
+        assert not rejected.strike_recorded
+    finally:
+        queue.close()
+    assert ledger.verify().ok
+
+
 def test_a_freeze_leaves_up_what_pending_complaints_alone_name_or_the_store_gives_another(
         ledger: Ledger, history: HistoryStore) -> None:
     ledger.file_complaint(ComplaintFiling("L50", "S1", "Kathea"), actor="brand:Kathea")
