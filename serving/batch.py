@@ -126,11 +126,10 @@ def score_dataset(model_uri: str, data_path: Path, out_path: Path, chunk_rows: i
                   since: pd.Timestamp | None = None,
                   progress: Callable[[int], None] = lambda _: None) -> BatchSummary:
     """Score every listing of `data_path` created at or after `since` (default: all)."""
-    if (Path(out_path).resolve().parent == Path(data_path).resolve()
-            and Path(out_path).stem in TABLES):
+    if out_path.resolve().parent == data_path.resolve() and out_path.stem in TABLES:
         raise ScoringError(f"--out {out_path} would overwrite or shadow the dataset's own "
-                           f"{Path(out_path).stem} table; write the scores elsewhere")
-    writer = _ScoreWriter(Path(out_path))
+                           f"{out_path.stem} table; write the scores elsewhere")
+    writer = _ScoreWriter(out_path)
     context = load_context(data_path)
     model = load_scorer(model_uri)
     listings_path = context.sources["listings"]

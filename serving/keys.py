@@ -22,12 +22,12 @@ Role = Literal["scorer", "brand", "reviewer", "senior", "admin"]
 # "senior": a senior reviewer, who may do what a reviewer does and also works the senior
 # queue of escalated cases
 ROLES: tuple[Role, ...] = get_args(Role)
+KEY_PREFIX = "sk_"
 
 
 def a_key_of(role: str) -> str:
     """'a scorer key', 'an admin key': a role's key in a sentence."""
     return f"{'an' if role[:1] in ('a', 'e', 'i', 'o', 'u') else 'a'} {role} key"
-KEY_PREFIX = "sk_"
 
 
 @dataclass(frozen=True)

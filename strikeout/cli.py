@@ -41,8 +41,8 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def writable_file(path: Path, flag: str = "--out") -> Path:
-    """`path`, once its folder exists, or a clear error before any work is done: a folder
+def writable_file(path: Path, flag: str = "--out") -> None:
+    """Make `path`'s folder, or stop with a clear error before any work is done: a folder
     where a file should go, or a folder that cannot be made."""
     if path.is_dir():
         fail(f"{flag} {path} is a folder; name a file")
@@ -50,7 +50,6 @@ def writable_file(path: Path, flag: str = "--out") -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         fail(f"cannot write {flag} {path}: {exc.strerror or exc}")
-    return path
 
 
 def open_ledger() -> Ledger:
@@ -341,9 +340,10 @@ def ledger_import(
 
     ledger = open_ledger()
     try:
-        plan = ledger.plan_import(data)  # refused before anything is written
+        market = load_marketplace(data)
+        plan = ledger.plan_import(market, data)  # refused before anything is written
         # listings first: a freeze in the complaint history takes its seller's listings down
-        history = import_listings(HistoryStore(ledger.store), load_marketplace(data))
+        history = import_listings(HistoryStore(ledger.store), market)
         report = ledger.apply_import(plan)
     except (DataContractError, ImportConflict) as exc:
         fail(str(exc))

@@ -22,7 +22,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from features.contract import load_marketplace
+from features.contract import Marketplace, load_marketplace
 from serving.ledger.cases import review_case_complaints_table, review_cases_table
 from serving.ledger.events import (
     GENESIS_HASH,
@@ -37,7 +37,7 @@ from serving.ledger.events import (
     event_body,
     format_time,
 )
-from serving.ledger.owners import confirmed_seller, listing_seller
+from serving.ledger.owners import confirmed_seller, named_seller
 from serving.ledger.projections import LEDGER_PROJECTIONS
 from serving.ledger.rules import Standing, Strike, StrikeRules, UpheldComplaint, consequences
 from serving.ledger.store import (
@@ -316,14 +316,16 @@ class Ledger:
                 replayed = _replay(tx.conn, filing, idempotency_key)
                 if replayed is not None:
                     return replayed
-            owner = listing_seller(tx.conn, filing.listing_id)
+            confirmed = confirmed_seller(tx.conn, filing.listing_id)
+            owner = confirmed if confirmed is not None else named_seller(tx.conn,
+                                                                         filing.listing_id)
             if owner is not None and owner != filing.seller_id:  # the owner stays unsaid
                 raise ListingOfAnotherSeller(
                     f"listing {filing.listing_id!r} is not a listing of seller "
                     f"{filing.seller_id!r}, as far as the ledger knows")
             complaint_id = f"cmp_{secrets.token_hex(12)}"
             event = tx.append(_filed_event(filing, complaint_id, actor, at, idempotency_key))
-            if confirmed_seller(tx.conn, filing.listing_id) == filing.seller_id:
+            if confirmed == filing.seller_id:
                 take_down_if_frozen(tx, listing_id=filing.listing_id,
                                     seller_id=filing.seller_id, actor=actor, at=event.at,
                                     brand=filing.brand)
@@ -497,12 +499,13 @@ class Ledger:
         complaint that contradicts the ledger, or that the ledger cannot record (an id or
         brand over its length limit), raises `ImportConflict` before anything is written.
         """
-        return self.apply_import(self.plan_import(folder), actor=actor)
+        return self.apply_import(self.plan_import(load_marketplace(folder), folder), actor=actor)
 
-    def plan_import(self, folder: Path | str) -> ImportPlan:
-        """What `import_history` would write, or `ImportConflict`: a caller that writes
-        something else with the import (the history store's listings) checks first."""
-        complaints = load_marketplace(folder).complaints
+    def plan_import(self, market: Marketplace, folder: Path | str) -> ImportPlan:
+        """What `import_history` would write of `market` (loaded from `folder`), or
+        `ImportConflict`: a caller that writes something else with the import (the history
+        store's listings) checks first."""
+        complaints = market.complaints
         with self.store.read() as conn:
             known = {r.complaint_id: ComplaintRecord.from_row(r) for r in conn.execute(
                 sa.select(complaints_table))}

@@ -9,9 +9,10 @@ seller's name:
 2. else the seller of the listing's first review case;
 3. else the seller named by the listing's first complaint.
 
-`confirmed_seller` reads only the first, which is the marketplace's word: a frozen
-seller's listing is taken down on a complaint only when the listing systems said it is
-that seller's (an unknown listing goes down when it is scored).
+`confirmed_seller` reads the first, which is the marketplace's word: a frozen seller's
+listing is taken down on a complaint only when the listing systems said it is that
+seller's (an unknown listing goes down when it is scored). `named_seller` reads the
+other two.
 """
 
 from __future__ import annotations
@@ -40,9 +41,10 @@ def confirmed_seller(conn: Connection, listing_id: str) -> str | None:
     return conn.execute(_CONFIRMED, {"listing": listing_id}).scalar()
 
 
-def listing_seller(conn: Connection, listing_id: str) -> str | None:
-    """The listing's seller as the ledger first learnt it (see the module), if at all."""
-    for query in (_CONFIRMED, _FIRST_CASE, _FIRST_COMPLAINT):
+def named_seller(conn: Connection, listing_id: str) -> str | None:
+    """The seller the listing's first review case, else its first complaint, named: the
+    listing's seller where the listing systems have not given one (`confirmed_seller`)."""
+    for query in (_FIRST_CASE, _FIRST_COMPLAINT):
         seller = conn.execute(query, {"listing": listing_id}).scalar()
         if seller is not None:
             return str(seller)
