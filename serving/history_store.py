@@ -9,8 +9,8 @@ Rows are facts, written once: a listing or seller already stored is left as it w
 (`INSERT ... ON CONFLICT DO NOTHING`), so scoring a listing again never duplicates
 history. Timestamps are stored as UTC nanoseconds, exactly as the data contract's
 `datetime64[ns, UTC]` columns hold them. The tables come from the Alembic branch
-`history` (`serving/migrations/versions/history_0001_listing_history.py`), which the
-ledger's store applies with its own migrations.
+`history` (`serving/migrations/versions/history_*.py`), which the ledger's store
+applies with its own migrations.
 """
 
 from __future__ import annotations
@@ -86,6 +86,8 @@ listings_table = sa.Table(
     # covers HISTORY_COLUMNS: a seller's history is read from the index alone
     sa.Index("ix_history_listings_seller", "seller_id", "created_at_ns", "listing_id", "brand",
              "category", "price", "currency", "quantity", "ships_from", "image_count"),
+    # a seller's rows after a given one (`SellerHistoryCache`): one seek, not the seller's rows
+    sa.Index("ix_history_listings_seller_seq", "seller_id", "seq"),
 )
 
 _STORED = {"created_at": "created_at_ns", "registered_at": "registered_at_ns",
@@ -143,6 +145,7 @@ class SellerSnapshot:
     complaints: Arrays  # the ledger's complaints against them, by (filed_at, complaint_id)
     frozen: frozenset[str]  # those the ledger has frozen now
     open_cases: frozenset[str]  # the listings being scored that have an open review case
+    stored: frozenset[str] = frozenset()  # the listings being scored that are stored already
 
 
 @dataclass(frozen=True)
@@ -247,8 +250,9 @@ class HistoryStore:
         """The sellers' history, their complaints and whether they are frozen, all as of one moment.
 
         `scoring` names the listings about to be scored: they are left out of the history
-        (a listing scored again is not its own history), and those with an open review
-        case are named (the review feed updates those cases whatever their new score).
+        (a listing scored again is not its own history), and those stored already and
+        those with an open review case are named (the review feed updates those cases
+        whatever their new score).
 
         Complaints and freezes are read from the ledger's tables exactly as
         `Ledger.complaints_frame` and `Ledger.frozen_sellers` read them, but in the same
@@ -268,12 +272,14 @@ class HistoryStore:
             frozen = rows_in(conn, _SNAPSHOT_FROZEN, wanted)
             open_cases = rows_in(conn, _SNAPSHOT_OPEN_CASES, list(scoring))
         complaints.sort(key=lambda r: (r[4], r[0]))  # (filed_at, complaint_id), as the ledger
+        listings, stored = _history_arrays(history, scoring)
         return SellerSnapshot(
-            listings=_history_arrays(history, scoring),
+            listings=listings,
             sellers=_arrays(sellers, SELLER_COLUMNS),
             complaints=_complaint_arrays(complaints),
             frozen=frozenset(r[0] for r in frozen),
             open_cases=frozenset(r[0] for r in open_cases),
+            stored=stored,
         )
 
     def listings_after(self, seq: int) -> tuple[pd.DataFrame, int]:
@@ -640,29 +646,46 @@ def _columns(rows: Sequence[Sequence[Any]]) -> Arrays:
 
 
 def _history_arrays(sellers: Sequence[CachedSeller], scoring: Collection[str]
-                    ) -> dict[str, Any]:
+                    ) -> tuple[dict[str, Any], frozenset[str]]:
     """Sellers' history rows as the contract's listings (no text), without the listings in
-    `scoring`, in no particular order (see `CachedSeller`)."""
-    tail = [row for seller in sellers for row in seller.tail if row[_ROW_ID] not in scoring]
+    `scoring`, in no particular order (see `CachedSeller`); and which of `scoring` were
+    among them (stored already)."""
+    stored: set[str] = set()
+    tail = []
+    for seller in sellers:
+        for row in seller.tail:
+            if row[_ROW_ID] in scoring:
+                stored.add(row[_ROW_ID])
+            else:
+                tail.append(row)
     parts = [seller.columns for seller in sellers if seller.columns is not None]
-    tables = [_without(stacked(*parts), scoring)] if parts else []
+    tables = []
+    if parts:
+        kept, dropped = _without(stacked(*parts), scoring)
+        tables.append(kept)
+        stored.update(dropped)
     if tail or not tables:
         tables.append(_columns(tail))
-    return _history_listings(stacked(*tables))
+    return _history_listings(stacked(*tables)), frozenset(stored)
 
 
-def _without(columns: Arrays, exclude: Collection[str]) -> Arrays:
-    """The rows whose listing is not in `exclude`."""
+def _without(columns: Arrays, exclude: Collection[str]) -> tuple[Arrays, list[str]]:
+    """The rows whose listing is not in `exclude`, and the listings of the others."""
     if not exclude:
-        return columns
+        return columns, []
     ids = columns["listing_id"]
     if len(ids) < FEW_TEXTS:
-        kept = [i for i, listing in enumerate(ids.to_pylist()) if listing not in exclude]
-        return columns if len(kept) == len(ids) else taken(columns, np.array(kept, np.int64))
+        listings = ids.to_pylist()
+        kept = [i for i, listing in enumerate(listings) if listing not in exclude]
+        if len(kept) == len(ids):
+            return columns, []
+        return (taken(columns, np.array(kept, np.int64)),
+                [listing for listing in listings if listing in exclude])
     dropped = pc.is_in(ids, pa.array(list(exclude), type=pa.large_string()))
     if not pc.any(dropped).as_py():
-        return columns
-    return taken(columns, np.flatnonzero(~dropped.to_numpy(zero_copy_only=False)))
+        return columns, []
+    mask = dropped.to_numpy(zero_copy_only=False)
+    return taken(columns, np.flatnonzero(~mask)), ids.filter(dropped).to_pylist()
 
 
 def _history_listings(columns: Arrays) -> dict[str, Any]:

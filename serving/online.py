@@ -174,7 +174,8 @@ class RingState:
             self.index = RingIndex(self.index.taint, bursts.with_sellers(new))
 
     def prepare(self, listings: pd.DataFrame | Columns, complaints: Arrays) -> None:
-        """Before scoring `listings`: their sellers' strikes (`complaints`) and their own text."""
+        """Before scoring `listings` (those not stored yet): their sellers' strikes
+        (`complaints`) and their own text."""
         if self._fresh_strikes(complaints["complaint_id"].to_pylist(),
                                complaints["status"].to_pylist()).any():
             self._strikes(contract_frame(complaints))
@@ -287,7 +288,13 @@ class OnlineScorer:
                 [i for i, s in enumerate(sellers["seller_id"].to_pylist())
                  if s in wanted and s not in stored], dtype=np.int64))
             self.ring.add_sellers(new_sellers)
-        self.ring.prepare(Columns.of_arrays(listings), snap.complaints)
+        ids = listings["listing_id"].to_pylist()
+        # a listing stored already is in the ring index already (stored, or its seller
+        # struck, here or by another replica seen within `refresh_s`): scored again, as
+        # listing systems do on every edit, it has nothing to add
+        unstored = listings if not snap.stored else taken(listings, np.array(
+            [i for i, listing in enumerate(ids) if listing not in snap.stored], dtype=np.int64))
+        self.ring.prepare(Columns.of_arrays(unstored), snap.complaints)
         history = len(snap.listings["listing_id"])
         # plain arrays, not DataFrames: the pipeline reads them as it reads frames
         market = Marketplace(

@@ -12,8 +12,10 @@ import sqlalchemy as sa
 from features.columns import Columns
 from features.contract import Marketplace, load_marketplace
 from serving.history_store import (
+    _SELLER_ROWS_AFTER,
     LISTING_COLUMNS,
     HistoryStore,
+    _compiled,
     contract_frame,
     import_listings,
 )
@@ -130,8 +132,23 @@ def test_the_history_branch_is_migrated_with_the_ledger(ledger: Ledger) -> None:
         heads = set(conn.execute(sa.text(
             f"SELECT version_num FROM {SCHEMA_VERSION_TABLE}")).scalars())
         tables = set(sa.inspect(conn).get_table_names())
-    assert "history_0001" in heads and len(heads) >= 2  # the ledger's branch(es) too
+        indexes = {i["name"]: i["column_names"]
+                   for i in sa.inspect(conn).get_indexes("history_listings")}
+    assert "history_0002" in heads and len(heads) >= 2  # the ledger's branch(es) too
     assert {"history_sellers", "history_listings", "ledger_events"} <= tables
+    assert indexes["ix_history_listings_seller_seq"] == ["seller_id", "seq"]
+
+
+def test_a_sellers_new_rows_are_found_by_a_seek_not_by_reading_the_seller(
+        ledger: Ledger) -> None:
+    """The cache's question on every request (rows after the last one seen, per seller)."""
+    if ledger.store.is_postgres:
+        pytest.skip("PostgreSQL plans by table statistics: an empty table is scanned")
+    with ledger.store.read() as conn:
+        sql, _, constants = _compiled(conn.dialect, _SELLER_ROWS_AFTER, 2)
+        plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql(
+            f"EXPLAIN QUERY PLAN {sql}", ("s1", 0, "s2", 0, *constants.values())))
+    assert "ix_history_listings_seller_seq (seller_id=? AND seq>?)" in plan, plan
 
 
 @pytest.mark.parametrize("in_time_order", [False, True])

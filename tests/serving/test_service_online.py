@@ -126,6 +126,25 @@ def test_scoring_a_listing_again_leaves_history_as_it_was(online: Online) -> Non
     assert (stored["listing_id"] == "again-1").sum() == 1
 
 
+def test_a_struck_sellers_listing_scored_again_adds_nothing_to_the_ring_index(
+        online: Online) -> None:
+    """Listing systems score a listing again on every edit: stored, it is indexed already."""
+    market = online.world.market
+    end = market.listings["created_at"].max() + timedelta(days=45)
+    struck = sorted(set(online.ledger.complaints_frame().query("status == 'upheld'")
+                        ["seller_id"]))[0]
+    phrase = "Grelvaunt Osquiddle Brammelfoot genuine Wuthercliff"
+    listing = listing_like(market, listing_id="again-struck", seller_id=struck,
+                           created_at=end, title=phrase, description=phrase)
+    before_first = online.scorer.ring.index.taint
+    online.scorer.score(listing, NO_SELLERS)
+    online.scorer.ring.refresh(force=True)  # where the store's new rows are read again
+    indexed = online.scorer.ring.index.taint
+    assert indexed is not before_first  # a struck seller's new listing is indexed
+    online.scorer.score(listing.assign(title=f"{phrase} edited"), NO_SELLERS)
+    assert online.scorer.ring.index.taint is indexed
+
+
 def test_one_listing_twice_in_a_batch_is_scored_as_two_requests_in_turn(
         online: Online) -> None:
     market = online.world.market
