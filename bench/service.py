@@ -157,7 +157,7 @@ def in_process(ledger_url: str, later: pd.DataFrame, n: int) -> dict[str, Any]:
         model.score_columns(batch.market, batch.targets, with_reasons=True,
                             ring_index=ring.index)
         t2 = time.perf_counter()
-        history.add(listings=batch.request)
+        history.add(listings=batch.unstored)
         t3 = time.perf_counter()
         lookup.append(t1 - t0)
         model_s.append(t2 - t1)

@@ -218,6 +218,7 @@ class OnlineBatch:
     targets: np.ndarray  # which rows of market.listings are the listings to score
     new_sellers: Arrays  # sellers given with the listings and not stored yet
     request: Arrays  # the listings to score, as plain arrays
+    unstored: Arrays  # those of them the history store does not hold yet
     frozen: frozenset[str]  # sellers the ledger has frozen
     open_cases: frozenset[str]  # listings to score that have an open review case
 
@@ -303,7 +304,8 @@ class OnlineScorer:
             complaints=Columns.of_arrays(snap.complaints),  # type: ignore[arg-type]
             brands=self.model.brands, fx_rates=self.model.fx_rates)
         targets = np.arange(history + len(listings["listing_id"])) >= history
-        return OnlineBatch(market, targets, new_sellers, listings, snap.frozen, snap.open_cases)
+        return OnlineBatch(market, targets, new_sellers, listings, unstored, snap.frozen,
+                           snap.open_cases)
 
     def _score(self, listings: Arrays, sellers: Arrays) -> dict[str, list[Any]]:
         batch = self.prepare(listings, sellers)
@@ -317,7 +319,8 @@ class OnlineScorer:
             "band": ["high" if f else band for f, band in zip(frozen, scored["band"], strict=True)],
             "reasons": scored["reasons"], "model_version": scored["model_version"].tolist(),
             "seller_frozen": frozen}
-        self.history.add(listings=batch.request, sellers=batch.new_sellers)
+        # rows are facts written once: a listing scored again (on every edit) writes nothing
+        self.history.add(listings=batch.unstored, sellers=batch.new_sellers)
         if self.feed is not None:
             self.feed(listings, Columns.of(batch.market.sellers), result, batch.open_cases)
         return result

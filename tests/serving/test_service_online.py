@@ -119,7 +119,18 @@ def test_scoring_a_listing_again_leaves_history_as_it_was(online: Online) -> Non
     listing = listing_like(market, listing_id="again-1", created_at=end + timedelta(days=30))
     first = online.scorer.score(listing, NO_SELLERS)
     head = online.history.head()
-    second = online.scorer.score(listing, NO_SELLERS)
+    history_writes = []
+    engine = online.ledger.store._unsynced_engine  # the history store's writes
+
+    def began(conn: Any) -> None:
+        history_writes.append(conn)
+
+    sa.event.listen(engine, "begin", began)
+    try:
+        second = online.scorer.score(listing, NO_SELLERS)
+    finally:
+        sa.event.remove(engine, "begin", began)
+    assert history_writes == []  # nothing to store: not even a transaction
     assert online.history.head() == head
     pd.testing.assert_frame_equal(first.drop(columns="reasons"), second.drop(columns="reasons"))
     stored = online.history.listings([listing.at[0, "seller_id"]])
