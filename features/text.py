@@ -8,7 +8,9 @@ and cue terms once per distinct word. Character n-grams stay inside a word
 (like scikit-learn's `analyzer="char_wb"`), so a text's n-gram counts are the
 sum of its words' counts and the linear model's score is assembled from
 per-word sums. Every value of a row depends on that row's text alone, so a
-listing scored by itself gets exactly the features it gets in a batch.
+listing scored by itself gets exactly the features it gets in a batch; calls of
+few texts (the online service) also remember each key's values from earlier
+calls (`features.key_memo`).
 
 The learned parts, an L2 logistic regression over hashed n-grams of title and
 description and the cue terms (words and word pairs with a high smoothed
@@ -41,6 +43,7 @@ from features.brand_match import (
     read_brand_fields,
 )
 from features.columns import Columns, text_codes
+from features.key_memo import KeyMemo
 from features.normalize import fold_counting, mask_digits, normalize
 
 # The fitted model's parts live in features.text_model; models pickled before the
@@ -345,9 +348,42 @@ class TextFeatures(TransformerMixin, BaseEstimator):
         """The features of `transform` as one float32 array, a row per listing."""
         check_is_fitted(self, "ngram_scorers_")
         frame = self._frame(X)
-        titles = read_titles(KeyedColumn.of(frame.texts("title")), self.brands_)
-        descriptions = read_descriptions(frame.texts("description"))
-        return self._values(titles, descriptions, KeyedColumn.of(frame.texts("brand")))
+        titles = KeyedColumn.of(frame.texts("title"))
+        descriptions = KeyedColumn.of(frame.texts("description"))
+        title_memo, description_memo = self._memos()
+        return self._values(
+            titles, title_memo.table(titles.keys, self._title_table),
+            descriptions, description_memo.table(descriptions.keys, self._description_table),
+            KeyedColumn.of(frame.texts("brand")))
+
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(super().__getstate__())  # a copy: object's is the live __dict__
+        state.pop("_memo", None)  # remembered texts: rebuilt on use, not the model
+        return state
+
+    def _memos(self) -> tuple[KeyMemo, KeyMemo]:
+        """The per-key memos of titles and descriptions (`features.key_memo`)."""
+        memos = getattr(self, "_memo", None)
+        if memos is None:
+            memos = self._memo = (KeyMemo((*TITLE_SIGNALS, "ngram", "cue")),
+                                  KeyMemo((*DESCRIPTION_SIGNALS, "ngram", "cue")))
+        return memos
+
+    def _title_table(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        """Per distinct title key: its signals and learned scores."""
+        signals, folded = title_signals(keys, self.brands_)
+        return self._scored(signals, WordBag.of(model_text(folded)), 0)
+
+    def _description_table(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        """Per distinct description key: its signals and learned scores."""
+        signals, folded = description_signals(keys)
+        return self._scored(signals, WordBag.of(model_text(folded)), 1)
+
+    def _scored(self, signals: dict[str, np.ndarray], words: WordBag, field: int
+                ) -> dict[str, np.ndarray]:
+        """`signals` with the field's n-gram score and cue score of each text."""
+        return {**signals, "ngram": self.ngram_scorers_[field].scores(words),
+                "cue": self.cue_terms_[field].scores(words)}
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         return np.asarray(FEATURES, dtype=object)
@@ -384,6 +420,7 @@ class TextFeatures(TransformerMixin, BaseEstimator):
 
     def _fit(self, X: pd.DataFrame, y: object, out_of_fold: bool) -> pd.DataFrame:
         self._check_params()
+        self._memo = None  # what the memos remember belongs to the model fitted before
         frame = self._frame(X)
         validate_data(self, X[list(TEXT_COLUMNS)], skip_check_array=True)  # feature names
         labels = _labels(y, len(X))
@@ -433,8 +470,10 @@ class TextFeatures(TransformerMixin, BaseEstimator):
         if not out_of_fold:
             return pd.DataFrame()
 
-        features = pd.DataFrame(self._values(titles, descriptions, fields),
-                                columns=FEATURE_INDEX, index=X.index, copy=False)
+        features = pd.DataFrame(self._values(
+            titles.column, self._scored(titles.signals, titles.words, 0),
+            descriptions.column, self._scored(descriptions.signals, descriptions.words, 1),
+            fields), columns=FEATURE_INDEX, index=X.index, copy=False)
         ngram = features["text__ngram_score"].to_numpy(dtype=np.float64)
         cue = features["text__cue_score"].to_numpy(dtype=np.float64)
         ngram_known, cue_known = np.zeros(len(y_known)), np.zeros(len(y_known))
@@ -454,20 +493,17 @@ class TextFeatures(TransformerMixin, BaseEstimator):
 
     # features ------------------------------------------------------------------------------
 
-    def _values(self, titles: Field, descriptions: Field, fields: KeyedColumn) -> np.ndarray:
-        """Row features from the per-key signals, the brand field and the raw-text shape."""
-        t, d = titles.signals, descriptions.signals
-        t_rows, d_rows = titles.column.key_codes, descriptions.column.key_codes
+    def _values(self, raw_t: KeyedColumn, t: dict[str, np.ndarray], raw_d: KeyedColumn,
+                d: dict[str, np.ndarray], fields: KeyedColumn) -> np.ndarray:
+        """Row features from the per-key tables of titles (`t`) and descriptions (`d`:
+        signals, "ngram" and "cue" scores), the brand field and the raw-text shape."""
+        t_rows, d_rows = raw_t.key_codes, raw_d.key_codes
         f_rows = fields.raw_codes
-        scorer_t, scorer_d = self.ngram_scorers_
-        ngram = (scorer_t.scores(titles.words)[t_rows] + scorer_d.scores(descriptions.words)[d_rows]
-                 + self.ngram_bias_)
-        cues_t, cues_d = self.cue_terms_
-        cue = cues_t.scores(titles.words)[t_rows] + cues_d.scores(descriptions.words)[d_rows]
+        ngram = t["ngram"][t_rows] + d["ngram"][d_rows] + self.ngram_bias_
+        cue = t["cue"][t_rows] + d["cue"][d_rows]
         field_brand, field_generic, field_disguised = read_brand_fields(
             fields.raw, self.brands_)
         own = t["brand"][t_rows]
-        raw_t, raw_d = titles.column, descriptions.column
         title_chars = raw_t.lengths()
         values = {
             "text__ngram_score": ngram,

@@ -226,6 +226,34 @@ def test_refitting_and_pickling_change_nothing(
     pd.testing.assert_frame_equal(restored.transform(later), model.transform(later))
 
 
+def test_remembered_texts_give_the_features_of_texts_computed_afresh(
+        fitted: tuple[TextFeatures, pd.DataFrame], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Few texts per call (the service) read the memo; many (batch) compute every key."""
+    model, _ = fitted
+    X, _ = toy_listings(300, seed=5)
+    cold = pickle.loads(pickle.dumps(model))
+    parts = [cold.transform(X.iloc[i:i + 7]) for i in range(0, 150, 7)]  # memo grows
+    mixed = X.iloc[::-1]  # half remembered, half new, another order
+    warm = cold.transform(mixed).loc[X.index]
+    assert len(cold._memos()[0]) > 0
+    monkeypatch.setattr("features.key_memo.MEMO_CALL_KEYS", 0)
+    afresh = pickle.loads(pickle.dumps(model)).transform(X)
+    np.testing.assert_array_equal(warm.to_numpy(), afresh.to_numpy())
+    np.testing.assert_array_equal(pd.concat(parts).to_numpy(),
+                                  afresh.loc[pd.concat(parts).index].to_numpy())
+
+
+def test_the_memo_is_not_pickled_and_a_refit_forgets_it(
+        toy: tuple[pd.DataFrame, pd.Series]) -> None:
+    X, y = toy
+    model = TextFeatures(registry_brands=REGISTRY, n_folds=3, random_state=0).fit(X, y)
+    size = len(pickle.dumps(model))
+    model.transform(X.iloc[:50])
+    assert len(model._memos()[0]) > 0 and len(pickle.dumps(model)) == size
+    model.fit(X.iloc[::2], y.iloc[::2])
+    assert len(model._memos()[0]) == 0
+
+
 def test_empty_and_missing_text(fitted: tuple[TextFeatures, pd.DataFrame]) -> None:
     model, _ = fitted
     empty = model.transform(one_per_row([]))
