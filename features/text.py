@@ -420,7 +420,7 @@ class TextFeatures(TransformerMixin, BaseEstimator):
 
     def _fit(self, X: pd.DataFrame, y: object, out_of_fold: bool) -> pd.DataFrame:
         self._check_params()
-        self._memo = None  # what the memos remember belongs to the model fitted before
+        self.__dict__.pop("_memo", None)  # what it remembers belongs to the model fitted before
         frame = self._frame(X)
         validate_data(self, X[list(TEXT_COLUMNS)], skip_check_array=True)  # feature names
         labels = _labels(y, len(X))
