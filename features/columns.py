@@ -29,6 +29,7 @@ MISSING_NS = np.iinfo(np.int64).min  # NaT as int64
 # each: picking rows of a text column one by one, and coding or splitting texts.
 FEW_ROWS = 8
 FEW_TEXTS = 384
+FEW_OF_TABLE = 8  # rows fewer than 1/8 of a plain table's are read alone (`objects`)
 
 
 Arrays = Mapping[str, Any]  # column name -> numpy array (numbers, int64 UTC ns) or Arrow text
@@ -158,12 +159,20 @@ class Columns:
         return self._cached(name, ("numbers", dtype), read)  # no dtype formatting per call
 
     def objects(self, name: str) -> np.ndarray:
-        """A column as a numpy object array (missing text as pandas gives it)."""
+        """A column as a numpy object array (missing text as pandas gives it).
+
+        A few rows of a large table (the listings scored among their sellers' history)
+        are read alone; otherwise the whole column once, for every view of the table.
+        """
         def read() -> np.ndarray:
             if not len(self):
                 return np.zeros(0, dtype=object)
-            values = self._whole_read(name, "objects",
-                                      lambda: _to_numpy(self.stored(name), object))
+            stored = self.stored(name)
+            if (self.rows is not None and isinstance(stored, pa.Array)
+                    and (name, "objects") not in self._whole
+                    and len(self.rows) * FEW_OF_TABLE < len(self.frame)):
+                return _to_numpy(stored.take(pa.array(self.rows)), object)
+            values = self._whole_read(name, "objects", lambda: _to_numpy(stored, object))
             return values if self.rows is None else values[self.rows]
         return self._cached(name, "objects", read)
 

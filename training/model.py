@@ -116,9 +116,10 @@ class ListingRiskModel(PythonModel):
         if with_reasons and len(flagged):
             for i, r in zip(flagged, self.reasons(features[flagged]), strict=True):
                 reasons[i] = r
-        ids = Columns.of(market.listings).objects("listing_id")  # features: the target rows
+        rows = Columns.of(market.listings)  # features: the target rows
         if targets is not None:
-            ids = ids[np.asarray(targets, dtype=bool)]
+            rows = rows.take(np.flatnonzero(np.asarray(targets, dtype=bool)))
+        ids = rows.objects("listing_id")
         return {"listing_id": ids, "score": p, "band": band, "reasons": reasons,
                 "model_version": np.full(len(p), self.version, dtype=object)}
 

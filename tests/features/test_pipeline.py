@@ -190,6 +190,15 @@ def test_columns_take_rows_and_added_columns() -> None:
         rows.require("rows", ["x", "z"])
 
 
+def test_a_few_rows_of_a_plain_table_read_as_objects_as_the_whole_column_does() -> None:
+    texts = pa.array([f"L{i}" if i % 7 else None for i in range(64)], type=pa.large_string())
+    few = np.array([60, 3, 7])  # fewer than 1/8 of the table: read alone
+    alone = Columns.of_arrays({"t": texts}).take(few).objects("t")
+    whole = Columns.of_arrays({"t": texts}).objects("t")[few]
+    assert alone.dtype == whole.dtype == object
+    assert alone.tolist() == whole.tolist() == ["L60", "L3", None]
+
+
 def test_warm_up_builds_the_text_tables_a_first_request_would_wait_for() -> None:
     from features import normalize
 
