@@ -42,6 +42,7 @@ from serving.ledger.cases import (
     BAND_STEP,
     CASE_DECISIONS,
     FINAL_DECISIONS,
+    SNAPSHOT_KEYS,
     case_id_at,
     review_case_complaints_table,
     review_cases_table,
@@ -52,6 +53,7 @@ from serving.ledger.events import (
     MAX_TEXT_CHARS,
     Event,
     EventType,
+    canonical_json,
     check_text,
     format_time,
     utc,
@@ -322,7 +324,9 @@ class ReviewQueue:
         """Open a case for each listing newly flagged `review`/`high`; update open cases.
 
         Once per listing: a newer score (later `scored_at`) updates the listing's open
-        case, an older or repeated one changes nothing, and a listing whose case was
+        case, an older or repeated one changes nothing (nor does a newer one that finds
+        the case holding the same score, band, model version, listing, seller, price and
+        reasons), and a listing whose case was
         decided is not queued again. A `low` score only updates an open case. A frozen
         seller's new listing is taken down as its case opens. Returns the
         case id of each listing (None where it has none). One write transaction, taken
@@ -672,7 +676,9 @@ def _score_plan(conn: Connection, items: Sequence[_ScorePayload]
     decided: set[str] = set()
     for start in range(0, len(ids), 500):
         for row in conn.execute(
-                sa.select(cases.case_id, cases.listing_id, cases.status, cases.scored_at)
+                sa.select(cases.case_id, cases.listing_id, cases.status, cases.scored_at,
+                          cases.band, cases.score, cases.harm_usd, cases.model_version,
+                          cases.snapshot)
                 .where(cases.listing_id.in_(ids[start:start + 500]),
                        cases.status.in_(("open", "decided")))):
             if row.status == "open":
@@ -684,12 +690,23 @@ def _score_plan(conn: Connection, items: Sequence[_ScorePayload]
         case = open_cases.get(item.listing_id)
         if case is not None:
             newer = case.scored_at is None or item.scored_at > case.scored_at
-            plan[item.listing_id] = ("update" if newer else "keep", case.case_id)
+            changes = newer and not _scored_as(case, item)
+            plan[item.listing_id] = ("update" if changes else "keep", case.case_id)
         elif item.listing_id not in decided and item.band in FLAGGED_BANDS:
             plan[item.listing_id] = ("open", None)
         else:
             plan[item.listing_id] = ("keep", None)
     return plan
+
+
+def _scored_as(case: sa.Row, item: _ScorePayload) -> bool:
+    """Whether the case holds this very score of this very listing already (a listing
+    scored again unchanged, as listing systems do on edits that change nothing scored):
+    then there is nothing to record, and the ledger does not grow by a copy of it."""
+    p = item.payload
+    return (case.band == p["band"] and case.score == p["score"]
+            and case.harm_usd == p["harm_usd"] and case.model_version == p["model_version"]
+            and case.snapshot == canonical_json({k: p[k] for k in SNAPSHOT_KEYS}))
 
 
 def _score_payload(item: ScoredListing) -> _ScorePayload:

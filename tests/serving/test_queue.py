@@ -122,6 +122,32 @@ def test_one_case_per_listing_updated_by_newer_scores(queue: ReviewQueue) -> Non
     assert types == [EventType.CASE_OPENED, EventType.CASE_UPDATED]
 
 
+def test_a_listing_scored_again_unchanged_adds_nothing_to_the_ledger(
+        ledger_url: str) -> None:
+    """Listing systems score a listing again on every edit; most change nothing scored.
+    Both databases: the stored score must compare equal to the one computed again."""
+    queue = open_queue(ledger_url)
+    try:
+        _scored_again_unchanged(queue)
+    finally:
+        queue.close()
+
+
+def _scored_again_unchanged(queue: ReviewQueue) -> None:
+    first = score(queue, "L1", 0.7, "review", at=T0)
+    assert score(queue, "L1", 0.7, "review", at=T0 + hours(1)) == first  # the same: no event
+    assert score(queue, "L1", 0.7, "review", at=T0 + hours(2), price=80.0) == first  # edited
+    assert score(queue, "L1", 0.7, "review", at=T0 + hours(3), price=80.0) == first
+    assert score(queue, "L1", 0.01, "low", at=T0 + hours(4), price=80.0) == first  # sinks it
+    [case] = queue.available(at=T0 + hours(5))
+    assert case.listing is not None and case.listing["price"] == 80.0 and case.band == "low"
+    with queue.ledger.store.read() as conn:
+        types = conn.execute(sa.select(events_table.c.type).order_by(events_table.c.seq)
+                             ).scalars().all()
+    assert types == [EventType.CASE_OPENED, EventType.CASE_UPDATED, EventType.CASE_UPDATED]
+    assert queue.ledger.verify().ok
+
+
 def test_low_scores_open_nothing_but_sink_an_open_case(queue: ReviewQueue) -> None:
     assert score(queue, "fine", 0.01, "low") is None
     assert queue.available(at=T0) == []
