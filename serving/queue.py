@@ -338,15 +338,12 @@ class ReviewQueue:
             known = latest.get(item.listing_id)
             if known is None or item.scored_at > payloads[known].scored_at:
                 latest[item.listing_id] = i
-        # A flagged score almost always changes something (opens a case, or updates one
-        # with a newer score), so it goes straight to the write, which plans again anyway;
-        # only `low` scores are first checked in a read, sparing the write lock.
-        flagged = any(item.band in FLAGGED_BANDS for item in payloads)
-        plan: dict[str, tuple[str, str | None]] = {}
-        if not flagged:
-            with self.ledger.store.read() as conn:
-                plan = _score_plan(conn, [payloads[i] for i in latest.values()])
-        if flagged or any(action != "keep" for action, _ in plan.values()):
+        # Planned in a read first: scores that change nothing (`low` ones, listings scored
+        # again unchanged) spare the write lock. The write plans again.
+        with self.ledger.store.read() as conn:
+            plan = _score_plan(conn, [payloads[i] for i in latest.values()])
+            frozen_now = frozen_among(conn, {payloads[i].seller_id for i in latest.values()})
+        if frozen_now or any(action != "keep" for action, _ in plan.values()):
             def work(tx: WriteTx) -> dict[str, str | None]:
                 current = _score_plan(tx.conn, [payloads[i] for i in latest.values()])
                 frozen = frozen_among(tx.conn, {payloads[i].seller_id for i in latest.values()})
