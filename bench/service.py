@@ -6,7 +6,10 @@
    the time, the issue's measure (lookup, features, model, band) by the size of the
    seller's stored history, and a pyinstrument profile (bench/results/service_profile.txt).
 2. Over HTTP on loopback, `strikeout serve` (BentoML, `--workers`): 32 concurrent clients
-   sending one listing per request, then 8 clients sending 100 listings per request.
+   sending one listing per request, cycling through 2,000 listings (so most are listings
+   scored again, as listing systems do on every edit); the same with a new listing id in
+   every request (listings never seen, with the content of those 2,000); then 8 clients
+   sending 100 listings per request, cycling through 4,000.
 3. The same loads against a minimal FastAPI app (uvicorn, same worker count) that loads
    the same MLflow model and calls its pyfunc `predict` once per request.
 4. The same loads and bodies against a bare BentoML `/score` that does no scoring
@@ -247,10 +250,16 @@ async def _client(host: str, port: int, requests: list[tuple[bytes, int]], deadl
     reader, writer = await asyncio.open_connection(host, port)
     opened[0] += 1
     i = offset
+    sent = 0
+    tag = f"{os.urandom(3).hex()}{offset % 100:02d}".encode()  # this client's, this load's
+    assert len(tag) + 6 == len(NEW_ID)  # the body keeps its length
     try:
         while time.monotonic() < deadline:
             payload, n = requests[i % len(requests)]
             i += 1
+            if NEW_ID in payload:  # a listing never sent before: a unique id, of the same width
+                payload = payload.replace(NEW_ID, tag + b"%06d" % sent)
+                sent += 1
             started = time.perf_counter()
             if writer.is_closing():
                 reader, writer = await asyncio.open_connection(host, port)
@@ -341,11 +350,24 @@ def run_load(port: int, path: str, bodies: list[bytes], listings_per_request: in
             **(percentiles(latencies) if latencies else {})}
 
 
-def listing_bodies(later: pd.DataFrame, size: int, count: int) -> list[bytes]:
+NEW_ID = b"#" * 14  # ends a body's listing ids: the load generator makes it unique
+
+
+def listing_bodies(later: pd.DataFrame, size: int, count: int, new_ids: bool = False
+                   ) -> list[bytes]:
+    """`count` request bodies of `size` listings each, cycling through `later`.
+
+    With `new_ids`, every listing id ends in `NEW_ID`, which the load generator replaces
+    with a value unique to each request sent: every request is a listing the server has
+    never seen (same content as one of `later`, its own id). Without, the bodies repeat
+    as the load cycles through them: listings scored again, as on edits.
+    """
     rows = later.copy()
     for column in ("created_at", "registered_at"):
         if column in rows:
             rows[column] = rows[column].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if new_ids:
+        rows["listing_id"] = rows["listing_id"] + "~" + NEW_ID.decode()
     records = rows.to_dict("records")
     return [json.dumps({"listings": [records[(i * size + j) % len(records)]
                                      for j in range(size)]}).encode() for i in range(count)]
@@ -437,7 +459,10 @@ class Server:
     later: pd.DataFrame  # the listings to send, as JSON rows
 
 
-LOADS = (("single_listing_32_clients", 1, 32), ("hundred_listings_8_clients", 100, 8))
+# (label, listings per request, clients, new listing ids)
+LOADS = (("single_listing_32_clients", 1, 32, False),
+         ("single_new_listing_32_clients", 1, 32, True),
+         ("hundred_listings_8_clients", 100, 8, False))
 
 
 def one_load(server: Server, bodies: list[bytes], size: int, clients: int,
@@ -470,18 +495,21 @@ def over_http(servers: list[Server], seconds: float, rounds: int) -> list[dict[s
         bodies = {}
         for server in servers:
             wait_ready(f"http://127.0.0.1:{server.port}{server.ready_path}", server.process)
-            bodies[server.name] = {1: listing_bodies(server.later, 1, 2000),
-                                   100: listing_bodies(server.later, 100, 40)}
-            run_load(server.port, "/score", bodies[server.name][1][:50], 1, server.headers,
-                     4, 3)  # warm-up
+            bodies[server.name] = {
+                (1, False): listing_bodies(server.later, 1, 2000),
+                (1, True): listing_bodies(server.later, 1, 2000, new_ids=True),
+                (100, False): listing_bodies(server.later, 100, 40)}
+            run_load(server.port, "/score", bodies[server.name][1, False][:50], 1,
+                     server.headers, 4, 3)  # warm-up
         results: dict[str, dict[str, Any]] = {s.name: {"server": s.name} for s in servers}
-        for label, size, clients in LOADS:
+        for label, size, clients, new_ids in LOADS:
             for _ in range(rounds):
                 for server in servers:
                     results[server.name].setdefault(label, {"rounds": []})["rounds"].append(
-                        one_load(server, bodies[server.name][size], size, clients, seconds))
+                        one_load(server, bodies[server.name][size, new_ids], size, clients,
+                                 seconds))
         for server in servers:
-            for label, _, _ in LOADS:
+            for label, *_ in LOADS:
                 measured = results[server.name][label]
                 by_rate = sorted(measured["rounds"], key=lambda r: r["listings_per_s"])
                 measured["median_round"] = measured["rounds"].index(
