@@ -365,7 +365,7 @@ class ReviewFeed:
                 usd_per_unit=self.rates.get(listing["currency"]),
                 reference=None if not np.isfinite(reference) else PriceReference(
                     listing["brand"], listing["category"], reference)))
-        self.queue.record_scores(items)
+        self.queue.record_scores(items, open_cases=open_cases)
 
 
 def _listing_records(listings: Arrays) -> list[dict[str, Any]]:

@@ -29,7 +29,7 @@ the case's pending complaints (strikes and freezes as `Ledger.decide` makes them
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
@@ -319,8 +319,8 @@ class ReviewQueue:
         return self.record_scores([ScoredListing(listing, score, band, reasons, model_version,
                                                  scored_at, usd_per_unit, reference)])[0]
 
-    def record_scores(self, scored: Sequence[ScoredListing], *, actor: str = "model"
-                      ) -> list[str | None]:
+    def record_scores(self, scored: Sequence[ScoredListing], *, actor: str = "model",
+                      open_cases: Collection[str] = ()) -> list[str | None]:
         """Open a case for each listing newly flagged `review`/`high`; update open cases.
 
         Once per listing: a newer score (later `scored_at`) updates the listing's open
@@ -331,6 +331,10 @@ class ReviewQueue:
         seller's new listing is taken down as its case opens. Returns the
         case id of each listing (None where it has none). One write transaction, taken
         only when something may change.
+
+        `open_cases` names listings the caller has just seen with an open case (the
+        scoring service reads it with their history): a flagged listing outside it will
+        open a case, and then the write is taken without planning in a read first.
         """
         payloads = [_score_payload(item) for item in scored]
         latest: dict[str, int] = {}
@@ -338,12 +342,20 @@ class ReviewQueue:
             known = latest.get(item.listing_id)
             if known is None or item.scored_at > payloads[known].scored_at:
                 latest[item.listing_id] = i
-        # Planned in a read first: scores that change nothing (`low` ones, listings scored
-        # again unchanged) spare the write lock. The write plans again.
-        with self.ledger.store.read() as conn:
-            plan = _score_plan(conn, [payloads[i] for i in latest.values()])
-            frozen_now = frozen_among(conn, {payloads[i].seller_id for i in latest.values()})
-        if frozen_now or any(action != "keep" for action, _ in plan.values()):
+        # A flagged listing without an open case opens one: straight to the write, which
+        # plans again anyway. Otherwise the scores are planned in a read first, and those
+        # that change nothing (`low` ones, listings scored again unchanged) spare the
+        # write lock.
+        opens = any(payloads[i].band in FLAGGED_BANDS and payloads[i].listing_id
+                    not in open_cases for i in latest.values())
+        plan: dict[str, tuple[str, str | None]] = {}
+        frozen_now: set[str] = set()
+        if not opens:
+            with self.ledger.store.read() as conn:
+                plan = _score_plan(conn, [payloads[i] for i in latest.values()])
+                frozen_now = frozen_among(conn,
+                                          {payloads[i].seller_id for i in latest.values()})
+        if opens or frozen_now or any(action != "keep" for action, _ in plan.values()):
             def work(tx: WriteTx) -> dict[str, str | None]:
                 current = _score_plan(tx.conn, [payloads[i] for i in latest.values()])
                 frozen = frozen_among(tx.conn, {payloads[i].seller_id for i in latest.values()})

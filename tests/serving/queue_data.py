@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from serving.ledger.ledger import ComplaintFiling, Ledger
-from serving.queue import PriceReference, ReviewQueue
+from serving.queue import PriceReference, ReviewQueue, ScoredListing
 from serving.settings import LedgerSettings
 
 T0 = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
@@ -35,13 +36,14 @@ REASONS = [
 
 
 def score(queue: ReviewQueue, listing_id: str, score: float, band: str, *,
-          at: datetime = T0, **fields: Any) -> str | None:
+          at: datetime = T0, open_cases: Collection[str] = (), **fields: Any) -> str | None:
     """Record one score for a listing built by `listing`; returns its case id."""
     rate = fields.pop("usd_per_unit", None)
     reference = fields.pop("reference", ARVEDO_REFERENCE)
-    return queue.record_score(listing(listing_id, **fields), score, band,  # type: ignore[arg-type]
-                              REASONS, "strikeout-listing-risk/1", at,
-                              usd_per_unit=rate, reference=reference)
+    scored = ScoredListing(listing(listing_id, **fields), score, band,  # type: ignore[arg-type]
+                           REASONS, "strikeout-listing-risk/1", at,  # type: ignore[arg-type]
+                           usd_per_unit=rate, reference=reference)
+    return queue.record_scores([scored], open_cases=open_cases)[0]
 
 
 def complain(ledger: Ledger, listing_id: str, *, seller: str = "S1", brand: str = "Arvedo",

@@ -137,8 +137,13 @@ def _scored_again_unchanged(queue: ReviewQueue) -> None:
     first = score(queue, "L1", 0.7, "review", at=T0)
     assert score(queue, "L1", 0.7, "review", at=T0 + hours(1)) == first  # the same: no event
     assert score(queue, "L1", 0.7, "review", at=T0 + hours(2), price=80.0) == first  # edited
-    assert score(queue, "L1", 0.7, "review", at=T0 + hours(3), price=80.0) == first
-    assert score(queue, "L1", 0.01, "low", at=T0 + hours(4), price=80.0) == first  # sinks it
+    # told the case is open (the service reads that with the history), the score is
+    # planned in a read first; told wrongly, the write plans it right all the same
+    assert score(queue, "L1", 0.7, "review", at=T0 + hours(3), price=80.0,
+                 open_cases={"L1"}) == first
+    assert score(queue, "L1", 0.7, "review", at=T0 + hours(3.5), price=80.0) == first
+    assert score(queue, "L1", 0.01, "low", at=T0 + hours(4), price=80.0,
+                 open_cases={"L9"}) == first  # sinks it
     [case] = queue.available(at=T0 + hours(5))
     assert case.listing is not None and case.listing["price"] == 80.0 and case.band == "low"
     with queue.ledger.store.read() as conn:
