@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import pickle
 import time
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,9 @@ def online_latency_ms(pipeline: FeaturePipeline, market: Marketplace, samples: i
     as a bare matrix (`FeaturePipeline.values`), which is what the service does; otherwise
     DataFrames in and out (`transform`).
     """
+    # a copy, as a freshly loaded model: memos start cold (`features.key_memo`), so the
+    # path timed second does not find the texts the first one read
+    pipeline = pickle.loads(pickle.dumps(pipeline))
     listings = market.listings
     ring_index = pipeline.ring_index(market)
     by_seller = listings.groupby("seller_id").indices
