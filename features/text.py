@@ -266,15 +266,26 @@ class Field:
     words: WordBag
 
 
+def title_reading(keys: Sequence[str], book: BrandBook
+                  ) -> tuple[dict[str, np.ndarray], WordBag]:
+    """Distinct title keys' signals and the words of their model text."""
+    signals, folded = title_signals(keys, book)
+    return signals, WordBag.of(model_text(folded))
+
+
+def description_reading(keys: Sequence[str]) -> tuple[dict[str, np.ndarray], WordBag]:
+    """Distinct description keys' signals and the words of their model text."""
+    signals, folded = description_signals(keys)
+    return signals, WordBag.of(model_text(folded))
+
+
 def read_titles(keyed: KeyedColumn, book: BrandBook) -> Field:
-    signals, folded = title_signals(keyed.keys, book)
-    return Field(keyed, signals, WordBag.of(model_text(folded)))
+    return Field(keyed, *title_reading(keyed.keys, book))
 
 
 def read_descriptions(column: pd.Series | pa.Array) -> Field:
     keyed = KeyedColumn.of(column)
-    signals, folded = description_signals(keyed.keys)
-    return Field(keyed, signals, WordBag.of(model_text(folded)))
+    return Field(keyed, *description_reading(keyed.keys))
 
 
 # --- the transformer ----------------------------------------------------------------------
@@ -371,13 +382,11 @@ class TextFeatures(TransformerMixin, BaseEstimator):
 
     def _title_table(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
         """Per distinct title key: its signals and learned scores."""
-        signals, folded = title_signals(keys, self.brands_)
-        return self._scored(signals, WordBag.of(model_text(folded)), 0)
+        return self._scored(*title_reading(keys, self.brands_), 0)
 
     def _description_table(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
         """Per distinct description key: its signals and learned scores."""
-        signals, folded = description_signals(keys)
-        return self._scored(signals, WordBag.of(model_text(folded)), 1)
+        return self._scored(*description_reading(keys), 1)
 
     def _scored(self, signals: dict[str, np.ndarray], words: WordBag, field: int
                 ) -> dict[str, np.ndarray]:

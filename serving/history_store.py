@@ -145,7 +145,7 @@ class SellerSnapshot:
     complaints: Arrays  # the ledger's complaints against them, by (filed_at, complaint_id)
     frozen: frozenset[str]  # those the ledger has frozen now
     open_cases: frozenset[str]  # the listings being scored that have an open review case
-    stored: frozenset[str] = frozenset()  # the listings being scored that are stored already
+    stored: frozenset[str]  # the listings being scored that are stored already
 
 
 @dataclass(frozen=True)

@@ -281,7 +281,8 @@ class OnlineScorer:
         """
         self.ring.refresh()
         seller_ids = list(dict.fromkeys(listings["seller_id"].to_pylist()))
-        snap = self.history.snapshot(seller_ids, scoring=set(listings["listing_id"].to_pylist()))
+        ids = listings["listing_id"].to_pylist()
+        snap = self.history.snapshot(seller_ids, scoring=set(ids))
         new_sellers = sellers
         if len(sellers["seller_id"]):
             wanted, stored = set(seller_ids), set(snap.sellers["seller_id"].to_pylist())
@@ -289,7 +290,6 @@ class OnlineScorer:
                 [i for i, s in enumerate(sellers["seller_id"].to_pylist())
                  if s in wanted and s not in stored], dtype=np.int64))
             self.ring.add_sellers(new_sellers)
-        ids = listings["listing_id"].to_pylist()
         # a listing stored already is in the ring index already (stored, or its seller
         # struck, here or by another replica seen within `refresh_s`): scored again, as
         # listing systems do on every edit, it has nothing to add

@@ -41,7 +41,7 @@ def score(queue: ReviewQueue, listing_id: str, score: float, band: str, *,
     rate = fields.pop("usd_per_unit", None)
     reference = fields.pop("reference", ARVEDO_REFERENCE)
     scored = ScoredListing(listing(listing_id, **fields), score, band,  # type: ignore[arg-type]
-                           REASONS, "strikeout-listing-risk/1", at,  # type: ignore[arg-type]
+                           REASONS, "strikeout-listing-risk/1", at,
                            usd_per_unit=rate, reference=reference)
     return queue.record_scores([scored], open_cases=open_cases)[0]
 
