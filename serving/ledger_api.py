@@ -228,19 +228,46 @@ class UnfreezeResponse(BaseModel):
     freeze: FreezeResponse = Field(description="The freeze just lifted, with the lift.")
 
 
+class KeyFirstRequest(Request):
+    """A request whose JSON decode error waits until the route's key check has run.
+
+    FastAPI parses a JSON body before it solves the route's dependencies, so bytes that
+    are not JSON would get a 422 before a missing key got its 401: a caller without a
+    key could probe the routes' bodies. Here a decode error is kept and the body reads
+    as its raw bytes, as FastAPI reads a body that is not declared JSON (no body model
+    accepts bytes); the dependencies refuse the key if they will, and only then is the
+    decode error raised (by `LoggedRoute`).
+    """
+
+    json_error: RequestValidationError | None = None
+
+    async def json(self) -> Any:
+        try:
+            return await super().json()
+        except ValueError as exc:  # json.JSONDecodeError, or bytes no JSON encoding reads
+            position = getattr(exc, "pos", 0)
+            self.json_error = RequestValidationError([{
+                "type": "json_invalid", "loc": ("body", position), "msg": "JSON decode error",
+                "input": {}, "ctx": {"error": getattr(exc, "msg", str(exc))}}])
+            return await self.body()
+
+
 class LoggedRoute(APIRoute):
-    """Logs every refused call (any 4xx) with the caller's key id, never the key."""
+    """Checks the key before the body (`KeyFirstRequest`) and logs every refused call
+    (any 4xx) with the caller's key id, never the key."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def logged(request: Request) -> Response:
+            request = KeyFirstRequest(request.scope, request.receive)
             try:
                 response = await handler(request)
             except HTTPException as exc:
                 _log_refusal(request, exc.status_code, str(exc.detail))
                 raise
             except RequestValidationError as exc:
+                exc = request.json_error or exc
                 _log_refusal(request, 422, _first_error(exc))
                 return JSONResponse({"detail": _printable(jsonable_encoder(exc.errors()))},
                                     status_code=422)

@@ -150,6 +150,31 @@ def test_no_valid_key_is_401(api: Api, headers: dict[str, str]) -> None:
         assert response.headers["WWW-Authenticate"] == "Bearer"
 
 
+@pytest.mark.parametrize("body", [b"{not json", b'{"reason": "x",', b"", b"\xff\xfe"])
+def test_the_key_is_checked_before_the_body_is_read(api: Api, body: bytes) -> None:
+    """A caller without a key learns nothing of a route's body, even from bytes that
+    are not JSON; a caller with another role's key is refused for its role; the caller
+    the route is for is told where the JSON broke."""
+    routes = [("/complaints", "arvedo"), ("/complaints/c1/decision", "reviewer"),
+              ("/sellers/S1/unfreeze", "admin"), ("/queue/claim", "reviewer")]
+    for path, owner in routes:
+        def post(**headers: str) -> httpx.Response:
+            return api.client.post(path, content=body, headers={
+                "Content-Type": "application/json", "Idempotency-Key": "k", **headers})
+
+        keyless = post()
+        assert keyless.status_code == 401, (path, keyless.text)
+        assert keyless.headers["WWW-Authenticate"] == "Bearer"
+        assert post(Authorization="Bearer sk_not-a-key").status_code == 401
+        wrong = post(**api.auth("scorer"))
+        assert wrong.status_code == 403, (path, wrong.text)
+        mine = post(**api.auth(owner))
+        assert mine.status_code == 422, (path, mine.text)
+        if body:
+            assert [e["type"] for e in mine.json()["detail"]] == ["json_invalid"], mine.text
+            assert mine.json()["detail"][0]["loc"][0] == "body"
+
+
 def test_wrong_role_is_403(api: Api) -> None:
     cid = api.file("arvedo", "k1").json()["complaint_id"]
     assert api.file("scorer", "k2").status_code == 403

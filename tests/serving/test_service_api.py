@@ -179,6 +179,10 @@ def test_every_route_but_health_and_metrics_wants_a_key_of_the_right_role(api: A
     assert api.client.post("/admin/reload",
                            headers=bearer(api.ledger.keys["scorer"])).status_code == 403
     assert api.client.get("/sellers/S1").status_code == 401
+    for path in ("/score", "/complaints", "/queue/claim"):  # the key before the body
+        garbled = api.client.post(path, content=b"{not json",
+                                  headers={"Content-Type": "application/json"})
+        assert garbled.status_code == 401, (path, garbled.text)
     for path in ("/livez", "/readyz", "/metrics"):
         assert api.client.get(path).status_code == 200
 
