@@ -157,18 +157,18 @@ def test_the_key_is_checked_before_the_body_is_read(api: Api, body: bytes) -> No
     the route is for is told where the JSON broke."""
     routes = [("/complaints", "arvedo"), ("/complaints/c1/decision", "reviewer"),
               ("/sellers/S1/unfreeze", "admin"), ("/queue/claim", "reviewer")]
-    for path, owner in routes:
-        def post(**headers: str) -> httpx.Response:
-            return api.client.post(path, content=body, headers={
-                "Content-Type": "application/json", "Idempotency-Key": "k", **headers})
+    def post(path: str, **headers: str) -> httpx.Response:
+        return api.client.post(path, content=body, headers={
+            "Content-Type": "application/json", "Idempotency-Key": "k", **headers})
 
-        keyless = post()
+    for path, owner in routes:
+        keyless = post(path)
         assert keyless.status_code == 401, (path, keyless.text)
         assert keyless.headers["WWW-Authenticate"] == "Bearer"
-        assert post(Authorization="Bearer sk_not-a-key").status_code == 401
-        wrong = post(**api.auth("scorer"))
+        assert post(path, Authorization="Bearer sk_not-a-key").status_code == 401
+        wrong = post(path, **api.auth("scorer"))
         assert wrong.status_code == 403, (path, wrong.text)
-        mine = post(**api.auth(owner))
+        mine = post(path, **api.auth(owner))
         assert mine.status_code == 422, (path, mine.text)
         if body:
             assert [e["type"] for e in mine.json()["detail"]] == ["json_invalid"], mine.text
