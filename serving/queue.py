@@ -269,6 +269,16 @@ class CaseOutcome:
 
 
 @dataclass(frozen=True)
+class Renewal:
+    """What `ReviewQueue.renew` did: the cases whose lease now ends at `lease_expires_at`
+    (None when none was renewed), and those the reviewer no longer holds."""
+
+    renewed: list[str]
+    lost: list[str]
+    lease_expires_at: datetime | None
+
+
+@dataclass(frozen=True)
 class BandCount:
     waiting: int = 0
     claimed: int = 0
@@ -431,6 +441,40 @@ class ReviewQueue:
             return [*own, *fresh]
 
         return self.details(self.ledger.store.write(work), at=moment)
+
+    def renew(self, reviewer: str, case_ids: Sequence[str], at: datetime | None = None
+              ) -> Renewal:
+        """Give `reviewer` a full lease again, from now, on those of `case_ids` it holds:
+        open cases it claimed last, whether or not the lease has run out meanwhile (a
+        lapsed lease nobody else took is renewed). The others are `lost` (decided,
+        escalated, claimed by another reviewer, or no case), in the order given.
+
+        A page open on a batch renews while its reviewer works, so cases are not taken
+        from under a reviewer who spends longer than a lease on a batch."""
+        if not 1 <= len(case_ids) <= MAX_CLAIM:
+            raise ValueError(f"renew between 1 and {MAX_CLAIM} case ids, got {len(case_ids)}")
+        check_text(reviewer, "reviewer", MAX_ID_CHARS)
+        moment = utc(at or now())
+        expires = moment + self.lease
+
+        def work(tx: WriteTx) -> set[str]:
+            cases = review_cases_table.c
+            rows = tx.conn.execute(
+                sa.select(cases.case_id, cases.listing_id, cases.seller_id, cases.tier)
+                .where(cases.case_id.in_(list(case_ids)), cases.status == "open",
+                       cases.claimed_by == reviewer)
+                .with_for_update(of=review_cases_table)).all()
+            for row in sorted(rows, key=lambda r: r.case_id):
+                tx.append(Event(
+                    type=EventType.CASE_CLAIMED, actor=reviewer, at=moment,
+                    case_id=row.case_id, listing_id=row.listing_id, seller_id=row.seller_id,
+                    payload={"lease_expires_at": format_time(expires), "tier": row.tier}))
+            return {row.case_id for row in rows}
+
+        held = self.ledger.store.write(work)
+        return Renewal(renewed=[c for c in dict.fromkeys(case_ids) if c in held],
+                       lost=[c for c in dict.fromkeys(case_ids) if c not in held],
+                       lease_expires_at=expires if held else None)
 
     def case(self, case_id: str, at: datetime | None = None) -> CaseDetail:
         details = self.details([case_id], at=at)

@@ -65,6 +65,13 @@ class ClaimRequest(Closed):
                            self.tier)
 
 
+class RenewRequest(Closed):
+    """The cases of the caller's batch whose leases to renew."""
+
+    case_ids: list[Identifier] = Field(min_length=1, max_length=MAX_CLAIM, description=(
+        "Cases the caller claimed; each it still holds gets a full lease from now."))
+
+
 class CaseDecisionRequest(Closed):
     """A reviewer's decision on a case."""
 
@@ -221,6 +228,16 @@ class ClaimResponse(BaseModel):
     lease_minutes: float = Field(description="How long each lease lasts.")
 
 
+class RenewResponse(BaseModel):
+    renewed: list[str] = Field(description="Cases whose lease was renewed, in the order asked.")
+    lost: list[str] = Field(description=(
+        "Cases the caller no longer holds: decided, escalated, claimed by another reviewer "
+        "after the caller's lease ran out, or unknown."))
+    lease_expires_at: datetime | None = Field(
+        description="When the renewed leases end (null when none was renewed).")
+    lease_minutes: float = Field(description="How long each lease lasts.")
+
+
 class ComplaintOutcomeResponse(BaseModel):
     complaint_id: str = Field(description="A complaint the case carried.")
     status: Literal["upheld", "rejected"] = Field(description="Its decision.")
@@ -321,6 +338,14 @@ def queue_router(get_queue: Callable[..., ReviewQueue]) -> APIRouter:
             details = queue.claim(principal.actor, body.where(), body.limit, at=moment,
                                   senior=principal.role == "senior")
         return ClaimResponse(cases=[CaseResponse.of_detail(d, moment) for d in details],
+                             lease_minutes=queue.settings.review_lease_minutes)
+
+    @router.post("/queue/renew", response_model=RenewResponse,
+                 summary="Renew the leases on cases the caller still holds")
+    def renew(body: RenewRequest, queue: QueueDep, principal: Reviewer) -> RenewResponse:
+        renewal = queue.renew(principal.actor, body.case_ids, at=now())
+        return RenewResponse(renewed=renewal.renewed, lost=renewal.lost,
+                             lease_expires_at=renewal.lease_expires_at,
                              lease_minutes=queue.settings.review_lease_minutes)
 
     @router.get("/queue/stats", response_model=StatsResponse, summary="The queue at a glance")

@@ -12,7 +12,8 @@
   const $ = (selector) => document.querySelector(selector);
   const TIER = new URLSearchParams(location.search).get("tier") === "senior" ? "senior" : "standard";
 
-  const state = { ids: [], index: 0, selected: new Set(), chain: Promise.resolve() };
+  const state = { ids: [], index: 0, selected: new Set(), chain: Promise.resolve(),
+                  worked: false, renewing: null };
 
   class Refused extends Error {
     constructor(status, detail) { super(detail); this.status = status; }
@@ -70,11 +71,15 @@
     other.textContent = TIER === "senior" ? "standard queue" : "senior queue";
     other.href = TIER === "senior" ? "review" : "review?tier=senior";
     if (document.activeElement instanceof HTMLElement) document.activeElement.blur();
+    const leaseMs = Number(document.body.dataset.leaseMinutes) * 60_000;
+    if (state.renewing === null) state.renewing = setInterval(renew, leaseMs / 3);
     await claim();
   }
 
   function signOut(why = "") {
     sessionStorage.removeItem(KEY_NAME);
+    clearInterval(state.renewing);
+    state.renewing = null;
     $("#sign-in").hidden = false;
     $("#desk").hidden = true;
     $("#bar").hidden = true;
@@ -141,6 +146,34 @@
     if (state.selected.has(id)) state.selected.delete(id); else state.selected.add(id);
     item(id).classList.toggle("selected", state.selected.has(id));
     say(state.selected.size ? `${state.selected.size} selected: c / n / e decides them all.` : "");
+  }
+
+  // --- leases ---------------------------------------------------------------------------
+
+  // Every third of a lease, the open cases of the batch get a full lease again if the
+  // reviewer pressed a key or clicked since the last renewal: a reviewer slower than a
+  // lease keeps the batch, and an abandoned tab lets it go within a lease and a third.
+  async function renew() {
+    const held = state.ids.filter(isOpen);
+    if (!state.worked || !held.length) return;
+    state.worked = false;
+    let outcome;
+    try {
+      outcome = await call("queue/renew", { method: "POST", json: { case_ids: held } });
+    } catch (error) {
+      if (error.status !== 401) say(`Cannot renew the claims: ${error.message}`, true);
+      return;
+    }
+    const lost = outcome.lost.filter(isOpen);
+    for (const id of lost) {
+      const li = item(id);
+      li.dataset.status = "claimed-elsewhere";
+      li.querySelector(".item-state").textContent = "lease ran out";
+    }
+    if (lost.length) {
+      say(`${lost.length} case${lost.length > 1 ? "s" : ""} went back to the queue ` +
+          "while the page was idle; j / k to the others.", true);
+    }
   }
 
   // --- deciding -------------------------------------------------------------------------
@@ -236,6 +269,9 @@
     });
     $("#sign-out").addEventListener("click", () => signOut());
     document.addEventListener("keydown", onKey);
+    for (const type of ["keydown", "pointerdown"]) {
+      document.addEventListener(type, () => { state.worked = true; }, { capture: true });
+    }
     if (sessionStorage.getItem(KEY_NAME)) start(); else $("#key").focus();
   });
 })();

@@ -33,10 +33,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def ledger_server(home: Path, port: int, reviewer_key: str) -> Iterator[subprocess.Popen[bytes]]:
-    """`uvicorn` serving the ledger app from `home`, ready to answer."""
+def ledger_server(home: Path, port: int, reviewer_key: str, **settings: str
+                  ) -> Iterator[subprocess.Popen[bytes]]:
+    """`uvicorn` serving the ledger app from `home`, ready to answer; `settings` are
+    `LedgerSettings` fields (as `STRIKEOUT_*` variables)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRIKEOUT_")}
     env["STRIKEOUT_HOME"] = str(home)
+    env.update({f"STRIKEOUT_{name.upper()}": value for name, value in settings.items()})
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "serving.ledger_app:create_app",
          "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],

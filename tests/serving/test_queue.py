@@ -46,6 +46,12 @@ def order(queue: ReviewQueue, at=T0 + hours(1), **where: object) -> list[str]:
     return [c.listing_id for c in queue.available(QueueFilter(**where), at=at)]  # type: ignore[arg-type]
 
 
+def event_count(queue: ReviewQueue) -> int:
+    with queue.ledger.store.read() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(events_table)).scalar()
+                   or 0)
+
+
 # --- ordering -------------------------------------------------------------------------------
 
 def test_high_before_review_and_more_expected_harm_first(queue: ReviewQueue) -> None:
@@ -287,6 +293,43 @@ def test_claiming_again_renews_the_reviewers_own_leases_first(queue: ReviewQueue
     again = queue.claim("reviewer/a", limit=3, at=T0 + hours(0.25))
     assert [d.case.case_id for d in again][:2] == first and len(again) == 3
     assert again[0].case.lease_expires_at == T0 + hours(0.75)
+
+
+def test_renewing_keeps_the_reviewers_cases_and_names_those_it_lost(
+        any_queue: ReviewQueue) -> None:
+    queue = any_queue
+    for i in range(4):
+        score(queue, f"L{i}", 0.5, "review", price=10.0 * (i + 1))
+    held = [d.case.case_id for d in queue.claim("reviewer/a", limit=4, at=T0)]
+    queue.decide(held[3], "not_counterfeit", reviewer="reviewer/a", at=T0 + hours(0.1))
+    queue.decide(held[2], "escalate", reviewer="reviewer/a", at=T0 + hours(0.1))
+    [taken] = queue.claim("reviewer/b", limit=1, at=T0 + hours(0.6))  # a's leases lapsed
+    assert taken.case.case_id == held[0]
+
+    renewal = queue.renew("reviewer/a", [*held, "case_none"], at=T0 + hours(0.7))
+    # the lapsed lease nobody took is still a's; the others are decided, escalated,
+    # another reviewer's, or no case at all
+    assert renewal.renewed == [held[1]]
+    assert renewal.lost == [held[0], held[2], held[3], "case_none"]
+    assert renewal.lease_expires_at == T0 + hours(1.2)
+    assert queue.case(held[1], at=T0 + hours(0.8)).case.lease_expires_at == T0 + hours(1.2)
+    assert queue.claim("reviewer/c", at=T0 + hours(1.0)) == []  # past a's first lease
+    assert queue.case(held[0], at=T0 + hours(1.0)).case.claimed_by == "reviewer/b"
+    later = [d.case.case_id for d in queue.claim("reviewer/c", at=T0 + hours(1.3))]
+    assert sorted(later) == sorted(held[:2])  # both leases ran out
+
+
+def test_renewing_nothing_of_ones_own_writes_nothing(queue: ReviewQueue) -> None:
+    score(queue, "L1", 0.9, "high")
+    [claimed] = queue.claim("reviewer/a", at=T0)
+    before = event_count(queue)
+    renewal = queue.renew("reviewer/b", [claimed.case.case_id], at=T0 + hours(0.1))
+    assert (renewal.renewed, renewal.lease_expires_at) == ([], None)
+    assert event_count(queue) == before
+    with pytest.raises(ValueError, match="between 1 and 200 case ids"):
+        queue.renew("reviewer/a", [], at=T0)
+    with pytest.raises(ValueError, match="between 1 and 200 case ids"):
+        queue.renew("reviewer/a", [f"case_{i}" for i in range(201)], at=T0)
 
 
 def test_the_lease_length_is_a_setting(sqlite_url: str) -> None:

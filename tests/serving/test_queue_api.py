@@ -138,6 +138,22 @@ def test_claim_returns_full_cases_and_no_case_twice(any_api: Api) -> None:
     assert api.get("/queue").json()["cases"] == []
 
 
+def test_a_reviewer_renews_the_leases_it_holds(api: Api) -> None:
+    cases = [c["case_id"] for c in api.post("/queue/claim", {"limit": 2}).json()["cases"]]
+    theirs = api.post("/queue/claim", {"limit": 1}, who="reviewer2").json()["cases"][0]
+    renewed = api.post("/queue/renew", {"case_ids": [*cases, theirs["case_id"]]})
+    assert renewed.status_code == 200, renewed.text
+    body = renewed.json()
+    assert (body["renewed"], body["lost"]) == (cases, [theirs["case_id"]])
+    assert body["lease_minutes"] == 30 and body["lease_expires_at"].endswith("Z")
+    shown = api.get(f"/cases/{cases[0]}").json()
+    assert shown["lease_expires_at"] == body["lease_expires_at"]
+    for bad in ({"case_ids": []}, {"case_ids": ["x"] * 201}, {"case_ids": "case_1"}, {}):
+        refused = api.post("/queue/renew", bad)
+        assert refused.status_code == 422 and "case_ids" in refused.text, bad
+    assert api.post("/queue/renew", {"case_ids": cases}, who="admin").status_code == 403
+
+
 def test_decisions_strike_through_the_ledger_and_twice_is_409(any_api: Api) -> None:
     api = any_api
     [case] = api.post("/queue/claim", {"limit": 1}).json()["cases"]

@@ -10,7 +10,9 @@ rewriting a committed file.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -98,17 +100,25 @@ def chromium_path() -> Path:
     return CHROMIUM_PATH
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, tuple[str, str], dict[str, str], Path]]:
-    home = tmp_path / "home"
+Served = tuple[str, tuple[str, str], dict[str, str], Path]
+
+
+@contextmanager
+def serving(home: Path, **settings: str) -> Iterator[Served]:
     key, senior_key, cases = seed(home)
     port = free_port()
-    with ledger_server(home, port, key) as process:
+    with ledger_server(home, port, key, **settings) as process:
         try:
             yield f"http://127.0.0.1:{port}", (key, senior_key), cases, home
         finally:
             process.terminate()
             process.wait(timeout=30)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    with serving(tmp_path / "home") as running:
+        yield running
 
 
 def current(page: Page) -> str:
@@ -126,7 +136,7 @@ def decided(page: Page, case_id: str, status: str = "decided") -> None:
 
 
 def test_a_reviewer_clears_the_queue_with_the_keyboard(
-        chromium_path: Path, served: tuple[str, tuple[str, str], dict[str, str], Path]) -> None:
+        chromium_path: Path, served: Served) -> None:
     base, (key, senior_key), cases, home = served
     ARTIFACTS_PATH.mkdir(exist_ok=True)
     with sync_playwright() as p:
@@ -238,7 +248,7 @@ def test_a_reviewer_clears_the_queue_with_the_keyboard(
 
 
 def test_a_queue_that_cannot_be_reached_keeps_the_key_and_is_tried_again(
-        chromium_path: Path, served: tuple[str, tuple[str, str], dict[str, str], Path]) -> None:
+        chromium_path: Path, served: Served) -> None:
     base, (key, _), _, _ = served
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
@@ -257,3 +267,49 @@ def test_a_queue_that_cannot_be_reached_keeps_the_key_and_is_tried_again(
             expect(page.locator("#desk")).to_be_visible(timeout=15_000)
         finally:
             browser.close()
+
+
+def test_the_page_renews_its_claims_while_the_reviewer_works(
+        chromium_path: Path, tmp_path: Path) -> None:
+    """With 4.8-second leases, renewed every 1.6 s: a reviewer who keeps working holds the
+    batch past its first lease; once the page sits idle the cases go back to the queue,
+    and the page says so when the reviewer returns."""
+    home = tmp_path / "home"
+    with serving(home, review_lease_minutes="0.08") as (base, (key, _), _, _):
+        queue = ReviewQueue.open(LedgerSettings(home=home))
+        other = create_key(queue.ledger.store, "reviewer").key
+        queue.close()
+
+        def claimed_by_other() -> list[str]:
+            response = httpx.post(f"{base}/queue/claim", json={},
+                                  headers={"Authorization": f"Bearer {other}"}, timeout=10)
+            assert response.status_code == 200, response.text
+            return [c["case_id"] for c in response.json()["cases"]]
+
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport=VIEWPORT)
+                page.goto(f"{base}/review")
+                page.fill("#key", key)
+                page.press("#key", "Enter")
+                expect(page.locator("#batch li")).to_have_count(5)
+                expect(page.locator(".lease")).to_contain_text("renewed while you work")
+                working_until = time.monotonic() + 7.0  # well past the first lease
+                while time.monotonic() < working_until:
+                    page.keyboard.press("j")
+                    page.wait_for_timeout(300)
+                assert claimed_by_other() == []  # still the reviewer's
+
+                deadline = time.monotonic() + 60  # idle: gone within a lease and a third
+                taken = claimed_by_other()
+                while not taken and time.monotonic() < deadline:
+                    time.sleep(0.5)
+                    taken = claimed_by_other()
+                assert len(taken) == 5
+                page.keyboard.press("k")  # back at work: the next renewal finds them gone
+                expect(page.locator('#batch li[data-status="claimed-elsewhere"]')
+                       ).to_have_count(5, timeout=15_000)
+                expect(page.locator("#message")).to_contain_text("5 cases went back to the queue")
+            finally:
+                browser.close()
