@@ -65,7 +65,7 @@ from serving.ledger.store import (
     events_table,
     row_event,
 )
-from serving.ledger.takedowns import frozen_among, take_down, take_down_frozen
+from serving.ledger.takedowns import down_among, frozen_among, take_down, take_down_frozen
 from serving.settings import LedgerSettings
 
 Band = Literal["low", "review", "high"]
@@ -359,13 +359,16 @@ class ReviewQueue:
         opens = any(payloads[i].band in FLAGGED_BANDS and payloads[i].listing_id
                     not in open_cases for i in latest.values())
         plan: dict[str, tuple[str, str | None]] = {}
-        frozen_now: set[str] = set()
+        to_take_down: set[str] = set()
         if not opens:
             with self.ledger.store.read() as conn:
                 plan = _score_plan(conn, [payloads[i] for i in latest.values()])
-                frozen_now = frozen_among(conn,
-                                          {payloads[i].seller_id for i in latest.values()})
-        if opens or frozen_now or any(action != "keep" for action, _ in plan.values()):
+                frozen = frozen_among(conn, {payloads[i].seller_id for i in latest.values()})
+                if frozen:  # a frozen seller's listing scored again is mostly down already
+                    listed = {payloads[i].listing_id for i in latest.values()
+                              if payloads[i].seller_id in frozen}
+                    to_take_down = listed - down_among(conn, listed)
+        if opens or to_take_down or any(action != "keep" for action, _ in plan.values()):
             def work(tx: WriteTx) -> dict[str, str | None]:
                 current = _score_plan(tx.conn, [payloads[i] for i in latest.values()])
                 frozen = frozen_among(tx.conn, {payloads[i].seller_id for i in latest.values()})
@@ -723,17 +726,11 @@ class _ScorePayload:
 def _score_plan(conn: Connection, items: Sequence[_ScorePayload]
                 ) -> dict[str, tuple[str, str | None]]:
     """For each listing: open a case, update its open case, or keep things as they are."""
-    cases = review_cases_table.c
     ids = [item.listing_id for item in items]
     open_cases: dict[str, sa.Row] = {}
     decided: set[str] = set()
     for start in range(0, len(ids), 500):
-        for row in conn.execute(
-                sa.select(cases.case_id, cases.listing_id, cases.status, cases.scored_at,
-                          cases.band, cases.score, cases.harm_usd, cases.model_version,
-                          cases.snapshot)
-                .where(cases.listing_id.in_(ids[start:start + 500]),
-                       cases.status.in_(("open", "decided")))):
+        for row in conn.execute(_CASES_OF_LISTINGS, {"ids": ids[start:start + 500]}):
             if row.status == "open":
                 open_cases[row.listing_id] = row
             else:
@@ -750,6 +747,14 @@ def _score_plan(conn: Connection, items: Sequence[_ScorePayload]
         else:
             plan[item.listing_id] = ("keep", None)
     return plan
+
+
+_cases = review_cases_table.c
+_CASES_OF_LISTINGS = (  # built once: every scoring pass plans with it
+    sa.select(_cases.case_id, _cases.listing_id, _cases.status, _cases.scored_at, _cases.band,
+              _cases.score, _cases.harm_usd, _cases.model_version, _cases.snapshot)
+    .where(_cases.listing_id.in_(sa.bindparam("ids", expanding=True)),
+           _cases.status.in_(("open", "decided"))))
 
 
 def _scored_as(case: sa.Row, item: _ScorePayload) -> bool:

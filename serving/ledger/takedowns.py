@@ -90,6 +90,12 @@ def is_down(conn: Connection, listing_id: str) -> bool:
 _INSERT_TAKEDOWN = takedowns_table.insert()
 _TAKEDOWN_OF = sa.select(takedowns_table.c.seq).where(
     takedowns_table.c.listing_id == sa.bindparam("listing"))
+# and these on every scoring pass
+_FROZEN_AMONG = sa.select(freezes_table.c.seller_id).where(
+    freezes_table.c.seller_id.in_(sa.bindparam("ids", expanding=True)),
+    freezes_table.c.lifted_seq.is_(None))
+_DOWN_AMONG = sa.select(takedowns_table.c.listing_id).where(
+    takedowns_table.c.listing_id.in_(sa.bindparam("ids", expanding=True)))
 
 
 def take_down(tx: WriteTx, *, listing_id: str, seller_id: str, actor: str, at: datetime,
@@ -155,10 +161,17 @@ def frozen_among(conn: Connection, seller_ids: Iterable[str]) -> set[str]:
     ids = sorted(set(seller_ids))
     frozen: set[str] = set()
     for start in range(0, len(ids), 500):
-        frozen.update(conn.execute(sa.select(freezes_table.c.seller_id).where(
-            freezes_table.c.seller_id.in_(ids[start:start + 500]),
-            freezes_table.c.lifted_seq.is_(None))).scalars())
+        frozen.update(conn.execute(_FROZEN_AMONG, {"ids": ids[start:start + 500]}).scalars())
     return frozen
+
+
+def down_among(conn: Connection, listing_ids: Iterable[str]) -> set[str]:
+    """Which of `listing_ids` are taken down."""
+    ids = sorted(set(listing_ids))
+    down: set[str] = set()
+    for start in range(0, len(ids), 500):
+        down.update(conn.execute(_DOWN_AMONG, {"ids": ids[start:start + 500]}).scalars())
+    return down
 
 
 def seller_takedowns(conn: Connection, seller_id: str) -> list[Takedown]:

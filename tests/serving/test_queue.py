@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -398,6 +399,31 @@ def test_a_frozen_sellers_new_listing_is_taken_down_as_its_case_opens(
     assert sorted(downs) == ["L0", "L1", "L2", "L7"]
     assert downs["L7"].cause == "freeze" and "seller S1, who is frozen" in downs["L7"].reason
     assert queue.ledger.verify().ok
+
+
+def test_a_frozen_sellers_listing_down_already_takes_no_write_when_scored_again(
+        any_queue: ReviewQueue, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Listing systems score a frozen seller's listings again on every edit: once they
+    are down, scoring them again changes nothing and must not queue for the write lock."""
+    queue = any_queue
+    for i in range(3):
+        queue.ledger.decide(complain(queue.ledger, f"L{i}"), "upheld", actor="reviewer/r2")
+    score(queue, "L7", 0.99, "high", at=T0 + hours(2))
+    writes = []
+    write = queue.ledger.store.write
+
+    def counted(work: Any) -> Any:
+        writes.append(work)
+        return write(work)
+
+    monkeypatch.setattr(queue.ledger.store, "write", counted)
+    score(queue, "L7", 0.99, "high", at=T0 + hours(3), open_cases={"L7"})
+    score(queue, "L1", 0.2, "low", at=T0 + hours(3))  # down with the freeze, no case
+    assert writes == []
+    score(queue, "L9", 0.2, "low", at=T0 + hours(3))  # a listing of the frozen seller, up
+    assert len(writes) == 1
+    assert sorted(t.listing_id for t in queue.ledger.takedowns()) == ["L0", "L1", "L2", "L7",
+                                                                      "L9"]
 
 
 def test_not_counterfeit_rejects_the_complaints(queue: ReviewQueue) -> None:
