@@ -1,4 +1,4 @@
-"""Prometheus metrics of the scoring service, served with BentoML's own at `/metrics`.
+"""Prometheus metrics of the scoring service, served at `/metrics` (`exposition`).
 
 BentoML runs each worker with `PROMETHEUS_MULTIPROC_DIR` set and merges the workers'
 metrics when `/metrics` is read, but only for metrics created after that variable is
@@ -9,8 +9,6 @@ the worker, once per process.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Collection
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -61,17 +59,18 @@ def service_metrics() -> ServiceMetrics:
     )
 
 
-_ENDPOINT = re.compile(r'endpoint="((?:[^"\\]|\\.)*)"')
+def exposition() -> tuple[bytes, str]:
+    """Every worker's series in Prometheus' text format, merged as BentoML merges them,
+    and the format's media type.
 
-
-def only_endpoints(exposition: str, kept: Collection[str]) -> str:
-    """Prometheus text without the samples labelled with any other `endpoint` than `kept`.
-
-    BentoML labels its per-request metrics with the request's raw path. The ledger's and
-    the queue's paths hold ids (cases, sellers, complaints), and a caller without a key
-    can make up any path; `/metrics` needs no key. Samples without an endpoint label,
-    and the HELP and TYPE lines, pass as they are.
+    BentoML's own per-request series are switched off in the service (`metrics` in its
+    config): BentoML labels them with the raw request path, and the ledger's and the
+    queue's paths hold ids (cases, sellers, complaints), so every id asked for, and every
+    path a caller without a key makes up, added series for good (in the workers' metric
+    files, even when `/metrics` left them out). `/score`'s requests, latency, scores and
+    bands are strikeout's own series, labelled by status and band alone.
     """
-    lines = exposition.splitlines(keepends=True)
-    return "".join(line for line in lines if line.startswith("#")
-                   or (found := _ENDPOINT.search(line)) is None or found.group(1) in kept)
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    client = BentoMLContainer.metrics_client.get()
+    return bytes(client.generate_latest()), str(client.CONTENT_TYPE_LATEST)

@@ -44,7 +44,7 @@ from bentoml._internal.service.openapi.specification import OpenAPISpecification
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import DBAPIError
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from serving.batcher import MicroBatcher, Overloaded
 from serving.champion import ModelSlot, ModelUnavailable
@@ -55,7 +55,7 @@ from serving.keys import Principal
 from serving.ledger.ledger import Ledger
 from serving.ledger.store import LedgerBusyError
 from serving.ledger_api import ledger_router
-from serving.metrics import ServiceMetrics, only_endpoints, service_metrics
+from serving.metrics import ServiceMetrics, exposition, service_metrics
 from serving.online import OnlineScorer, ReviewFeed, RingState
 from serving.queue import ReviewQueue
 from serving.queue_api import queue_router
@@ -146,6 +146,13 @@ def reload_model(principal: Annotated[Principal, Depends(_admin)]) -> ReloadResp
                           previous_version=outcome.previous or "", changed=outcome.changed)
 
 
+@admin_router.get("/metrics", include_in_schema=False)
+def metrics() -> Response:
+    """Prometheus: every worker's `strikeout_*` series (see `serving/metrics.py`)."""
+    body, media_type = exposition()
+    return Response(body, media_type=media_type)
+
+
 routes = FastAPI(title="strikeout", docs_url=None, redoc_url=None, openapi_url=None)
 routes.include_router(ledger_router(_ledger))
 routes.include_router(queue_router(_queue))
@@ -224,6 +231,7 @@ class DescribedService(bentoml.Service):
     service_class=DescribedService,
     traffic={"timeout": 60},
     logging={"access": {"enabled": False}},
+    metrics={"enabled": False},  # strikeout's own, served by `metrics` above: see there
     tracing={"excluded_urls": ["/score"]},
 )
 class Strikeout:
@@ -267,11 +275,6 @@ class Strikeout:
 
     def __is_ready__(self) -> bool:
         return self.ledger is not None and self.slot.current is not None
-
-    def __metrics__(self, exposition: str) -> str:
-        """`/metrics` as BentoML serves it, without its series for paths other than
-        `/score` (`only_endpoints`: they would show ids to anyone)."""
-        return only_endpoints(exposition, ("/score",))
 
     @bentoml.on_shutdown
     def close(self) -> None:
