@@ -158,20 +158,22 @@ def take_down_frozen(tx: WriteTx, *, listing_id: str, seller_id: str, actor: str
 
 def frozen_among(conn: Connection, seller_ids: Iterable[str]) -> set[str]:
     """Which of `seller_ids` are frozen now."""
-    ids = sorted(set(seller_ids))
-    frozen: set[str] = set()
-    for start in range(0, len(ids), 500):
-        frozen.update(conn.execute(_FROZEN_AMONG, {"ids": ids[start:start + 500]}).scalars())
-    return frozen
+    return _among(conn, _FROZEN_AMONG, seller_ids)
 
 
 def down_among(conn: Connection, listing_ids: Iterable[str]) -> set[str]:
     """Which of `listing_ids` are taken down."""
-    ids = sorted(set(listing_ids))
-    down: set[str] = set()
-    for start in range(0, len(ids), 500):
-        down.update(conn.execute(_DOWN_AMONG, {"ids": ids[start:start + 500]}).scalars())
-    return down
+    return _among(conn, _DOWN_AMONG, listing_ids)
+
+
+def _among(conn: Connection, query: sa.Select, ids: Iterable[str]) -> set[str]:
+    """The ids `query` (with an expanding `ids` parameter) finds among `ids`, asked 500
+    at a time."""
+    asked = sorted(set(ids))
+    found: set[str] = set()
+    for start in range(0, len(asked), 500):
+        found.update(conn.execute(query, {"ids": asked[start:start + 500]}).scalars())
+    return found
 
 
 def seller_takedowns(conn: Connection, seller_id: str) -> list[Takedown]:
