@@ -659,14 +659,11 @@ def _history_arrays(sellers: Sequence[CachedSeller], scoring: Collection[str]
             else:
                 tail.append(row)
     parts = [seller.columns for seller in sellers if seller.columns is not None]
-    tables = []
-    if parts:
-        kept, dropped = _without(stacked(*parts), scoring)
-        tables.append(kept)
-        stored.update(dropped)
-    if tail or not tables:
-        tables.append(_columns(tail))
-    return _history_listings(stacked(*tables)), frozenset(stored)
+    if tail or not parts:
+        parts.append(_columns(tail))
+    kept, dropped = _without(stacked(*parts), scoring)  # one copy, two if a listing drops
+    stored.update(dropped)
+    return _history_listings(kept), frozenset(stored)
 
 
 def _without(columns: Arrays, exclude: Collection[str]) -> tuple[Arrays, list[str]]:
