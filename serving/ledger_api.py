@@ -244,7 +244,8 @@ class KeyFirstRequest(Request):
     async def json(self) -> Any:
         try:
             return await super().json()
-        except ValueError as exc:  # json.JSONDecodeError, or bytes no JSON encoding reads
+        # json.JSONDecodeError, bytes no JSON encoding reads, or nesting past the parser
+        except (ValueError, RecursionError) as exc:
             position = getattr(exc, "pos", 0)
             self.json_error = RequestValidationError([{
                 "type": "json_invalid", "loc": ("body", position), "msg": "JSON decode error",

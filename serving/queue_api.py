@@ -343,7 +343,8 @@ def queue_router(get_queue: Callable[..., ReviewQueue]) -> APIRouter:
     @router.post("/queue/renew", response_model=RenewResponse,
                  summary="Renew the leases on cases the caller still holds")
     def renew(body: RenewRequest, queue: QueueDep, principal: Reviewer) -> RenewResponse:
-        renewal = queue.renew(principal.actor, body.case_ids, at=now())
+        with http_errors((CaseNotFound,), (SeniorOnly,)):
+            renewal = queue.renew(principal.actor, body.case_ids, at=now())
         return RenewResponse(renewed=renewal.renewed, lost=renewal.lost,
                              lease_expires_at=renewal.lease_expires_at,
                              lease_minutes=queue.settings.review_lease_minutes)

@@ -72,7 +72,12 @@
     other.href = TIER === "senior" ? "review" : "review?tier=senior";
     if (document.activeElement instanceof HTMLElement) document.activeElement.blur();
     const leaseMs = Number(document.body.dataset.leaseMinutes) * 60_000;
-    if (state.renewing === null) state.renewing = setInterval(renew, leaseMs / 3);
+    if (state.renewing === null) {
+      // in turn with the keys' actions, so a renewal never lands inside a decision
+      state.renewing = setInterval(() => {
+        state.chain = state.chain.then(renew).catch((error) => say(error.message, true));
+      }, leaseMs / 3);
+    }
     await claim();
   }
 
@@ -161,7 +166,9 @@
     try {
       outcome = await call("queue/renew", { method: "POST", json: { case_ids: held } });
     } catch (error) {
-      if (error.status !== 401) say(`Cannot renew the claims: ${error.message}`, true);
+      if (error.status === 401) return;
+      state.worked = true;  // the work still counts: the next tick tries again
+      say(`Cannot renew the claims: ${error.message}`, true);
       return;
     }
     const lost = outcome.lost.filter(isOpen);
@@ -170,9 +177,14 @@
       li.dataset.status = "claimed-elsewhere";
       li.querySelector(".item-state").textContent = "lease ran out";
     }
-    if (lost.length) {
-      say(`${lost.length} case${lost.length > 1 ? "s" : ""} went back to the queue ` +
-          "while the page was idle; j / k to the others.", true);
+    if (!lost.length) return;
+    const gone = `${lost.length} case${lost.length > 1 ? "s" : ""} went back to the queue ` +
+                 "while the page was idle";
+    if (state.ids.some(isOpen)) {
+      say(`${gone}; j / k to the others.`, true);
+    } else {
+      say(`${gone}; here is a new batch.`, true);
+      await claim();
     }
   }
 

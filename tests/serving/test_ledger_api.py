@@ -150,7 +150,8 @@ def test_no_valid_key_is_401(api: Api, headers: dict[str, str]) -> None:
         assert response.headers["WWW-Authenticate"] == "Bearer"
 
 
-@pytest.mark.parametrize("body", [b"{not json", b'{"reason": "x",', b"", b"\xff\xfe"])
+@pytest.mark.parametrize("body", [b"{not json", b'{"reason": "x",', b"", b"\xff\xfe", b"\xe9",
+                                  b"[" * 100_000])
 def test_the_key_is_checked_before_the_body_is_read(api: Api, body: bytes) -> None:
     """A caller without a key learns nothing of a route's body, even from bytes that
     are not JSON; a caller with another role's key is refused for its role; the caller

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -42,8 +44,8 @@ def seed(queue: ReviewQueue) -> None:
     complain(queue.ledger, "reported", seller="S4", brand="Kathea")
 
 
-def make_api(url: str) -> Iterator[Api]:
-    settings = LedgerSettings(ledger_url=url)
+def make_api(url: str, **settings: object) -> Iterator[Api]:
+    chosen = LedgerSettings(ledger_url=url, **settings)  # type: ignore[arg-type]
     queue = open_queue(url)
     keys = {"reviewer": create_key(queue.ledger.store, "reviewer").key,
             "reviewer2": create_key(queue.ledger.store, "reviewer").key,
@@ -53,7 +55,7 @@ def make_api(url: str) -> Iterator[Api]:
             "scorer": create_key(queue.ledger.store, "scorer").key}
     seed(queue)
     queue.close()
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(chosen)) as client:
         yield Api(client, keys)
 
 
@@ -152,6 +154,32 @@ def test_a_reviewer_renews_the_leases_it_holds(api: Api) -> None:
         refused = api.post("/queue/renew", bad)
         assert refused.status_code == 422 and "case_ids" in refused.text, bad
     assert api.post("/queue/renew", {"case_ids": cases}, who="admin").status_code == 403
+
+
+@pytest.fixture
+def busy_api(tmp_path: Path) -> Iterator[Api]:
+    """An API whose writes give up on a held SQLite write lock within a tenth of a second."""
+    yield from make_api(f"sqlite:///{tmp_path / 'ledger.sqlite'}", busy_timeout_s=0.05,
+                        write_attempts=2)
+
+
+def test_a_busy_ledger_is_503_with_retry_after_not_a_500(busy_api: Api, tmp_path: Path
+                                                         ) -> None:
+    """Another process holds the SQLite write lock past the timeout: claims and renewals
+    are refused with a 503 the page and clients retry, and nothing is half written."""
+    api = busy_api
+    cases = [c["case_id"] for c in api.post("/queue/claim", {"limit": 2}).json()["cases"]]
+    blocker = sqlite3.connect(tmp_path / "ledger.sqlite", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        for path, body in (("/queue/claim", {}), ("/queue/renew", {"case_ids": cases})):
+            refused = api.post(path, body)
+            assert refused.status_code == 503, (path, refused.text)
+            assert refused.headers["Retry-After"] == "1"
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert api.post("/queue/renew", {"case_ids": cases}).json()["renewed"] == cases
 
 
 def test_decisions_strike_through_the_ledger_and_twice_is_409(any_api: Api) -> None:

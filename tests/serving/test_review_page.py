@@ -280,11 +280,21 @@ def test_the_page_renews_its_claims_while_the_reviewer_works(
         other = create_key(queue.ledger.store, "reviewer").key
         queue.close()
 
-        def claimed_by_other() -> list[str]:
-            response = httpx.post(f"{base}/queue/claim", json={},
+        def claimed_by_other(limit: int) -> list[str]:
+            response = httpx.post(f"{base}/queue/claim", json={"limit": limit},
                                   headers={"Authorization": f"Bearer {other}"}, timeout=10)
             assert response.status_code == 200, response.text
             return [c["case_id"] for c in response.json()["cases"]]
+
+        def once_idle_other_holds(count: int, limit: int) -> list[str]:
+            """What the other reviewer holds once it holds `count` (its claims return
+            its own live leases first, then what the page's idle leases let go)."""
+            deadline = time.monotonic() + 60  # idle: gone within a lease and a third
+            held = claimed_by_other(limit)
+            while len(held) < count and time.monotonic() < deadline:
+                time.sleep(0.5)
+                held = claimed_by_other(limit)
+            return held
 
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
@@ -299,17 +309,23 @@ def test_the_page_renews_its_claims_while_the_reviewer_works(
                 while time.monotonic() < working_until:
                     page.keyboard.press("j")
                     page.wait_for_timeout(300)
-                assert claimed_by_other() == []  # still the reviewer's
+                assert claimed_by_other(10) == []  # still the reviewer's
 
-                deadline = time.monotonic() + 60  # idle: gone within a lease and a third
-                taken = claimed_by_other()
-                while not taken and time.monotonic() < deadline:
-                    time.sleep(0.5)
-                    taken = claimed_by_other()
-                assert len(taken) == 5
-                page.keyboard.press("k")  # back at work: the next renewal finds them gone
+                first = once_idle_other_holds(2, limit=2)
+                assert len(first) == 2
+                page.keyboard.press("k")  # back at work: the next renewal finds two gone
                 expect(page.locator('#batch li[data-status="claimed-elsewhere"]')
-                       ).to_have_count(5, timeout=15_000)
-                expect(page.locator("#message")).to_contain_text("5 cases went back to the queue")
+                       ).to_have_count(2, timeout=15_000)
+                expect(page.locator("#message")).to_contain_text(
+                    "2 cases went back to the queue while the page was idle; j / k to the "
+                    "others")
+                assert claimed_by_other(10) == first  # the three lapsed ones were renewed
+
+                assert len(once_idle_other_holds(5, limit=10)) == 5
+                page.keyboard.press("k")  # none left: the page claims a new batch
+                expect(page.locator("#message")).to_contain_text(
+                    "3 cases went back to the queue while the page was idle; here is a new "
+                    "batch", timeout=15_000)
+                expect(page.locator("#batch .empty")).to_be_visible()  # the other has all
             finally:
                 browser.close()
