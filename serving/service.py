@@ -146,9 +146,8 @@ def reload_model(principal: Annotated[Principal, Depends(_admin)]) -> ReloadResp
                           previous_version=outcome.previous or "", changed=outcome.changed)
 
 
-@admin_router.get("/metrics", include_in_schema=False)
 def metrics() -> Response:
-    """Prometheus: every worker's `strikeout_*` series (see `serving/metrics.py`)."""
+    """Prometheus, no key: every worker's `strikeout_*` series (see `serving/metrics.py`)."""
     body, media_type = exposition()
     return Response(body, media_type=media_type)
 
@@ -157,6 +156,7 @@ routes = FastAPI(title="strikeout", docs_url=None, redoc_url=None, openapi_url=N
 routes.include_router(ledger_router(_ledger))
 routes.include_router(queue_router(_queue))
 routes.include_router(admin_router)
+routes.add_api_route("/metrics", metrics, methods=["GET"], include_in_schema=False)
 
 
 # --- the OpenAPI spec ------------------------------------------------------------------------
