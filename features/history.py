@@ -14,12 +14,18 @@ numba walks each seller's events up to each target's moment, keeping counts,
 sums, maxima and each category's sorted prices (for medians) as it goes. The same
 loop serves a million listings and one: NumPy's calls cost microseconds each,
 which was most of the time of one listing scored online.
+
+What a listing adds to its seller's later history depends on the listing and the
+fitted pipeline alone (`ListingEvents`: its moment, coded brand and category, price
+and price ratio). The online service keeps its sellers' stored listings in that form
+from one request to the next and hands them over as `EarlierListings`, coded by the
+same `EventCodes`; the sweep is the same.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Literal, NamedTuple
 
@@ -115,8 +121,13 @@ def seller_history(targets: pd.DataFrame | Columns, listings: pd.DataFrame | Col
 
 def history_values(targets: pd.DataFrame | Columns, listings: pd.DataFrame | Columns,
                    sellers: pd.DataFrame | Columns, complaints: pd.DataFrame | Columns,
-                   settings: HistorySettings) -> np.ndarray:
-    """The features of `seller_history` as one float64 array, a row per target."""
+                   settings: HistorySettings, earlier: EarlierListings | None = None
+                   ) -> np.ndarray:
+    """The features of `seller_history` as one float64 array, a row per target.
+
+    `earlier` adds listings already turned into events (the online service's stored
+    history) to `listings`.
+    """
     for frame, name, needed in ((targets, "targets", TARGET_COLUMNS),
                                 (listings, "listings", LISTING_COLUMNS),
                                 (sellers, "sellers", SELLER_COLUMNS),
@@ -124,48 +135,128 @@ def history_values(targets: pd.DataFrame | Columns, listings: pd.DataFrame | Col
         require_columns(frame, f"seller_history: {name}", needed)
     targets, listings, sellers, complaints = map(
         Columns.of, (targets, listings, sellers, complaints))
+    earlier = earlier or EarlierListings()
 
-    (target_seller, listing_seller, complaint_seller, seller_seller), _ = text_codes(
+    (target_seller, listing_seller, complaint_seller, seller_seller), seller_ids = text_codes(
         targets.texts("seller_id"), listings.texts("seller_id"), complaints.texts("seller_id"),
         sellers.texts("seller_id"))
     if len(distinct(seller_seller)) != len(seller_seller):
         raise ValueError("seller_history: sellers has duplicate seller_id values")
+    code_of = {seller: code for code, seller in enumerate(seller_ids)}
+    earlier_seller = [np.full(len(events.created), code_of.setdefault(seller, len(code_of)))
+                      for seller, events in zip(earlier.sellers, earlier.events, strict=True)]
+    n_codes = len(code_of)
     # own, writable arrays: the compiled sweep has one signature (a read-only array,
     # as pandas may hand out, would make it compile another)
     as_of = np.array(targets.moments("created_at", "targets.created_at"))
-    created = listings.moments("created_at", "listings.created_at")
-    n_codes = 1 + max((int(c.max(initial=-1)) for c in (
-        target_seller, listing_seller, complaint_seller, seller_seller)), default=-1)
     registered = np.full(n_codes, MISSING_NS, dtype=np.int64)
     registered[seller_seller] = sellers.moments("registered_at", "sellers.registered_at")
     # business_verified is the seller table's current flag: the contract keeps no history of it.
     verified = np.zeros(n_codes, dtype=np.float64)
     verified[seller_seller] = sellers.numbers("business_verified", bool)
 
-    (target_category, listing_category), _ = text_codes(targets.texts("category"),
-                                                        listings.texts("category"))
-    brand, generic = _brand_codes(listings.dictionary("brand"))
-    order = np.lexsort((created, listing_seller))  # each seller's listings, oldest first
-    timeline = _Listings(
-        seller=listing_seller[order], created=created[order],
-        brand=np.where(generic[brand], -1, brand)[order],  # generic brands are not counted
-        category=listing_category[order],
-        underpriced=(listings.numbers("price_ratio") < settings.underpriced_ratio)[order],
-        # capped: a seller's quantities sum exactly in float64
-        quantity=np.minimum(listings.numbers("quantity", np.int64), QUANTITY_CAP)[order],
-        price=listings.numbers("price_usd")[order])
+    codes = earlier.codes
+    events = stacked_events([listing_events(listings, listings.numbers("price_ratio"),
+                                            settings, codes), *earlier.events])
+    listing_seller = np.concatenate([listing_seller, *earlier_seller])
+    order = np.lexsort((events.created, listing_seller))  # each seller's listings, oldest first
+    target_category = codes.categories(targets.dictionary("category"))
 
     out = np.empty((len(as_of), len(settings.feature_names())), dtype=np.float64)
     _sweep_kernel()(
         np.lexsort((as_of, target_seller)), target_seller, as_of, target_category,
-        np.array(targets.numbers("price_usd")), *timeline,
+        np.array(targets.numbers("price_usd")), listing_seller[order],
+        *(column[order] for column in events),
         *_complaint_events(complaints, complaint_seller), registered, verified,
         np.array(settings.velocity_windows_days, dtype=np.int64) * NS_PER_DAY,
-        len(generic), 1 + max(int(target_category.max(initial=-1)),
-                              int(listing_category.max(initial=-1))),
+        codes.n_brands, codes.n_categories,
         int(settings.strikes_to_freeze), settings.strike_scope == "brand",
         float(settings.no_strike_days), out)
     return out
+
+
+class ListingEvents(NamedTuple):
+    """Listings as the seller-history sweep reads them, a row per listing, in any order.
+
+    Brands and categories are coded by an `EventCodes`; a listing's row depends on the
+    listing and the fitted pipeline alone (its price in USD and its price ratio).
+    """
+
+    created: np.ndarray  # int64 UTC nanoseconds
+    brand: np.ndarray  # int64; -1: a generic brand, not counted as a brand
+    category: np.ndarray  # int64
+    underpriced: np.ndarray  # bool: price ratio under `HistorySettings.underpriced_ratio`
+    quantity: np.ndarray  # int64, capped: a seller's quantities sum exactly in float64
+    price: np.ndarray  # float64, USD
+
+    def take(self, rows: np.ndarray) -> ListingEvents:
+        return ListingEvents(*(column[rows] for column in self))
+
+
+def stacked_events(parts: Sequence[ListingEvents]) -> ListingEvents:
+    """The rows of `parts` one after another."""
+    if len(parts) == 1:
+        return parts[0]
+    return ListingEvents(*(np.concatenate(column) for column in zip(*parts, strict=True)))
+
+
+class EventCodes:
+    """Codes of listings' brands and categories that hold from one call to the next.
+
+    Brands are compared trimmed and case-folded, and generic brands are -1 (never
+    counted as brands); categories as they are written. A value keeps the code it got
+    first, so events coded in one call can be swept with targets coded in a later one.
+    Not for concurrent use.
+    """
+
+    def __init__(self) -> None:
+        self._brands: dict[str, int] = {}
+        self._categories: dict[str, int] = {}
+
+    @property
+    def n_brands(self) -> int:
+        return len(self._brands)
+
+    @property
+    def n_categories(self) -> int:
+        return len(self._categories)
+
+    def brands(self, coded: tuple[np.ndarray, list[str]]) -> np.ndarray:
+        """Codes of a coded column (`Columns.dictionary`) of brands."""
+        codes, values = coded
+        return np.array([self._brand(value) for value in values], dtype=np.int64)[codes]
+
+    def categories(self, coded: tuple[np.ndarray, list[str]]) -> np.ndarray:
+        """Codes of a coded column (`Columns.dictionary`) of categories."""
+        codes, values = coded
+        known = self._categories
+        return np.array([known.setdefault(value, len(known)) for value in values],
+                        dtype=np.int64)[codes]
+
+    def _brand(self, value: str) -> int:
+        key = value.strip().casefold()
+        return -1 if key in GENERIC_BRANDS else self._brands.setdefault(key, len(self._brands))
+
+
+@dataclass(frozen=True)
+class EarlierListings:
+    """Sellers' listings already turned into events, a block per seller, all coded by `codes`."""
+
+    codes: EventCodes = field(default_factory=EventCodes)
+    sellers: Sequence[str] = ()
+    events: Sequence[ListingEvents] = ()
+
+
+def listing_events(listings: Columns, price_ratio: np.ndarray, settings: HistorySettings,
+                   codes: EventCodes) -> ListingEvents:
+    """`listings` (with `price_usd`) as events; `price_ratio` is the price family's."""
+    return ListingEvents(
+        created=np.array(listings.moments("created_at", "listings.created_at")),
+        brand=codes.brands(listings.dictionary("brand")),
+        category=codes.categories(listings.dictionary("category")),
+        underpriced=np.asarray(price_ratio < settings.underpriced_ratio),
+        quantity=np.minimum(listings.numbers("quantity", np.int64), QUANTITY_CAP),
+        price=np.array(listings.numbers("price_usd"), dtype=np.float64))
 
 
 def warm_up() -> None:
@@ -190,18 +281,6 @@ def warm_up() -> None:
                                              ("business_verified",)),
                    table(("listing_id", "seller_id", "brand", "status"),
                          ("filed_at", "resolved_at")), HistorySettings())
-
-
-class _Listings(NamedTuple):
-    """Every listing as an event, sorted by (seller, created_at)."""
-
-    seller: np.ndarray
-    created: np.ndarray
-    brand: np.ndarray  # -1: a generic brand
-    category: np.ndarray
-    underpriced: np.ndarray
-    quantity: np.ndarray
-    price: np.ndarray
 
 
 class _ComplaintEvents(NamedTuple):
@@ -238,7 +317,7 @@ def _complaint_events(complaints: Columns, seller: np.ndarray) -> _ComplaintEven
     up = np.flatnonzero(upheld)
     up_seller, up_time = seller[up], resolved[up]
     listing = complaints.dictionary("listing_id")[0][up]
-    brand = _brand_codes(complaints.dictionary("brand"))[0][up]
+    brand = _brand_codes(complaints.dictionary("brand"))[up]
     n_listings, n_brands = int(listing.max(initial=0)) + 1, int(brand.max(initial=0)) + 1
     # a strike is dated by its listing's first upholding; a listing upheld for two brands
     # is a strike from each of them
@@ -262,17 +341,12 @@ def _by_seller_and_time(seller: np.ndarray, moment: np.ndarray, rows: np.ndarray
     return rows[np.lexsort((moment[rows], seller[rows]))]
 
 
-def _brand_codes(brands: tuple[np.ndarray, list[str]]) -> tuple[np.ndarray, np.ndarray]:
-    """Codes of brands compared trimmed and case-folded, and per code whether it is generic.
-
-    `brands` is a coded column (`Columns.dictionary`).
-    """
+def _brand_codes(brands: tuple[np.ndarray, list[str]]) -> np.ndarray:
+    """Codes of brands (a coded column, `Columns.dictionary`) compared trimmed and case-folded."""
     codes, values = brands
     merged: dict[str, int] = {}
-    code_of = np.array([merged.setdefault(v.strip().casefold(), len(merged)) for v in values],
-                       dtype=np.int64)
-    generic = np.array([key in GENERIC_BRANDS for key in merged], dtype=bool)
-    return code_of[codes], generic
+    return np.array([merged.setdefault(v.strip().casefold(), len(merged)) for v in values],
+                    dtype=np.int64)[codes]
 
 
 @cache

@@ -17,7 +17,14 @@ import pandas as pd
 
 from features.columns import Columns
 from features.contract import Marketplace
-from features.history import HistorySettings, history_values
+from features.history import (
+    EarlierListings,
+    EventCodes,
+    HistorySettings,
+    ListingEvents,
+    history_values,
+    listing_events,
+)
 from features.history import warm_up as warm_up_history
 from features.normalize import warm_up as warm_up_normalize
 from features.price import FEATURE_NAMES as PRICE_FEATURES
@@ -104,22 +111,35 @@ class FeaturePipeline:
         return self
 
     def transform(self, market: Marketplace, targets: np.ndarray | None = None,
-                  ring_index: RingIndex | None = None) -> pd.DataFrame:
+                  ring_index: RingIndex | None = None, earlier: EarlierListings | None = None
+                  ) -> pd.DataFrame:
         """Features of the target listings (default: all), each as of its own `created_at`.
 
         `ring_index` is the cross-seller phrase and burst index of a larger marketplace
         than `market` (batch scoring in seller chunks, the online service); by default
-        it is built from `market` itself.
+        it is built from `market` itself. `earlier` holds more of the sellers' listings,
+        already as events (`listing_events`): the online service's stored history.
         """
-        return self._frame(self.values(market, targets, ring_index), Columns.of(market.listings),
-                           targets)
+        return self._frame(self.values(market, targets, ring_index, earlier),
+                           Columns.of(market.listings), targets)
 
     def values(self, market: Marketplace, targets: np.ndarray | None = None,
-               ring_index: RingIndex | None = None) -> np.ndarray:
+               ring_index: RingIndex | None = None, earlier: EarlierListings | None = None
+               ) -> np.ndarray:
         """`transform`'s features as a float64 matrix with the columns `feature_names_`:
         no DataFrame (the service's request path)."""
         listings = self._with_prices(Columns.of(market.listings), market)
-        return self._assemble(market, listings, targets, self.text_.values, ring_index)
+        return self._assemble(market, listings, targets, self.text_.values, ring_index,
+                              earlier)
+
+    def listing_events(self, market: Marketplace, codes: EventCodes) -> ListingEvents:
+        """The market's listings as seller history reads them (`features.history`), priced
+        by this pipeline and coded by `codes`: the form in which the online service keeps
+        its sellers' stored listings between requests. Only the market's listings and
+        reference tables are read."""
+        listings = self._with_prices(Columns.of(market.listings), market)
+        price_ratio = self.price_.values(listings)[:, 1]
+        return listing_events(listings, price_ratio, self.settings.history, codes)
 
     def _frame(self, values: np.ndarray, listings: Columns, targets: np.ndarray | None
                ) -> pd.DataFrame:
@@ -143,7 +163,8 @@ class FeaturePipeline:
     def _assemble(self, market: Marketplace, listings: Columns,
                   targets: np.ndarray | None,
                   text_of: Callable[[Columns], np.ndarray],
-                  ring_index: RingIndex | None = None) -> np.ndarray:
+                  ring_index: RingIndex | None = None, earlier: EarlierListings | None = None
+                  ) -> np.ndarray:
         """The four families of the target rows of `listings`, as one float64 matrix with
         the columns `feature_names_`.
 
@@ -157,7 +178,8 @@ class FeaturePipeline:
             positions = np.flatnonzero(np.asarray(targets, dtype=bool))
             rows, price = listings.take(positions), price_all[positions]
         history = history_values(rows, listings, Columns.of(market.sellers),
-                                 Columns.of(market.complaints), self.settings.history)
+                                 Columns.of(market.complaints), self.settings.history,
+                                 earlier)
         if ring_index is None:
             ring_index = self.ring_index(market)
         rings = self.rings_.values(rows, ring_index)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import itemgetter
@@ -140,12 +140,18 @@ class SellerSnapshot:
     `contract_frame` makes a DataFrame of one): on the request path no DataFrame is built.
     """
 
-    listings: Arrays  # their stored listings, in no particular order, without text
+    history: dict[str, CachedSeller]  # their stored listings, by seller (those with any)
     sellers: Arrays  # the stored seller rows
     complaints: Arrays  # the ledger's complaints against them, by (filed_at, complaint_id)
     frozen: frozenset[str]  # those the ledger has frozen now
     open_cases: frozenset[str]  # the listings being scored that have an open review case
-    stored: frozenset[str]  # the listings being scored that are stored already
+    scoring: frozenset[str]  # the listings being scored
+
+    @property
+    def listings(self) -> Arrays:
+        """The stored listings as the contract's listings without text, in no particular
+        order, without those being scored (a listing scored again is not its own history)."""
+        return history_listings(self.history.values(), self.scoring)
 
 
 @dataclass(frozen=True)
@@ -249,10 +255,8 @@ class HistoryStore:
                  ) -> SellerSnapshot:
         """The sellers' history, their complaints and whether they are frozen, all as of one moment.
 
-        `scoring` names the listings about to be scored: they are left out of the history
-        (a listing scored again is not its own history), and those stored already and
-        those with an open review case are named (the review feed updates those cases
-        whatever their new score).
+        `scoring` names the listings about to be scored: those with an open review case
+        are named (the review feed updates those cases whatever their new score).
 
         Complaints and freezes are read from the ledger's tables exactly as
         `Ledger.complaints_frame` and `Ledger.frozen_sellers` read them, but in the same
@@ -263,23 +267,23 @@ class HistoryStore:
         with self.store.read() as conn:
             if self.cache.max_rows:
                 history = self.cache.read(conn, wanted)
-            else:  # every row read afresh, as one uncached entry
-                rows = rows_in(conn, _SELLER_ROWS, wanted)
-                history = [CachedSeller.of(len(rows), max((r[0] for r in rows), default=0),
-                                           rows, self.cache.fold_rows)]
+            else:  # every row read afresh
+                history = {seller: CachedSeller.of(len(rows), max(r[0] for r in rows), rows,
+                                                   self.cache.fold_rows)
+                           for seller, rows in _by_seller(rows_in(conn, _SELLER_ROWS,
+                                                                  wanted)).items()}
             sellers = rows_in(conn, _SNAPSHOT_SELLERS, wanted)
             complaints = rows_in(conn, _SNAPSHOT_COMPLAINTS, wanted)
             frozen = rows_in(conn, _SNAPSHOT_FROZEN, wanted)
             open_cases = rows_in(conn, _SNAPSHOT_OPEN_CASES, list(scoring))
         complaints.sort(key=lambda r: (r[4], r[0]))  # (filed_at, complaint_id), as the ledger
-        listings, stored = _history_arrays(history, scoring)
         return SellerSnapshot(
-            listings=listings,
+            history=history,
             sellers=_arrays(sellers, SELLER_COLUMNS),
             complaints=_complaint_arrays(complaints),
             frozen=frozenset(r[0] for r in frozen),
             open_cases=frozenset(r[0] for r in open_cases),
-            stored=stored,
+            scoring=frozenset(scoring),
         )
 
     def listings_after(self, seq: int) -> tuple[pd.DataFrame, int]:
@@ -333,6 +337,11 @@ class CachedSeller:
            ) -> CachedSeller:
         return cls(count, last_seq, None, ()).extended(count, last_seq, rows, fold_rows)
 
+    def unfolded(self, without: Container[str]) -> list[Sequence[Any]]:
+        """The newest rows, not folded into columns yet, whose listing is not in `without`
+        (rows for `CachedSeller.of`)."""
+        return [row for row in self.tail if row[_ROW_ID] not in without]
+
     def extended(self, count: int, last_seq: int, rows: Sequence[Sequence[Any]],
                  fold_rows: int) -> CachedSeller:
         tail = (*self.tail, *rows)
@@ -367,7 +376,7 @@ class SellerHistoryCache:
         self._sellers: OrderedDict[str, CachedSeller] = OrderedDict()
         self._lock = threading.Lock()
 
-    def read(self, conn: Connection, seller_ids: list[str]) -> list[CachedSeller]:
+    def read(self, conn: Connection, seller_ids: list[str]) -> dict[str, CachedSeller]:
         """The sellers' rows, current as of `conn`'s transaction (sellers without rows left out)."""
         with self._lock:
             known = {s: self._sellers.get(s) for s in seller_ids}
@@ -376,7 +385,7 @@ class SellerHistoryCache:
         with self._lock:
             for seller, cached in current.items():
                 self._keep(seller, cached)
-        return [current[s] for s in seller_ids if s in current]
+        return {s: current[s] for s in seller_ids if s in current}
 
     def _read_after(self, conn: Connection, known: dict[str, CachedSeller | None]
                     ) -> dict[str, CachedSeller]:
@@ -645,44 +654,29 @@ def _columns(rows: Sequence[Sequence[Any]]) -> Arrays:
     return {name: columns[name] for name in HISTORY_COLUMNS}
 
 
-def _history_arrays(sellers: Sequence[CachedSeller], scoring: Collection[str]
-                    ) -> tuple[dict[str, Any], frozenset[str]]:
+def history_listings(sellers: Iterable[CachedSeller], exclude: Collection[str] = ()) -> Arrays:
     """Sellers' history rows as the contract's listings (no text), without the listings in
-    `scoring`, in no particular order (see `CachedSeller`); and which of `scoring` were
-    among them (stored already)."""
-    stored: set[str] = set()
-    tail = []
-    for seller in sellers:
-        for row in seller.tail:
-            if row[_ROW_ID] in scoring:
-                stored.add(row[_ROW_ID])
-            else:
-                tail.append(row)
+    `exclude`, in no particular order (see `CachedSeller`)."""
+    sellers = list(sellers)
+    tail = [row for seller in sellers for row in seller.tail if row[_ROW_ID] not in exclude]
     parts = [seller.columns for seller in sellers if seller.columns is not None]
     if tail or not parts:
         parts.append(_columns(tail))
-    kept, dropped = _without(stacked(*parts), scoring)  # one copy, two if a listing drops
-    stored.update(dropped)
-    return _history_listings(kept), frozenset(stored)
+    return _history_listings(_without(stacked(*parts), exclude))  # one copy, two if one drops
 
 
-def _without(columns: Arrays, exclude: Collection[str]) -> tuple[Arrays, list[str]]:
-    """The rows whose listing is not in `exclude`, and the listings of the others."""
+def _without(columns: Arrays, exclude: Collection[str]) -> Arrays:
+    """The rows whose listing is not in `exclude`."""
     if not exclude:
-        return columns, []
+        return columns
     ids = columns["listing_id"]
     if len(ids) < FEW_TEXTS:
-        listings = ids.to_pylist()
-        kept = [i for i, listing in enumerate(listings) if listing not in exclude]
-        if len(kept) == len(ids):
-            return columns, []
-        return (taken(columns, np.array(kept, np.int64)),
-                [listing for listing in listings if listing in exclude])
+        kept = [i for i, listing in enumerate(ids.to_pylist()) if listing not in exclude]
+        return columns if len(kept) == len(ids) else taken(columns, np.array(kept, np.int64))
     dropped = pc.is_in(ids, pa.array(list(exclude), type=pa.large_string()))
     if not pc.any(dropped).as_py():
-        return columns, []
-    mask = dropped.to_numpy(zero_copy_only=False)
-    return taken(columns, np.flatnonzero(~mask)), ids.filter(dropped).to_pylist()
+        return columns
+    return taken(columns, np.flatnonzero(~dropped.to_numpy(zero_copy_only=False)))
 
 
 def _history_listings(columns: Arrays) -> dict[str, Any]:

@@ -1,10 +1,11 @@
 """Online scoring: requested listings scored with their sellers' stored history, as batch would.
 
-`OnlineScorer.score` builds the `Marketplace` that batch scoring would hold for these
-listings (their sellers' earlier listings and seller rows from the history store, their
-complaints from the ledger, the reference tables saved with the model), calls the
-model's own `score` with the cross-seller `RingState` index, applies the ledger's
-freezes, stores the listings as history and hands the results to the review queue.
+`OnlineScorer.score` gathers what batch scoring would know of these listings: their
+sellers' earlier listings (from the history store, kept as the model's events by
+`SellerEventsCache`) and seller rows, their complaints from the ledger, the reference
+tables saved with the model. It calls the model's own `score` with them and the
+cross-seller `RingState` index, applies the ledger's freezes, stores the listings as
+history and hands the results to the review queue.
 The model is used only through its `ListingRiskModel` methods (loaded from MLflow):
 serving never imports `training`.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, Protocol
@@ -24,6 +25,7 @@ import sqlalchemy as sa
 
 from features.columns import Arrays, Columns, plain_arrays
 from features.contract import Marketplace
+from features.history import EarlierListings, EventCodes, ListingEvents
 from features.price import registry_prices, registry_table
 from features.rings import RingIndex, first_strikes
 from serving.history_store import (
@@ -38,8 +40,10 @@ from serving.history_store import (
 from serving.ledger.ledger import Ledger
 from serving.ledger.store import strikes_table
 from serving.queue import PriceReference, ReviewQueue, ScoredListing
+from serving.seller_events import SellerEventsCache
 
 RESULT_COLUMNS = ("listing_id", "score", "band", "reasons", "model_version", "seller_frozen")
+UNREAD = pd.DataFrame()  # a table `FeaturePipeline.listing_events` does not read
 REREAD_ROWS = 1_000  # listing rows re-read behind the last seen one: PostgreSQL may commit
 # a lower sequence number after a higher one; re-adding rows to the index changes nothing.
 # SQLite commits one writer at a time, in sequence order, so there nothing is re-read.
@@ -56,7 +60,8 @@ class Model(Protocol):
 
     def score_columns(self, market: Marketplace, targets: np.ndarray | None = None,
                       with_reasons: bool = True, ring_index: RingIndex | None = None,
-                      reasons_for: np.ndarray | None = None) -> dict[str, Any]: ...
+                      reasons_for: np.ndarray | None = None,
+                      earlier: EarlierListings | None = None) -> dict[str, Any]: ...
 
 
 class ScoreFeed(Protocol):
@@ -212,10 +217,10 @@ def _strike_count(ledger: Ledger) -> int:
 
 @dataclass(frozen=True)
 class OnlineBatch:
-    """Listings to score within the marketplace that batch scoring would see for them."""
+    """Listings to score with what batch scoring would know of their sellers."""
 
-    market: Marketplace
-    targets: np.ndarray  # which rows of market.listings are the listings to score
+    market: Marketplace  # its listings are the listings to score
+    earlier: EarlierListings  # their sellers' stored listings, as events
     new_sellers: Arrays  # sellers given with the listings and not stored yet
     request: Arrays  # the listings to score, as plain arrays
     unstored: Arrays  # those of them the history store does not hold yet
@@ -234,6 +239,16 @@ class OnlineScorer:
     history: HistoryStore
     ring: RingState
     feed: ScoreFeed | None = None
+    events: SellerEventsCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.events = SellerEventsCache(self._listing_events, self.history.cache.max_rows)
+
+    def _listing_events(self, listings: Arrays, codes: EventCodes) -> ListingEvents:
+        return self.model.pipeline.listing_events(Marketplace(
+            listings=Columns.of_arrays(listings),  # type: ignore[arg-type]
+            sellers=UNREAD, complaints=UNREAD,
+            brands=self.model.brands, fx_rates=self.model.fx_rates), codes)
 
     @property
     def version(self) -> str:
@@ -283,37 +298,37 @@ class OnlineScorer:
         seller_ids = list(dict.fromkeys(listings["seller_id"].to_pylist()))
         ids = listings["listing_id"].to_pylist()
         snap = self.history.snapshot(seller_ids, scoring=set(ids))
+        earlier, stored = self.events.earlier(snap.history, snap.scoring)
         new_sellers = sellers
         if len(sellers["seller_id"]):
-            wanted, stored = set(seller_ids), set(snap.sellers["seller_id"].to_pylist())
+            wanted, known = set(seller_ids), set(snap.sellers["seller_id"].to_pylist())
             new_sellers = taken(sellers, np.array(
                 [i for i, s in enumerate(sellers["seller_id"].to_pylist())
-                 if s in wanted and s not in stored], dtype=np.int64))
+                 if s in wanted and s not in known], dtype=np.int64))
             self.ring.add_sellers(new_sellers)
         # a listing stored already is in the ring index already (stored, or its seller
         # struck, here or by another replica seen within `refresh_s`): scored again, as
         # listing systems do on every edit, it has nothing to add
-        unstored = listings if not snap.stored else taken(listings, np.array(
-            [i for i, listing in enumerate(ids) if listing not in snap.stored], dtype=np.int64))
+        unstored = listings if not stored else taken(listings, np.array(
+            [i for i, listing in enumerate(ids) if listing not in stored], dtype=np.int64))
         self.ring.prepare(Columns.of_arrays(unstored), snap.complaints)
-        history = len(snap.listings["listing_id"])
         # plain arrays, not DataFrames: the pipeline reads them as it reads frames
         market = Marketplace(
-            listings=Columns.of_arrays(stacked(snap.listings, listings)),  # type: ignore[arg-type]
+            listings=Columns.of_arrays(listings),  # type: ignore[arg-type]
             sellers=Columns.of_arrays(stacked(snap.sellers, new_sellers)),  # type: ignore[arg-type]
             complaints=Columns.of_arrays(snap.complaints),  # type: ignore[arg-type]
             brands=self.model.brands, fx_rates=self.model.fx_rates)
-        targets = np.arange(history + len(listings["listing_id"])) >= history
-        return OnlineBatch(market, targets, new_sellers, listings, unstored, snap.frozen,
+        return OnlineBatch(market, earlier, new_sellers, listings, unstored, snap.frozen,
                            snap.open_cases)
 
     def _score(self, listings: Arrays, sellers: Arrays) -> dict[str, list[Any]]:
         batch = self.prepare(listings, sellers)
         frozen = [s in batch.frozen for s in batch.request["seller_id"].to_pylist()]
         # a frozen seller's listing is answered `high`: it gets reasons whatever its score
-        scored = self.model.score_columns(batch.market, batch.targets, with_reasons=True,
-                                             ring_index=self.ring.index,
-                                             reasons_for=np.array(frozen, dtype=bool))
+        scored = self.model.score_columns(batch.market, with_reasons=True,
+                                          ring_index=self.ring.index,
+                                          reasons_for=np.array(frozen, dtype=bool),
+                                          earlier=batch.earlier)
         result = {
             "listing_id": scored["listing_id"].tolist(), "score": scored["score"].tolist(),
             "band": ["high" if f else band for f, band in zip(frozen, scored["band"], strict=True)],

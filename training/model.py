@@ -21,6 +21,7 @@ from mlflow.pyfunc import PythonModel
 from features.columns import Columns
 from features.contract import Marketplace
 from features.descriptions import describe
+from features.history import EarlierListings
 from features.pipeline import FeaturePipeline
 from features.rings import RingIndex
 from training.calibration import Calibrator
@@ -103,11 +104,13 @@ class ListingRiskModel(PythonModel):
 
     def score_columns(self, market: Marketplace, targets: np.ndarray | None = None,
                       with_reasons: bool = True, ring_index: RingIndex | None = None,
-                      reasons_for: np.ndarray | None = None) -> dict[str, Any]:
+                      reasons_for: np.ndarray | None = None,
+                      earlier: EarlierListings | None = None) -> dict[str, Any]:
         """`score`'s columns as arrays and lists, in the order of the target rows (no
         DataFrame: the service's request path). `reasons_for` (a mask over the target rows) asks for
-        reasons of `low` rows too: the service's frozen sellers, whose band it raises."""
-        features = self.pipeline.values(market, targets, ring_index)
+        reasons of `low` rows too: the service's frozen sellers, whose band it raises.
+        `earlier`: the sellers' stored listings as events (`FeaturePipeline.values`)."""
+        features = self.pipeline.values(market, targets, ring_index, earlier)
         p = self.scores(features)
         band = band_of(p, self.bands)
         reasons: list[list[Reason]] = [[] for _ in range(len(p))]

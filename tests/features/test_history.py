@@ -10,7 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from features.columns import Columns, plain_arrays
-from features.history import HistorySettings, seller_history
+from features.history import (
+    EarlierListings,
+    EventCodes,
+    HistorySettings,
+    history_values,
+    listing_events,
+    seller_history,
+)
 from features.price import GENERIC_BRANDS
 
 T0 = pd.Timestamp("2026-01-01T00:00:00Z")
@@ -203,6 +210,32 @@ def test_one_listing_with_only_its_sellers_rows_equals_the_batch(market) -> None
         one = seller_history(listings.loc[[label]], store, sellers[sellers["seller_id"] == seller],
                              ledger)
         assert_same(one, batch.loc[[label]])
+
+
+@settings(max_examples=80, deadline=None)
+@given(market=marketplaces(), s=SCOPES, data=st.data())
+def test_listings_handed_over_as_events_give_the_batchs_features(market, s, data) -> None:
+    """The online service's way: some listings turned into events in earlier calls (in
+    blocks per seller, coded by codes that already hold other values), the rest given."""
+    listings, sellers, complaints = market
+    batch = seller_history(listings, listings, sellers, complaints, s)
+    codes = EventCodes()
+    codes.brands(([0, 1], ["Zed", "generic"]))
+    codes.categories(([0], ["garden"]))
+    as_events = np.array(data.draw(st.lists(st.booleans(), min_size=len(listings),
+                                            max_size=len(listings))))
+    blocks = []
+    for seller, rows in listings[as_events].groupby("seller_id", sort=False):
+        for part in np.array_split(rows.index.to_numpy(), data.draw(st.integers(1, 2))):
+            if len(part):
+                table = Columns.of(listings.loc[part])
+                blocks.append((seller, listing_events(table, table.numbers("price_ratio"), s,
+                                                      codes)))
+    earlier = EarlierListings(codes, [seller for seller, _ in blocks],
+                              [events for _, events in blocks])
+    given_rows = listings[~as_events]
+    online = history_values(listings, given_rows, sellers, complaints, s, earlier)
+    np.testing.assert_array_equal(online, batch.to_numpy())
 
 
 def one_seller_market() -> tuple[pd.DataFrame, pd.DataFrame]:

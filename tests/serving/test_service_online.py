@@ -64,8 +64,8 @@ class Online:
         """The features the scorer would compute for `listings` now (stores nothing)."""
         batch = self.scorer.prepare(plain_arrays(listings, LISTING_COLUMNS),
                                     plain_arrays(sellers, SELLER_COLUMNS))
-        features = self.model.pipeline.transform(batch.market, batch.targets,
-                                                 self.scorer.ring.index)
+        features = self.model.pipeline.transform(batch.market, ring_index=self.scorer.ring.index,
+                                                 earlier=batch.earlier)
         return features.reset_index(drop=True)
 
 

@@ -1,0 +1,146 @@
+"""Sellers' stored listings as one model's seller-history features read them, kept between requests.
+
+Seller-history features read every earlier listing of the seller. Turning a stored
+listing into what the features read (`features.history.ListingEvents`: its moment,
+coded brand and category, price in USD and price ratio) cost more than the features'
+sweep itself, on every request, and depends on the listing and the model alone. So the
+online scorer keeps each seller's listings in that form and turns into events only
+the rows it has not seen.
+
+History rows are facts, written once and never removed (`serving.history_store`), so
+a seller's events are current when they cover as many rows as the store holds for
+the seller (`CachedSeller.count`), and what is new is the rows whose listing they do
+not cover yet. Those are nearly always among the seller's newest rows, which the
+history cache keeps apart; when they are not, the seller's events are made afresh.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from features.columns import Arrays, text_codes
+from features.history import EarlierListings, EventCodes, ListingEvents
+from serving.history_store import CACHE_ROWS, CachedSeller, history_listings
+
+MAX_CODES = 200_000  # distinct brands and categories coded before the codes start afresh
+
+
+@dataclass(frozen=True)
+class SellerEvents:
+    """One seller's stored listings as events, and the row of each listing among them."""
+
+    rows: dict[str, int]
+    events: ListingEvents
+
+    @property
+    def count(self) -> int:
+        return len(self.rows)
+
+    def extended(self, listing_ids: list[str], events: ListingEvents) -> SellerEvents:
+        rows = dict(self.rows)
+        rows.update((listing, len(self.rows) + k) for k, listing in enumerate(listing_ids))
+        return SellerEvents(rows, ListingEvents(*(np.concatenate(pair) for pair in zip(
+            self.events, events, strict=True))))
+
+
+class SellerEventsCache:
+    """Each recently scored seller's stored listings as events of one model.
+
+    `derive(listings, codes)` turns listings (the contract's columns, as plain arrays)
+    into events coded by `codes`: the model's `FeaturePipeline.listing_events`. The
+    least recently used sellers are dropped past `max_rows` rows, and everything once
+    the codes hold `max_codes` brands and categories (listing systems send any text).
+    Not thread-safe: one thread scores.
+    """
+
+    def __init__(self, derive: Callable[[Arrays, EventCodes], ListingEvents],
+                 max_rows: int = CACHE_ROWS, max_codes: int = MAX_CODES) -> None:
+        self.derive = derive
+        self.max_rows = max_rows
+        self.max_codes = max_codes
+        self.rows = 0
+        self.codes = EventCodes()
+        self._sellers: OrderedDict[str, SellerEvents] = OrderedDict()
+
+    def earlier(self, history: Mapping[str, CachedSeller], scoring: Collection[str]
+                ) -> tuple[EarlierListings, frozenset[str]]:
+        """The sellers' stored listings (`history`, as the history store read them) as
+        events, without the listings in `scoring` (a listing scored again is not its own
+        history); and which of `scoring` are stored."""
+        if self.codes.n_brands + self.codes.n_categories > self.max_codes:
+            self.clear()
+        self._bring_up_to_date(history)
+        sellers, blocks, stored = [], [], set()
+        for seller in history:
+            entry = self._sellers[seller]
+            events = entry.events
+            found = entry.rows.keys() & scoring
+            if found:
+                stored |= found
+                keep = np.ones(entry.count, dtype=bool)
+                keep[[entry.rows[listing] for listing in found]] = False
+                events = events.take(np.flatnonzero(keep))
+            sellers.append(seller)
+            blocks.append(events)
+        self._trim(keep=len(history))
+        return EarlierListings(self.codes, sellers, blocks), frozenset(stored)
+
+    def clear(self) -> None:
+        self._sellers.clear()
+        self.rows = 0
+        self.codes = EventCodes()
+
+    def _bring_up_to_date(self, history: Mapping[str, CachedSeller]) -> None:
+        """Events for the rows not covered yet, of all the sellers in one call of `derive`
+        (a call costs far more than a row)."""
+        base: dict[str, SellerEvents] = {}
+        whole: list[CachedSeller] = []
+        newest: list[Sequence[Any]] = []
+        for seller, cached in history.items():
+            entry = self._sellers.get(seller)
+            if entry is not None and entry.count == cached.count:
+                self._sellers.move_to_end(seller)
+                continue
+            if entry is not None and entry.count < cached.count:
+                rows = cached.unfolded(without=entry.rows)
+                if entry.count + len(rows) == cached.count:
+                    base[seller] = entry
+                    newest.extend(rows)
+                    continue
+            base[seller] = EMPTY  # some new rows were folded already: the seller afresh
+            whole.append(cached)
+        if not base:
+            return
+        listings = history_listings([*whole, CachedSeller(0, 0, None, tuple(newest))])
+        events = self.derive(listings, self.codes)
+        (sellers,), names = text_codes(listings["seller_id"])
+        order = np.argsort(sellers, kind="stable")
+        bounds = np.cumsum([0, *np.bincount(sellers, minlength=len(names))])
+        listing_ids = listings["listing_id"].to_pylist()
+        for code, seller in enumerate(names):
+            at = order[bounds[code]:bounds[code + 1]]
+            old = self._sellers.pop(seller, None)
+            self.rows -= 0 if old is None else old.count
+            entry = self._sellers[seller] = base[seller].extended(
+                [listing_ids[i] for i in at], events.take(at))
+            self.rows += entry.count
+
+    def _trim(self, keep: int) -> None:
+        """Drop least recently used sellers past `max_rows`, never the `keep` most recent."""
+        while self.rows > self.max_rows and len(self._sellers) > keep:
+            _, dropped = self._sellers.popitem(last=False)
+            self.rows -= dropped.count
+
+
+def _no_events() -> ListingEvents:
+    none = np.zeros(0, dtype=np.int64)
+    return ListingEvents(none, none, none, np.zeros(0, dtype=bool), none,
+                         np.zeros(0, dtype=np.float64))
+
+
+EMPTY = SellerEvents({}, _no_events())

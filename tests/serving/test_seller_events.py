@@ -1,0 +1,81 @@
+"""Sellers' stored listings kept as events between requests: always the stored rows' events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.columns import Arrays, Columns
+from features.contract import load_marketplace
+from features.history import EventCodes, HistorySettings, ListingEvents, listing_events
+from serving.history_store import LISTING_COLUMNS, HistoryStore, taken
+from serving.ledger.ledger import Ledger
+from serving.seller_events import SellerEventsCache
+
+BRANDS = ["Arvedo", " arvedo", "Briruvi", "Generic", "Celo"]
+CATEGORIES = ["handbags", "watches", "toys"]
+
+
+def derive(listings: Arrays, codes: EventCodes) -> ListingEvents:
+    """Events without a model: USD is the listed price, the price ratio a function of it."""
+    table = Columns.of_arrays({**listings, "price_usd": listings["price"]})
+    return listing_events(table, table.numbers("price") / 50.0, HistorySettings(), codes)
+
+
+def rows(events: ListingEvents) -> list[tuple[float, ...]]:
+    """Event rows in a fixed order (blocks hold them in no particular order)."""
+    return sorted(zip(*(column.tolist() for column in events), strict=True))
+
+
+@pytest.mark.parametrize("max_codes", [3, 1_000])  # the codes start afresh .. never
+@pytest.mark.parametrize("max_rows", [4, 10_000])  # sellers dropped .. all kept
+@pytest.mark.parametrize("fold_rows", [1, 3, 32])  # new rows folded into columns at once .. never
+def test_the_events_are_those_of_the_stored_rows_after_every_write(
+        ledger: Ledger, tiny_dataset: Path, fold_rows: int, max_rows: int,
+        max_codes: int) -> None:
+    """Rows written by this worker and another, in any order of time, read after every
+    write with and without listings being scored: each seller's events equal those made
+    afresh from the snapshot's rows, and the listings being scored are named stored
+    exactly when they are."""
+    rng = np.random.default_rng(fold_rows * max_rows)
+    template = load_marketplace(tiny_dataset).listings[list(LISTING_COLUMNS)].iloc[[0]]
+    n = 70
+    listings = pd.concat([template] * n, ignore_index=True).assign(
+        listing_id=[f"L{i:03d}" for i in rng.permutation(n)],
+        seller_id=rng.choice(["S1", "S2", "S3"], size=n, p=[0.6, 0.3, 0.1]),
+        brand=rng.choice(BRANDS, size=n), category=rng.choice(CATEGORIES, size=n),
+        price=rng.uniform(1, 200, size=n).round(2), quantity=rng.integers(1, 9, size=n),
+        created_at=template["created_at"].iloc[0] + pd.to_timedelta(
+            rng.integers(0, 48, size=n), unit="h"))
+    worker = HistoryStore(ledger.store, fold_rows=fold_rows)
+    other = HistoryStore(ledger.store)  # another worker or replica on the same database
+    cache = SellerEventsCache(derive, max_rows=max_rows, max_codes=max_codes)
+    codes_used: list[EventCodes] = []
+    for start in range(0, n, 6):
+        (worker if rng.random() < 0.5 else other).add(listings=listings.iloc[start:start + 6])
+        written = listings.iloc[:start + 6]
+        unwritten = list(listings["listing_id"].iloc[start + 6:start + 8])
+        scoring = {*rng.choice(written["listing_id"], size=2), *unwritten}
+        for sellers, without in ((["S1"], set()), (["S2", "S1", "S3"], scoring)):
+            snap = worker.snapshot(sellers, scoring=without)
+            earlier, stored = cache.earlier(snap.history, snap.scoring)
+            assert earlier.codes is cache.codes
+            codes_used.append(earlier.codes)
+            assert list(earlier.sellers) == [s for s in sellers if s in snap.history]
+            expected = written[written["seller_id"].isin(sellers)]
+            assert stored == set(expected["listing_id"]) & without
+            afresh = snap.listings  # the stored rows, without those being scored
+            owners = np.array(afresh["seller_id"].to_pylist())
+            for seller, events in zip(earlier.sellers, earlier.events, strict=True):
+                mine = taken(afresh, np.flatnonzero(owners == seller))
+                assert rows(events) == rows(derive(mine, earlier.codes)), seller
+                assert len(events.created) == (
+                    (expected["seller_id"] == seller) & ~expected["listing_id"].isin(without)
+                ).sum()
+    assert cache.rows <= max(max_rows, n)
+    # listing systems send any brand: past the limit the codes start afresh
+    assert (len({id(codes) for codes in codes_used}) > 1) == (max_codes < 5)
+
