@@ -59,6 +59,7 @@ from serving.metrics import ServiceMetrics, exposition, service_metrics
 from serving.online import OnlineScorer, ReviewFeed, RingState
 from serving.queue import ReviewQueue
 from serving.queue_api import queue_router
+from serving.request_timeout import release_request_timers
 from serving.scoring_api import (
     ListingIn,
     ReloadResponse,
@@ -240,6 +241,7 @@ class Strikeout:
     def __init__(self) -> None:
         self.settings = ServingSettings()
         sys.setswitchinterval(self.settings.switch_interval_ms / 1000)  # this worker's process
+        release_request_timers()  # BentoML's left a timer alive for 60 s after every request
         self.metrics: ServiceMetrics = service_metrics()
         self.ledger: Ledger | None = None
         self.keys: KeyCache | None = None

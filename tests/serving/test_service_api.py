@@ -41,6 +41,7 @@ from tests.serving.service_support import (
     service_environment,
     wait_until,
 )
+from tests.serving.test_request_timeout import pending_timers
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("service")]
 
@@ -330,6 +331,17 @@ def test_metrics_name_no_path(api: Api) -> None:
     assert response.headers["content-type"].startswith("text/plain; version=")
     for seen in ("case_secret_4711", "S-secret-0815", "made-up-path-4242"):
         assert seen not in response.text, seen
+
+
+def test_requests_leave_no_timer_behind(api: Api) -> None:
+    """BentoML's timeout middleware left a timer alive for the whole timeout (60 s)
+    after every request: tens of thousands under load, which made every full garbage
+    collection slow (`serving/request_timeout.py`)."""
+    before = pending_timers()
+    for _ in range(40):
+        assert api.client.get("/livez").status_code == 200
+    assert api.score([fine_listing(api)]).status_code == 200
+    assert pending_timers() - before < 5
 
 
 def test_the_ledger_routes_are_served_by_the_same_service(api: Api) -> None:
