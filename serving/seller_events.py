@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from features.columns import Arrays, text_codes
-from features.history import EarlierListings, EventCodes, ListingEvents
+from features.history import EarlierListings, EventCodes, ListingEvents, stacked_events
 from serving.history_store import CACHE_ROWS, CachedSeller, history_listings
 
 MAX_CODES = 200_000  # distinct brands and categories coded before the codes start afresh
@@ -44,8 +44,7 @@ class SellerEvents:
     def extended(self, listing_ids: list[str], events: ListingEvents) -> SellerEvents:
         rows = dict(self.rows)
         rows.update((listing, len(self.rows) + k) for k, listing in enumerate(listing_ids))
-        return SellerEvents(rows, ListingEvents(*(np.concatenate(pair) for pair in zip(
-            self.events, events, strict=True))))
+        return SellerEvents(rows, stacked_events([self.events, events]))
 
 
 class SellerEventsCache:
