@@ -55,7 +55,7 @@ async def _timed(self: TimeoutMiddleware, scope: Any, receive: Any, send: Any) -
             await JSONResponse(
                 {"error": f"Not able to process the request in {self.timeout} seconds"},
                 status_code=504)(scope, receive, send)
-        return
+            return
     finally:
         timer.cancel()
-    await app
+    await app  # answered, or finished just as the timer fired

@@ -11,7 +11,8 @@ History rows are facts, written once and never removed (`serving.history_store`)
 a seller's events are current when they cover as many rows as the store holds for
 the seller (`CachedSeller.count`), and what is new is the rows whose listing they do
 not cover yet. Those are nearly always among the seller's newest rows, which the
-history cache keeps apart; when they are not, the seller's events are made afresh.
+history cache keeps apart; when they are not (the cache folded them into the seller's
+columns), they are looked for among all the seller's rows.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ import numpy as np
 
 from features.columns import Arrays, text_codes
 from features.history import EarlierListings, EventCodes, ListingEvents, stacked_events
-from serving.history_store import CACHE_ROWS, CachedSeller, history_listings
+from serving.history_store import CACHE_ROWS, CachedSeller, history_listings, stacked
 
 MAX_CODES = 200_000  # distinct brands and categories coded before the codes start afresh
+MAX_SELLERS = 100_000  # about 1.3 KB each besides their rows
 
 
 @dataclass(frozen=True)
@@ -52,15 +54,18 @@ class SellerEventsCache:
 
     `derive(listings, codes)` turns listings (the contract's columns, as plain arrays)
     into events coded by `codes`: the model's `FeaturePipeline.listing_events`. The
-    least recently used sellers are dropped past `max_rows` rows, and everything once
-    the codes hold `max_codes` brands and categories (listing systems send any text).
+    least recently used sellers are dropped past `max_rows` rows or `max_sellers`
+    sellers, and everything once the codes hold `max_codes` brands and categories
+    (listing systems send any text).
     Not thread-safe: one thread scores.
     """
 
     def __init__(self, derive: Callable[[Arrays, EventCodes], ListingEvents],
-                 max_rows: int = CACHE_ROWS, max_codes: int = MAX_CODES) -> None:
+                 max_rows: int = CACHE_ROWS, max_sellers: int = MAX_SELLERS,
+                 max_codes: int = MAX_CODES) -> None:
         self.derive = derive
         self.max_rows = max_rows
+        self.max_sellers = max_sellers
         self.max_codes = max_codes
         self.rows = 0
         self.codes = EventCodes()
@@ -99,7 +104,8 @@ class SellerEventsCache:
         (a call costs far more than a row)."""
         base: dict[str, SellerEvents] = {}
         whole: list[CachedSeller] = []
-        newest: list[Sequence[Any]] = []
+        newest: list[Sequence[Any]] = []  # the usual case: the new rows are unfolded
+        folded: list[Arrays] = []  # ... else looked for among all the seller's rows
         for seller, cached in history.items():
             entry = self._sellers.get(seller)
             if entry is not None and entry.count == cached.count:
@@ -111,11 +117,17 @@ class SellerEventsCache:
                     base[seller] = entry
                     newest.extend(rows)
                     continue
-            base[seller] = EMPTY  # some new rows were folded already: the seller afresh
+                uncovered = history_listings([cached], exclude=entry.rows)
+                if entry.count + len(uncovered["listing_id"]) == cached.count:
+                    base[seller] = entry
+                    folded.append(uncovered)
+                    continue
+            base[seller] = EMPTY
             whole.append(cached)
         if not base:
             return
-        listings = history_listings([*whole, CachedSeller(0, 0, None, tuple(newest))])
+        listings = stacked(history_listings([*whole, CachedSeller(0, 0, None, tuple(newest))]),
+                           *folded)
         events = self.derive(listings, self.codes)
         (sellers,), names = text_codes(listings["seller_id"])
         order = np.argsort(sellers, kind="stable")
@@ -129,9 +141,15 @@ class SellerEventsCache:
                 [listing_ids[i] for i in at], events.take(at))
             self.rows += entry.count
 
+    @property
+    def sellers(self) -> list[str]:
+        """The sellers held, least recently used first."""
+        return list(self._sellers)
+
     def _trim(self, keep: int) -> None:
-        """Drop least recently used sellers past `max_rows`, never the `keep` most recent."""
-        while self.rows > self.max_rows and len(self._sellers) > keep:
+        """Drop least recently used sellers past the limits, never the `keep` most recent."""
+        while ((self.rows > self.max_rows or len(self._sellers) > self.max_sellers)
+               and len(self._sellers) > keep):
             _, dropped = self._sellers.popitem(last=False)
             self.rows -= dropped.count
 

@@ -38,8 +38,8 @@ def test_the_events_are_those_of_the_stored_rows_after_every_write(
         max_codes: int) -> None:
     """Rows written by this worker and another, in any order of time, read after every
     write with and without listings being scored: each seller's events equal those made
-    afresh from the snapshot's rows, and the listings being scored are named stored
-    exactly when they are."""
+    afresh from the snapshot's rows, the listings being scored are named stored exactly
+    when they are, and a row becomes events once unless its seller was dropped."""
     rng = np.random.default_rng(fold_rows * max_rows)
     template = load_marketplace(tiny_dataset).listings[list(LISTING_COLUMNS)].iloc[[0]]
     n = 70
@@ -52,8 +52,16 @@ def test_the_events_are_those_of_the_stored_rows_after_every_write(
             rng.integers(0, 48, size=n), unit="h"))
     worker = HistoryStore(ledger.store, fold_rows=fold_rows)
     other = HistoryStore(ledger.store)  # another worker or replica on the same database
-    cache = SellerEventsCache(derive, max_rows=max_rows, max_codes=max_codes)
+    derived: list[int] = []
+
+    def counted(listings: Arrays, codes: EventCodes) -> ListingEvents:
+        derived.append(len(listings["listing_id"]))
+        return derive(listings, codes)
+
+    cache = SellerEventsCache(counted, max_rows=max_rows, max_codes=max_codes)
     codes_used: list[EventCodes] = []
+    held: set[str] = set()
+    dropped = False
     for start in range(0, n, 6):
         (worker if rng.random() < 0.5 else other).add(listings=listings.iloc[start:start + 6])
         written = listings.iloc[:start + 6]
@@ -63,6 +71,11 @@ def test_the_events_are_those_of_the_stored_rows_after_every_write(
             snap = worker.snapshot(sellers, scoring=without)
             earlier, stored = cache.earlier(snap.history, snap.scoring)
             assert earlier.codes is cache.codes
+            # within its bound, or holding only the sellers of this call
+            assert cache.rows <= max_rows or set(cache.sellers) == set(earlier.sellers)
+            if codes_used and codes_used[-1] is earlier.codes:  # not a reset of the codes
+                dropped |= bool(held - set(cache.sellers))
+            held = set(cache.sellers)
             codes_used.append(earlier.codes)
             assert list(earlier.sellers) == [s for s in sellers if s in snap.history]
             expected = written[written["seller_id"].isin(sellers)]
@@ -75,7 +88,10 @@ def test_the_events_are_those_of_the_stored_rows_after_every_write(
                 assert len(events.created) == (
                     (expected["seller_id"] == seller) & ~expected["listing_id"].isin(without)
                 ).sum()
-    assert cache.rows <= max(max_rows, n)
+    if max_codes > n:  # codes that start afresh drop every seller at each call
+        assert dropped == (max_rows < n)  # sellers were dropped when over the bound
+    if max_codes > n and max_rows > n:  # nothing dropped: each row became events once,
+        assert sum(derived) == n  # also when the history cache had folded it already
     # listing systems send any brand: past the limit the codes start afresh
     assert (len({id(codes) for codes in codes_used}) > 1) == (max_codes < 5)
 
