@@ -7,15 +7,21 @@ import gc
 from typing import Any
 
 import pytest
+import uvloop
 from bentoml._internal.server.http.traffic import TimeoutMiddleware
 
 from serving.request_timeout import release_request_timers
 
+TIMERS = (asyncio.TimerHandle, uvloop.loop.TimerHandle)
+
 
 def pending_timers() -> int:
-    """Timers an asyncio loop still holds, not fired and not cancelled."""
-    return sum(1 for o in gc.get_objects()
-               if isinstance(o, asyncio.TimerHandle) and not o.cancelled())
+    """Timers an event loop still holds, not fired and not cancelled (asyncio's or uvloop's).
+
+    `type`, not `isinstance`: the collector's objects include weak proxies to objects
+    gone, which `isinstance` would look through and fail on.
+    """
+    return sum(1 for o in gc.get_objects() if type(o) in TIMERS and not o.cancelled())
 
 
 async def answer(scope: Any, receive: Any, send: Any) -> None:
