@@ -112,6 +112,13 @@ def prepare_ledger(home: Path, data_path: Path) -> tuple[str, str, pd.DataFrame]
     return url, key, later.sort_values(["created_at", "listing_id"]).reset_index(drop=True)
 
 
+def remove_ledger(url: str) -> None:
+    """Delete a throwaway ledger of `prepare_ledger` (tens of MB each) with its WAL files."""
+    path = Path(url.removeprefix("sqlite:///"))
+    for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        stale.unlink(missing_ok=True)
+
+
 def percentiles(values_s: list[float]) -> dict[str, float]:
     ms = np.asarray(values_s) * 1000
     return {"p50_ms": round(float(np.percentile(ms, 50)), 2),
@@ -552,6 +559,7 @@ def main() -> None:
     if not args.skip_in_process:
         url, key, later = prepare_ledger(home, data_path)
         single = in_process(url, later, args.in_process)
+        remove_ledger(url)
 
     url, key, later = prepare_ledger(home, data_path)  # fresh history for the HTTP runs
     with_sellers = later.merge(load_marketplace(data_path).sellers, on="seller_id")
@@ -566,6 +574,7 @@ def main() -> None:
         Server("bare BentoML endpoint (no scoring: HTTP ceiling)",
                serve_bare(ports[2], args.workers), ports[2], "/readyz", {}, later)]
     http = over_http(servers, args.seconds, args.rounds)
+    remove_ledger(url)
     result = {
         "machine": machine_info(),
         "setup": {"listings": args.listings, "workers": args.workers, **setup,
