@@ -91,9 +91,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     url = f"http://127.0.0.1:{port}"
     try:
         def ready() -> bool:
+            """Every worker ready: each loads its model on its own, and one ready worker
+            answers 200 while the other still answers 503. Fresh connections land on
+            either worker, so a dozen answers in a row cover both."""
             assert process.poll() is None, log_path.read_text()[-3000:]
             try:
-                return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+                return all(httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+                           for _ in range(12))
             except httpx.TransportError:
                 return False
 
