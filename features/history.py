@@ -121,12 +121,13 @@ def seller_history(targets: pd.DataFrame | Columns, listings: pd.DataFrame | Col
 
 def history_values(targets: pd.DataFrame | Columns, listings: pd.DataFrame | Columns,
                    sellers: pd.DataFrame | Columns, complaints: pd.DataFrame | Columns,
-                   settings: HistorySettings, earlier: EarlierListings | None = None
-                   ) -> np.ndarray:
+                   settings: HistorySettings, earlier: EarlierListings | None = None,
+                   events: ListingEvents | None = None) -> np.ndarray:
     """The features of `seller_history` as one float64 array, a row per target.
 
     `earlier` adds listings already turned into events (the online service's stored
-    history) to `listings`.
+    history) to `listings`. `events` are `listings` themselves as events, coded by
+    `earlier.codes`, when the caller has them (`listing_events`).
     """
     for frame, name, needed in ((targets, "targets", TARGET_COLUMNS),
                                 (listings, "listings", LISTING_COLUMNS),
@@ -156,8 +157,9 @@ def history_values(targets: pd.DataFrame | Columns, listings: pd.DataFrame | Col
     verified[seller_seller] = sellers.numbers("business_verified", bool)
 
     codes = earlier.codes
-    events = stacked_events([listing_events(listings, listings.numbers("price_ratio"),
-                                            settings, codes), *earlier.events])
+    if events is None:
+        events = listing_events(listings, listings.numbers("price_ratio"), settings, codes)
+    events = stacked_events([events, *earlier.events])
     listing_seller = np.concatenate([listing_seller, *earlier_seller])
     order = np.lexsort((events.created, listing_seller))  # each seller's listings, oldest first
     target_category = codes.categories(targets.dictionary("category"))

@@ -102,7 +102,7 @@ class FeaturePipeline:
             n_folds=s.text_folds, random_state=s.seed)
         text = self.text_.fit_transform(rows, y).to_numpy()
         self.rings_ = RingFeatures().fit(rows)
-        values = self._assemble(market, listings, targets, lambda _: text)
+        values, _ = self._assemble(market, listings, targets, lambda _: text)
         return self._frame(values, listings, targets)
 
     def fit(self, market: Marketplace, y: np.ndarray,
@@ -128,6 +128,15 @@ class FeaturePipeline:
                ) -> np.ndarray:
         """`transform`'s features as a float64 matrix with the columns `feature_names_`:
         no DataFrame (the service's request path)."""
+        return self.values_and_events(market, targets, ring_index, earlier)[0]
+
+    def values_and_events(self, market: Marketplace, targets: np.ndarray | None = None,
+                          ring_index: RingIndex | None = None,
+                          earlier: EarlierListings | None = None
+                          ) -> tuple[np.ndarray, ListingEvents]:
+        """`values`, and the market's listings as seller history reads them, coded by
+        `earlier.codes` (as `listing_events` gives them): the online service keeps those
+        of the listings it stores, and need not derive them again."""
         listings = self._with_prices(Columns.of(market.listings), market)
         return self._assemble(market, listings, targets, self.text_.values, ring_index,
                               earlier)
@@ -164,14 +173,17 @@ class FeaturePipeline:
                   targets: np.ndarray | None,
                   text_of: Callable[[Columns], np.ndarray],
                   ring_index: RingIndex | None = None, earlier: EarlierListings | None = None
-                  ) -> np.ndarray:
+                  ) -> tuple[np.ndarray, ListingEvents]:
         """The four families of the target rows of `listings`, as one float64 matrix with
-        the columns `feature_names_`.
+        the columns `feature_names_`; and all of `listings` as seller-history events.
 
         Every family reads arrays of `Columns`: no DataFrame is built.
         """
         price_all = self.price_.values(listings)
         listings = listings.with_columns(price_ratio=price_all[:, 1])
+        earlier = earlier or EarlierListings()
+        events = listing_events(listings, price_all[:, 1], self.settings.history,
+                                earlier.codes)
         if targets is None:
             rows, price = listings, price_all
         else:
@@ -179,7 +191,7 @@ class FeaturePipeline:
             rows, price = listings.take(positions), price_all[positions]
         history = history_values(rows, listings, Columns.of(market.sellers),
                                  Columns.of(market.complaints), self.settings.history,
-                                 earlier)
+                                 earlier, events)
         if ring_index is None:
             ring_index = self.ring_index(market)
         rings = self.rings_.values(rows, ring_index)
@@ -193,8 +205,8 @@ class FeaturePipeline:
             values[:, start:start + block.shape[1]] = block
             start += block.shape[1]
         if columns != self.feature_names_:  # a model saved with its columns in another order
-            return values[:, [columns.index(name) for name in self.feature_names_]]
-        return values
+            values = values[:, [columns.index(name) for name in self.feature_names_]]
+        return values, events
 
     def _block_columns(self) -> list[str]:
         """The columns of the four families, in the order `_assemble` stacks them."""

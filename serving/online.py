@@ -224,6 +224,7 @@ class OnlineBatch:
     new_sellers: Arrays  # sellers given with the listings and not stored yet
     request: Arrays  # the listings to score, as plain arrays
     unstored: Arrays  # those of them the history store does not hold yet
+    unstored_at: np.ndarray  # ... and their rows in `request`
     frozen: frozenset[str]  # sellers the ledger has frozen
     open_cases: frozenset[str]  # listings to score that have an open review case
 
@@ -309,8 +310,9 @@ class OnlineScorer:
         # a listing stored already is in the ring index already (stored, or its seller
         # struck, here or by another replica seen within `refresh_s`): scored again, as
         # listing systems do on every edit, it has nothing to add
-        unstored = listings if not stored else taken(listings, np.array(
-            [i for i, listing in enumerate(ids) if listing not in stored], dtype=np.int64))
+        unstored_at = np.array([i for i, listing in enumerate(ids) if listing not in stored],
+                               dtype=np.int64)
+        unstored = listings if not stored else taken(listings, unstored_at)
         self.ring.prepare(Columns.of_arrays(unstored), snap.complaints)
         # plain arrays, not DataFrames: the pipeline reads them as it reads frames
         market = Marketplace(
@@ -318,8 +320,8 @@ class OnlineScorer:
             sellers=Columns.of_arrays(stacked(snap.sellers, new_sellers)),  # type: ignore[arg-type]
             complaints=Columns.of_arrays(snap.complaints),  # type: ignore[arg-type]
             brands=self.model.brands, fx_rates=self.model.fx_rates)
-        return OnlineBatch(market, earlier, new_sellers, listings, unstored, snap.frozen,
-                           snap.open_cases)
+        return OnlineBatch(market, earlier, new_sellers, listings, unstored, unstored_at,
+                           snap.frozen, snap.open_cases)
 
     def _score(self, listings: Arrays, sellers: Arrays) -> dict[str, list[Any]]:
         batch = self.prepare(listings, sellers)
@@ -334,11 +336,19 @@ class OnlineScorer:
             "band": ["high" if f else band for f, band in zip(frozen, scored["band"], strict=True)],
             "reasons": scored["reasons"], "model_version": scored["model_version"].tolist(),
             "seller_frozen": frozen}
-        # rows are facts written once: a listing scored again (on every edit) writes nothing
-        self.history.add(listings=batch.unstored, sellers=batch.new_sellers)
+        self.store(batch, scored["events"])
         if self.feed is not None:
             self.feed(listings, Columns.of(batch.market.sellers), result, batch.open_cases)
         return result
+
+    def store(self, batch: OnlineBatch, events: ListingEvents) -> None:
+        """Store the batch's new listings and sellers, and keep the new listings' `events`
+        (the model's, of every listing in the batch) as their sellers' history."""
+        # rows are facts written once: a listing scored again (on every edit) writes nothing
+        added = self.history.add(listings=batch.unstored, sellers=batch.new_sellers)
+        if 0 < added.listings == len(batch.unstored_at):  # every row stored is as scored here
+            self.events.stored(batch.unstored, events.take(batch.unstored_at),
+                               batch.earlier.codes)
 
 
 class ReviewFeed:

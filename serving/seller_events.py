@@ -128,12 +128,38 @@ class SellerEventsCache:
             return
         listings = stacked(history_listings([*whole, CachedSeller(0, 0, None, tuple(newest))]),
                            *folded)
-        events = self.derive(listings, self.codes)
+        self._extend(base, listings, self.derive(listings, self.codes))
+
+    def stored(self, listings: Arrays, events: ListingEvents, codes: EventCodes) -> None:
+        """`listings` (plain arrays) have just been stored, every one of them by this
+        scorer, after `earlier` read their sellers: add `events` (theirs, a row each, coded
+        by `codes`, as the model computed them to score them) to the sellers held, so
+        that the next request need not derive them from the stored rows.
+
+        A seller's events then cover the rows the store holds for it, as the count rule
+        wants; when another writer stored rows of the seller meanwhile, the count tells,
+        and `earlier` looks for them as for any new row.
+        """
+        if codes is not self.codes:  # the codes started afresh since: nothing to add to
+            return
+        sellers = listings["seller_id"].to_pylist()
+        base = {seller: self._sellers[seller] for seller in set(sellers)
+                if seller in self._sellers}
+        if base:
+            self._extend(base, listings, events)
+
+    def _extend(self, base: Mapping[str, SellerEvents], listings: Arrays,
+                events: ListingEvents) -> None:
+        """Add `listings` with their `events` (a row each) to the events of their sellers,
+        each of which is in `base` (what it had before: `EMPTY` for a seller derived
+        whole); the sellers become the most recently used."""
         (sellers,), names = text_codes(listings["seller_id"])
         order = np.argsort(sellers, kind="stable")
         bounds = np.cumsum([0, *np.bincount(sellers, minlength=len(names))])
         listing_ids = listings["listing_id"].to_pylist()
         for code, seller in enumerate(names):
+            if seller not in base:
+                continue
             at = order[bounds[code]:bounds[code + 1]]
             old = self._sellers.pop(seller, None)
             self.rows -= 0 if old is None else old.count

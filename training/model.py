@@ -109,8 +109,11 @@ class ListingRiskModel(PythonModel):
         """`score`'s columns as arrays and lists, in the order of the target rows (no
         DataFrame: the service's request path). `reasons_for` (a mask over the target rows) asks for
         reasons of `low` rows too: the service's frozen sellers, whose band it raises.
-        `earlier`: the sellers' stored listings as events (`FeaturePipeline.values`)."""
-        features = self.pipeline.values(market, targets, ring_index, earlier)
+        `earlier`: the sellers' stored listings as events (`FeaturePipeline.values`); with
+        it, `events` are all of the market's listings as events coded by `earlier.codes`
+        (`FeaturePipeline.values_and_events`), for the online service to keep."""
+        features, events = self.pipeline.values_and_events(market, targets, ring_index,
+                                                           earlier)
         p = self.scores(features)
         band = band_of(p, self.bands)
         reasons: list[list[Reason]] = [[] for _ in range(len(p))]
@@ -123,8 +126,11 @@ class ListingRiskModel(PythonModel):
         if targets is not None:
             rows = rows.take(np.flatnonzero(np.asarray(targets, dtype=bool)))
         ids = rows.objects("listing_id")
-        return {"listing_id": ids, "score": p, "band": band, "reasons": reasons,
-                "model_version": np.full(len(p), self.version, dtype=object)}
+        out = {"listing_id": ids, "score": p, "band": band, "reasons": reasons,
+               "model_version": np.full(len(p), self.version, dtype=object)}
+        if earlier is not None:
+            out["events"] = events
+        return out
 
     # -- plain pyfunc ----------------------------------------------------------
     def market_from_rows(self, rows: pd.DataFrame) -> Marketplace:

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from features.columns import plain_arrays
 from features.contract import Marketplace
 from serving.batch import load_scorer
-from serving.history_store import LISTING_COLUMNS, SELLER_COLUMNS, HistoryStore
+from serving.history_store import LISTING_COLUMNS, SELLER_COLUMNS, HistoryStore, taken
 from serving.ledger.cases import review_cases_table
 from serving.ledger.ledger import ComplaintFiling, Ledger
 from serving.online import OnlineScorer, ReviewFeed, RingState
@@ -343,3 +343,85 @@ def test_listings_another_replica_stored_reach_the_ring_index(online: Online) ->
     later = listing_like(market, listing_id="replica-later", seller_id=other,
                          created_at=end + timedelta(hours=1), title=phrase, description=phrase)
     assert online.features(later).at[0, "ring__tainted_shingles"] > 0
+
+
+def event_rows(online: Online, seller_ids: list[str]) -> dict[str, list[tuple[Any, ...]]]:
+    """Each seller's events as the scorer holds them, and as derived afresh from the rows
+    the store holds (same codes), sorted: blocks hold rows in no particular order."""
+    snap = online.history.snapshot(seller_ids)
+    earlier, _ = online.scorer.events.earlier(snap.history, snap.scoring)
+    stored = snap.listings
+    owners = np.array(stored["seller_id"].to_pylist())
+    out = {}
+    for seller, events in zip(earlier.sellers, earlier.events, strict=True):
+        afresh = online.scorer._listing_events(
+            taken(stored, np.flatnonzero(owners == seller)), earlier.codes)
+        out[seller] = [sorted(zip(*(c.tolist() for c in held), strict=True))
+                       for held in (events, afresh)]
+    return out
+
+
+def odd_listings(online: Online, prefix: str, days: int) -> pd.DataFrame:
+    """Six new listings of three sellers seen before, with values that a store could
+    round: sub-second moments, prices of many digits, a brand spelled oddly, quantities."""
+    market = online.world.market
+    moment = market.listings["created_at"].max() + timedelta(days=days)
+    sellers = list(dict.fromkeys(market.listings["seller_id"]))[:3]
+    brand = market.brands["brand"].iat[0]
+    return pd.concat([listing_like(
+        market, listing_id=f"{prefix}-{i}", seller_id=seller,
+        created_at=moment + timedelta(seconds=i, microseconds=7 * i + 1),
+        price=(0.1 + 0.2) * (i + 1) / 3, brand=[f"  {brand.upper()} ", "generic", brand][i % 3],
+        quantity=[1, 7, 10**9][i % 3]) for i, seller in enumerate(sellers * 2)],
+        ignore_index=True)
+
+
+def test_listings_scored_here_are_kept_as_events_without_deriving_them_again(
+        online: Online) -> None:
+    """The events the model computed to score new listings become their sellers' history
+    once stored: later requests derive none of them from the stored rows, and they equal
+    what such a derivation gives."""
+    new = odd_listings(online, "kept", days=60)
+    sellers = list(dict.fromkeys(new["seller_id"]))
+    online.scorer.score(new.iloc[:3], NO_SELLERS)
+    derive, derived = online.scorer.events.derive, []
+
+    def counted(listings: Any, codes: Any) -> Any:
+        derived.extend(listings["listing_id"].to_pylist())
+        return derive(listings, codes)
+
+    online.scorer.events.derive = counted
+    try:
+        online.scorer.score(new.iloc[3:], NO_SELLERS)
+        held = event_rows(online, sellers)
+    finally:
+        online.scorer.events.derive = derive
+    assert [listing for listing in derived if listing.startswith("kept-")] == []
+    assert set(held) == set(sellers)
+    for seller, (kept, afresh) in held.items():
+        assert kept == afresh, seller
+        assert len(kept) == len(online.history.listings([seller], with_text=False))
+
+
+def test_a_listing_stored_meanwhile_by_another_writer_is_read_from_the_store(
+        online: Online) -> None:
+    """Another replica stores one of the listings, with other values, between the scorer's
+    read and its write: the row stored is the other replica's, and so are its events."""
+    new = odd_listings(online, "raced", days=90)
+    batch = online.scorer.prepare(plain_arrays(new, LISTING_COLUMNS),
+                                  plain_arrays(NO_SELLERS, SELLER_COLUMNS))
+    scored = online.model.score_columns(batch.market, ring_index=online.scorer.ring.index,
+                                        earlier=batch.earlier)
+    replica = online.ledger_world.open()
+    try:
+        HistoryStore(replica.store).add(listings=new.iloc[[4]].assign(price=999.0, quantity=3))
+    finally:
+        replica.close()
+    online.scorer.store(batch, scored["events"])
+    seller = new.at[4, "seller_id"]
+    stored = online.history.listings([seller], with_text=False).set_index("listing_id")
+    assert stored.at["raced-4", "price"] == 999.0
+    kept, afresh = event_rows(online, [seller])[seller]
+    assert kept == afresh
+    moment = new.at[4, "created_at"].value
+    assert [row[4] for row in kept if row[0] == moment] == [3]  # its quantity, not ours
