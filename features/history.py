@@ -162,6 +162,10 @@ def history_values(targets: pd.DataFrame | Columns, listings: pd.DataFrame | Col
     events = stacked_events([events, *earlier.events])
     listing_seller = np.concatenate([listing_seller, *earlier_seller])
     order = np.lexsort((events.created, listing_seller))  # each seller's listings, oldest first
+    if len(earlier.left_out):
+        keep = np.ones(len(listing_seller), dtype=bool)
+        keep[len(listings) + earlier.left_out] = False
+        order = order[keep[order]]
     target_category = codes.categories(targets.dictionary("category"))
 
     out = np.empty((len(as_of), len(settings.feature_names())), dtype=np.float64)
@@ -242,11 +246,18 @@ class EventCodes:
 
 @dataclass(frozen=True)
 class EarlierListings:
-    """Sellers' listings already turned into events, a block per seller, all coded by `codes`."""
+    """Sellers' listings already turned into events, a block per seller, all coded by `codes`.
+
+    `left_out` are rows of the blocks (numbered through them, block after block) that are
+    not history after all: the online service's listings scored again, which are not
+    their own history. Leaving them out of the sweep costs less than copying the blocks
+    without them.
+    """
 
     codes: EventCodes = field(default_factory=EventCodes)
     sellers: Sequence[str] = ()
     events: Sequence[ListingEvents] = ()
+    left_out: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 def listing_events(listings: Columns, price_ratio: np.ndarray, settings: HistorySettings,

@@ -296,10 +296,11 @@ class OnlineScorer:
         Also brings the ring index up to date with these listings and their sellers.
         """
         self.ring.refresh()
-        seller_ids = list(dict.fromkeys(listings["seller_id"].to_pylist()))
+        owners = listings["seller_id"].to_pylist()
+        seller_ids = list(dict.fromkeys(owners))
         ids = listings["listing_id"].to_pylist()
         snap = self.history.snapshot(seller_ids, scoring=set(ids))
-        earlier, stored = self.events.earlier(snap.history, snap.scoring)
+        earlier, stored = self.events.earlier(snap.history, dict(zip(ids, owners, strict=True)))
         new_sellers = sellers
         if len(sellers["seller_id"]):
             wanted, known = set(seller_ids), set(snap.sellers["seller_id"].to_pylist())

@@ -18,7 +18,7 @@ columns), they are looked for among all the seller's rows.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,28 +71,32 @@ class SellerEventsCache:
         self.codes = EventCodes()
         self._sellers: OrderedDict[str, SellerEvents] = OrderedDict()
 
-    def earlier(self, history: Mapping[str, CachedSeller], scoring: Collection[str]
+    def earlier(self, history: Mapping[str, CachedSeller], scoring: Mapping[str, str]
                 ) -> tuple[EarlierListings, frozenset[str]]:
         """The sellers' stored listings (`history`, as the history store read them) as
-        events, without the listings in `scoring` (a listing scored again is not its own
-        history); and which of `scoring` are stored."""
+        events, less the listings in `scoring` (listing id -> its seller: a listing scored
+        again is not its own history); and which of `scoring` are stored."""
         if self.codes.n_brands + self.codes.n_categories > self.max_codes:
             self.clear()
         self._bring_up_to_date(history)
-        sellers, blocks, stored = [], [], set()
+        sellers, blocks, first = [], [], {}
+        rows = 0
         for seller in history:
-            entry = self._sellers[seller]
-            events = entry.events
-            found = entry.rows.keys() & scoring
-            if found:
-                stored |= found
-                keep = np.ones(entry.count, dtype=bool)
-                keep[[entry.rows[listing] for listing in found]] = False
-                events = events.take(np.flatnonzero(keep))
+            events = self._sellers[seller].events
             sellers.append(seller)
             blocks.append(events)
+            first[seller] = rows
+            rows += len(events.created)
+        stored, left_out = [], []
+        for listing, seller in scoring.items():
+            entry = self._sellers.get(seller) if seller in first else None
+            row = None if entry is None else entry.rows.get(listing)
+            if row is not None:
+                stored.append(listing)
+                left_out.append(first[seller] + row)
         self._trim(keep=len(history))
-        return EarlierListings(self.codes, sellers, blocks), frozenset(stored)
+        return (EarlierListings(self.codes, sellers, blocks, np.array(left_out, dtype=np.int64)),
+                frozenset(stored))
 
     def clear(self) -> None:
         self._sellers.clear()

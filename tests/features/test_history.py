@@ -216,7 +216,8 @@ def test_one_listing_with_only_its_sellers_rows_equals_the_batch(market) -> None
 @given(market=marketplaces(), s=SCOPES, data=st.data())
 def test_listings_handed_over_as_events_give_the_batchs_features(market, s, data) -> None:
     """The online service's way: some listings turned into events in earlier calls (in
-    blocks per seller, coded by codes that already hold other values), the rest given."""
+    blocks per seller, coded by codes that already hold other values), the rest given;
+    and rows in the blocks that are not history (listings scored again), left out."""
     listings, sellers, complaints = market
     batch = seller_history(listings, listings, sellers, complaints, s)
     codes = EventCodes()
@@ -224,15 +225,24 @@ def test_listings_handed_over_as_events_give_the_batchs_features(market, s, data
     codes.categories(([0], ["garden"]))
     as_events = np.array(data.draw(st.lists(st.booleans(), min_size=len(listings),
                                             max_size=len(listings))))
-    blocks = []
-    for seller, rows in listings[as_events].groupby("seller_id", sort=False):
+    # a listing "scored again": a stored row of its, a day older, not to be counted
+    again = listings.assign(created_at=listings["created_at"] - pd.Timedelta(days=1))
+    spare = np.array(data.draw(st.lists(st.booleans(), min_size=len(listings),
+                                        max_size=len(listings))))
+    blocks, left_out, row = [], [], 0
+    for seller, rows in listings[as_events | spare].groupby("seller_id", sort=False):
         for part in np.array_split(rows.index.to_numpy(), data.draw(st.integers(1, 2))):
             if len(part):
-                table = Columns.of(listings.loc[part])
+                kept = [i for i in part if as_events[i]]
+                extra = [i for i in part if spare[i]]
+                table = Columns.of(pd.concat([listings.loc[kept], again.loc[extra]]))
                 blocks.append((seller, listing_events(table, table.numbers("price_ratio"), s,
                                                       codes)))
+                left_out.extend(range(row + len(kept), row + len(kept) + len(extra)))
+                row += len(kept) + len(extra)
     earlier = EarlierListings(codes, [seller for seller, _ in blocks],
-                              [events for _, events in blocks])
+                              [events for _, events in blocks],
+                              np.array(left_out, dtype=np.int64))
     given_rows = listings[~as_events]
     online = history_values(listings, given_rows, sellers, complaints, s, earlier)
     np.testing.assert_array_equal(online, batch.to_numpy())

@@ -10,7 +10,13 @@ import pytest
 
 from features.columns import Arrays, Columns
 from features.contract import load_marketplace
-from features.history import EventCodes, HistorySettings, ListingEvents, listing_events
+from features.history import (
+    EarlierListings,
+    EventCodes,
+    HistorySettings,
+    ListingEvents,
+    listing_events,
+)
 from serving.history_store import LISTING_COLUMNS, HistoryStore, taken
 from serving.ledger.ledger import Ledger
 from serving.seller_events import SellerEventsCache
@@ -28,6 +34,16 @@ def derive(listings: Arrays, codes: EventCodes) -> ListingEvents:
 def rows(events: ListingEvents) -> list[tuple[float, ...]]:
     """Event rows in a fixed order (blocks hold them in no particular order)."""
     return sorted(zip(*(column.tolist() for column in events), strict=True))
+
+
+def history_blocks(earlier: EarlierListings) -> list[ListingEvents]:
+    """Each seller's block of events less the rows `earlier` leaves out."""
+    sizes = [len(events.created) for events in earlier.events]
+    starts = np.cumsum([0, *sizes])
+    keep = np.ones(starts[-1], dtype=bool)
+    keep[earlier.left_out] = False
+    return [events.take(np.flatnonzero(keep[start:start + size]))
+            for events, start, size in zip(earlier.events, starts[:-1], sizes, strict=True)]
 
 
 @pytest.mark.parametrize("max_codes", [3, 1_000])  # the codes start afresh .. never
@@ -69,7 +85,8 @@ def test_the_events_are_those_of_the_stored_rows_after_every_write(
         scoring = {*rng.choice(written["listing_id"], size=2), *unwritten}
         for sellers, without in ((["S1"], set()), (["S2", "S1", "S3"], scoring)):
             snap = worker.snapshot(sellers, scoring=without)
-            earlier, stored = cache.earlier(snap.history, snap.scoring)
+            owner = dict(zip(listings["listing_id"], listings["seller_id"], strict=True))
+            earlier, stored = cache.earlier(snap.history, {listing: owner[listing] for listing in without})
             assert earlier.codes is cache.codes
             # within its bound, or holding only the sellers of this call
             assert cache.rows <= max_rows or set(cache.sellers) == set(earlier.sellers)
@@ -82,7 +99,7 @@ def test_the_events_are_those_of_the_stored_rows_after_every_write(
             assert stored == set(expected["listing_id"]) & without
             afresh = snap.listings  # the stored rows, without those being scored
             owners = np.array(afresh["seller_id"].to_pylist())
-            for seller, events in zip(earlier.sellers, earlier.events, strict=True):
+            for seller, events in zip(earlier.sellers, history_blocks(earlier), strict=True):
                 mine = taken(afresh, np.flatnonzero(owners == seller))
                 assert rows(events) == rows(derive(mine, earlier.codes)), seller
                 assert len(events.created) == (

@@ -349,7 +349,7 @@ def event_rows(online: Online, seller_ids: list[str]) -> dict[str, list[tuple[An
     """Each seller's events as the scorer holds them, and as derived afresh from the rows
     the store holds (same codes), sorted: blocks hold rows in no particular order."""
     snap = online.history.snapshot(seller_ids)
-    earlier, _ = online.scorer.events.earlier(snap.history, snap.scoring)
+    earlier, _ = online.scorer.events.earlier(snap.history, {})
     stored = snap.listings
     owners = np.array(stored["seller_id"].to_pylist())
     out = {}
