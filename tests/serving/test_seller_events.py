@@ -86,7 +86,8 @@ def test_the_events_are_those_of_the_stored_rows_after_every_write(
         for sellers, without in ((["S1"], set()), (["S2", "S1", "S3"], scoring)):
             snap = worker.snapshot(sellers, scoring=without)
             owner = dict(zip(listings["listing_id"], listings["seller_id"], strict=True))
-            earlier, stored = cache.earlier(snap.history, {listing: owner[listing] for listing in without})
+            earlier, stored = cache.earlier(snap.history,
+                                            {listing: owner[listing] for listing in without})
             assert earlier.codes is cache.codes
             # within its bound, or holding only the sellers of this call
             assert cache.rows <= max_rows or set(cache.sellers) == set(earlier.sellers)
