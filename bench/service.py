@@ -164,10 +164,10 @@ def in_process(ledger_url: str, later: pd.DataFrame, n: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         batch = scorer.prepare(*listing_arrays(listings))
         t1 = time.perf_counter()
-        scored = model.score_columns(batch.market, with_reasons=True, ring_index=ring.index,
+        result = model.score_columns(batch.market, with_reasons=True, ring_index=ring.index,
                                      earlier=batch.earlier)
         t2 = time.perf_counter()
-        scorer.store(batch, scored["events"])
+        scorer.store(batch, result["events"])
         t3 = time.perf_counter()
         lookup.append(t1 - t0)
         model_s.append(t2 - t1)
