@@ -19,34 +19,52 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from features.columns import Arrays, text_codes
-from features.history import EarlierListings, EventCodes, ListingEvents, stacked_events
+from features.history import EarlierListings, EventCodes, ListingEvents
 from serving.history_store import CACHE_ROWS, CachedSeller, history_listings, stacked
 
 MAX_CODES = 200_000  # distinct brands and categories coded before the codes start afresh
 MAX_SELLERS = 100_000  # about 1.3 KB each besides their rows
 
 
-@dataclass(frozen=True)
 class SellerEvents:
-    """One seller's stored listings as events, and the row of each listing among them."""
+    """One seller's stored listings as events, and the row of each listing among them.
 
-    rows: dict[str, int]
-    events: ListingEvents
+    Grown in place, into arrays with room to spare (doubled when full): a seller of many
+    listings gains one on nearly every request, and copying all its rows each time made
+    that cost grow with the seller. `events` are views of the rows so far, which later
+    growth leaves as they are.
+    """
+
+    def __init__(self) -> None:
+        self.rows: dict[str, int] = {}
+        self._room = _no_events()
 
     @property
     def count(self) -> int:
         return len(self.rows)
 
-    def extended(self, listing_ids: list[str], events: ListingEvents) -> SellerEvents:
-        rows = dict(self.rows)
-        rows.update((listing, len(self.rows) + k) for k, listing in enumerate(listing_ids))
-        return SellerEvents(rows, stacked_events([self.events, events]))
+    @property
+    def events(self) -> ListingEvents:
+        n = len(self.rows)
+        return ListingEvents(*(column[:n] for column in self._room))
+
+    def extend(self, listing_ids: list[str], events: ListingEvents) -> None:
+        """Add listings (ids not held yet) with their events, a row each."""
+        start, end = len(self.rows), len(self.rows) + len(listing_ids)
+        if end > len(self._room.created):
+            size = max(end, 2 * len(self._room.created), 8)
+            room = ListingEvents(*(np.empty(size, dtype=column.dtype) for column in self._room))
+            for old, column in zip(self._room, room, strict=True):
+                column[:start] = old[:start]
+            self._room = room
+        for column, values in zip(self._room, events, strict=True):
+            column[start:end] = values
+        self.rows.update(zip(listing_ids, range(start, end), strict=True))
 
 
 class SellerEventsCache:
@@ -126,7 +144,7 @@ class SellerEventsCache:
                     base[seller] = entry
                     folded.append(uncovered)
                     continue
-            base[seller] = EMPTY
+            base[seller] = SellerEvents()  # derived whole
             whole.append(cached)
         if not base:
             return
@@ -154,9 +172,9 @@ class SellerEventsCache:
 
     def _extend(self, base: Mapping[str, SellerEvents], listings: Arrays,
                 events: ListingEvents) -> None:
-        """Add `listings` with their `events` (a row each) to the events of their sellers,
-        each of which is in `base` (what it had before: `EMPTY` for a seller derived
-        whole); the sellers become the most recently used."""
+        """Add `listings` with their `events` (a row each) to the events of their sellers
+        in `base` (held already, or new and empty for a seller derived whole); the sellers
+        become the most recently used."""
         (sellers,), names = text_codes(listings["seller_id"])
         order = np.argsort(sellers, kind="stable")
         bounds = np.cumsum([0, *np.bincount(sellers, minlength=len(names))])
@@ -167,8 +185,8 @@ class SellerEventsCache:
             at = order[bounds[code]:bounds[code + 1]]
             old = self._sellers.pop(seller, None)
             self.rows -= 0 if old is None else old.count
-            entry = self._sellers[seller] = base[seller].extended(
-                [listing_ids[i] for i in at], events.take(at))
+            entry = self._sellers[seller] = base[seller]
+            entry.extend([listing_ids[i] for i in at], events.take(at))
             self.rows += entry.count
 
     @property
@@ -188,6 +206,3 @@ def _no_events() -> ListingEvents:
     none = np.zeros(0, dtype=np.int64)
     return ListingEvents(none, none, none, np.zeros(0, dtype=bool), none,
                          np.zeros(0, dtype=np.float64))
-
-
-EMPTY = SellerEvents({}, _no_events())

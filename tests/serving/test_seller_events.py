@@ -19,7 +19,7 @@ from features.history import (
 )
 from serving.history_store import LISTING_COLUMNS, HistoryStore, taken
 from serving.ledger.ledger import Ledger
-from serving.seller_events import SellerEventsCache
+from serving.seller_events import SellerEvents, SellerEventsCache
 
 BRANDS = ["Arvedo", " arvedo", "Briruvi", "Generic", "Celo"]
 CATEGORIES = ["handbags", "watches", "toys"]
@@ -113,3 +113,25 @@ def test_the_events_are_those_of_the_stored_rows_after_every_write(
     # listing systems send any brand: past the limit the codes start afresh
     assert (len({id(codes) for codes in codes_used}) > 1) == (max_codes < 5)
 
+
+
+def test_a_seller_grown_in_place_keeps_every_view_handed_out_as_it_was() -> None:
+    """Events handed out for one request still read the rows of that moment after the
+    seller has grown (and its arrays moved) many times since."""
+    seller = SellerEvents()
+    handed = []
+    total = 0
+    for k in range(40):
+        n = k % 3 + 1
+        created = np.arange(total, total + n, dtype=np.int64)
+        seller.extend([f"L{i}" for i in created],
+                      ListingEvents(created, created % 5 - 1, created % 2, created % 3 == 0,
+                                    created + 1, created * 0.5))
+        total += n
+        handed.append((total, seller.events))
+    for count, events in handed:
+        expected = np.arange(count, dtype=np.int64)
+        np.testing.assert_array_equal(events.created, expected)
+        np.testing.assert_array_equal(events.price, expected * 0.5)
+        np.testing.assert_array_equal(events.underpriced, expected % 3 == 0)
+    assert seller.rows == {f"L{i}": i for i in range(total)}
