@@ -134,6 +134,9 @@ def history_values(targets: pd.DataFrame | Columns, listings: pd.DataFrame | Col
                                 (sellers, "sellers", SELLER_COLUMNS),
                                 (complaints, "complaints", COMPLAINT_COLUMNS)):
         require_columns(frame, f"seller_history: {name}", needed)
+    if events is not None and earlier is None:
+        raise ValueError("seller_history: events of the listings come with the earlier "
+                         "listings whose codes they use")
     targets, listings, sellers, complaints = map(
         Columns.of, (targets, listings, sellers, complaints))
     earlier = earlier or EarlierListings()
@@ -162,7 +165,7 @@ def history_values(targets: pd.DataFrame | Columns, listings: pd.DataFrame | Col
     events = stacked_events([events, *earlier.events])
     listing_seller = np.concatenate([listing_seller, *earlier_seller])
     order = np.lexsort((events.created, listing_seller))  # each seller's listings, oldest first
-    if len(earlier.left_out):
+    if len(earlier.left_out):  # rows of the blocks, which come after the listings' own
         keep = np.ones(len(listing_seller), dtype=bool)
         keep[len(listings) + earlier.left_out] = False
         order = order[keep[order]]

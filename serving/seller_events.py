@@ -74,7 +74,9 @@ class SellerEventsCache:
     into events coded by `codes`: the model's `FeaturePipeline.listing_events`. The
     least recently used sellers are dropped past `max_rows` rows or `max_sellers`
     sellers, and everything once the codes hold `max_codes` brands and categories
-    (listing systems send any text).
+    (listing systems send any text). A row takes 41 bytes of events, up to twice that
+    with the room a seller keeps to grow into, besides its entry among the seller's
+    listing ids.
     Not thread-safe: one thread scores.
     """
 
@@ -93,7 +95,11 @@ class SellerEventsCache:
                 ) -> tuple[EarlierListings, frozenset[str]]:
         """The sellers' stored listings (`history`, as the history store read them) as
         events, less the listings in `scoring` (listing id -> its seller: a listing scored
-        again is not its own history); and which of `scoring` are stored."""
+        again is not its own history); and which of `scoring` are stored.
+
+        A listing is its seller's: one sent with another seller than the one it was
+        stored with is not stored as sent (the store keeps the first), and stays in the
+        history of the seller that stored it, as it is in the store's."""
         if self.codes.n_brands + self.codes.n_categories > self.max_codes:
             self.clear()
         self._bring_up_to_date(history)
@@ -169,6 +175,7 @@ class SellerEventsCache:
                 if seller in self._sellers}
         if base:
             self._extend(base, listings, events)
+            self._trim(keep=len(base))
 
     def _extend(self, base: Mapping[str, SellerEvents], listings: Arrays,
                 events: ListingEvents) -> None:

@@ -248,6 +248,23 @@ def test_listings_handed_over_as_events_give_the_batchs_features(market, s, data
     np.testing.assert_array_equal(online, batch.to_numpy())
 
 
+def test_events_of_the_listings_need_the_earlier_listings_whose_codes_they_use() -> None:
+    """Events coded by some `EventCodes` and swept with targets coded afresh would mix up
+    brands and categories: they are refused."""
+    sellers, listings = one_seller_market()
+    table = Columns.of(listings)
+    codes = EventCodes()
+    codes.categories(([0], ["garden"]))  # "toys" gets code 1 here, 0 in fresh codes
+    events = listing_events(table, table.numbers("price_ratio"), HistorySettings(), codes)
+    with pytest.raises(ValueError, match="codes"):
+        history_values(listings, listings, sellers, make_complaints([]), HistorySettings(),
+                       events=events)
+    given = history_values(listings, listings, sellers, make_complaints([]), HistorySettings(),
+                           EarlierListings(codes), events)
+    np.testing.assert_array_equal(given, seller_history(listings, listings, sellers,
+                                                        make_complaints([])).to_numpy())
+
+
 def one_seller_market() -> tuple[pd.DataFrame, pd.DataFrame]:
     sellers = make_sellers([("S0", -24.0, True)])
     listings = make_listings([(f"L{i}", "S0", float(i), "Arvedo", "toys", 10.0, 1, 1.0)

@@ -135,3 +135,24 @@ def test_a_seller_grown_in_place_keeps_every_view_handed_out_as_it_was() -> None
         np.testing.assert_array_equal(events.price, expected * 0.5)
         np.testing.assert_array_equal(events.underpriced, expected % 3 == 0)
     assert seller.rows == {f"L{i}": i for i in range(total)}
+
+
+def test_a_listing_sent_with_another_seller_stays_in_the_history_of_the_seller_that_stored_it(
+        ledger: Ledger, tiny_dataset: Path) -> None:
+    """The store keeps a listing id's first row: sent again with another seller, the
+    listing is not stored as sent, and stays in its storing seller's history."""
+    template = load_marketplace(tiny_dataset).listings[list(LISTING_COLUMNS)].iloc[[0]]
+    rows = pd.concat([template] * 3, ignore_index=True).assign(
+        listing_id=["L1", "L2", "L3"], seller_id=["A", "A", "B"])
+    store = HistoryStore(ledger.store)
+    store.add(listings=rows)
+    cache = SellerEventsCache(derive)
+    snap = store.snapshot(["A", "B"])
+    for scoring, stored, kept in (({"L1": "B"}, set(), {"A": 2, "B": 1}),
+                                  ({"L1": "A"}, {"L1"}, {"A": 1, "B": 1}),
+                                  ({"L1": "A", "L3": "B", "L9": "B"}, {"L1", "L3"},
+                                   {"A": 1, "B": 0})):
+        earlier, found = cache.earlier(snap.history, scoring)
+        assert found == stored
+        counts = [len(events.created) for events in history_blocks(earlier)]
+        assert dict(zip(earlier.sellers, counts, strict=True)) == kept
