@@ -146,6 +146,7 @@ class SellerSnapshot:
     frozen: frozenset[str]  # those the ledger has frozen now
     open_cases: frozenset[str]  # the listings being scored that have an open review case
     scoring: frozenset[str]  # the listings being scored
+    epoch: int = 0  # the store's connection losses before this read (`HistoryStore.epoch`)
 
     @property
     def listings(self) -> Arrays:
@@ -170,6 +171,7 @@ class HistoryStore:
         self.store = store
         self.engine = store.engine
         self.is_postgres = store.is_postgres
+        self.epoch = store.connection_losses
         self.cache = SellerHistoryCache(cache_rows, fold_rows,
                                         commits_in_order=not store.is_postgres)
         self._inserts = {"sellers": self._insert_new(sellers_table, "seller_id"),
@@ -264,7 +266,8 @@ class HistoryStore:
         request path: statements compiled once, rows through the driver's cursor).
         """
         wanted = list(dict.fromkeys(seller_ids))
-        with self.store.read() as conn:
+        with self.store.read() as conn:  # a broken connection is found as it is taken
+            self._check_epoch()
             if self.cache.max_rows:
                 history = self.cache.read(conn, wanted)
             else:  # every row read afresh
@@ -284,7 +287,17 @@ class HistoryStore:
             frozen=frozenset(r[0] for r in frozen),
             open_cases=frozenset(r[0] for r in open_cases),
             scoring=frozenset(scoring),
+            epoch=self.epoch,
         )
+
+    def _check_epoch(self) -> None:
+        """After a lost connection, forget the cached rows: the database may have lost
+        writes it had shown (on PostgreSQL, history rows are committed without waiting
+        for the disk), and a seller's row count can match the cache's again with other
+        rows. `epoch` counts the losses seen, for caches built on earlier reads."""
+        if self.store.connection_losses != self.epoch:
+            self.epoch = self.store.connection_losses
+            self.cache.clear()
 
     def listings_after(self, seq: int) -> tuple[pd.DataFrame, int]:
         """Listings written after row `seq` (with text), and the last row number read."""
@@ -375,6 +388,11 @@ class SellerHistoryCache:
         self.rows = 0
         self._sellers: OrderedDict[str, CachedSeller] = OrderedDict()
         self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._sellers.clear()
+            self.rows = 0
 
     def read(self, conn: Connection, seller_ids: list[str]) -> dict[str, CachedSeller]:
         """The sellers' rows, current as of `conn`'s transaction (sellers without rows left out)."""

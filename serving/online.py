@@ -241,9 +241,11 @@ class OnlineScorer:
     ring: RingState
     feed: ScoreFeed | None = None
     events: SellerEventsCache = field(init=False)
+    epoch: int = field(init=False)  # the history store's epoch its caches were built in
 
     def __post_init__(self) -> None:
         self.events = SellerEventsCache(self._listing_events, self.history.cache.max_rows)
+        self.epoch = self.history.epoch
 
     def _listing_events(self, listings: Arrays, codes: EventCodes) -> ListingEvents:
         return self.model.pipeline.listing_events(Marketplace(
@@ -300,6 +302,10 @@ class OnlineScorer:
         seller_ids = list(dict.fromkeys(owners))
         ids = listings["listing_id"].to_pylist()
         snap = self.history.snapshot(seller_ids, scoring=set(ids))
+        if snap.epoch != self.epoch:  # a lost connection: what earlier reads built may be gone
+            self.epoch = snap.epoch
+            self.events.clear()
+            self.ring.rebuild()
         earlier, stored = self.events.earlier(snap.history, dict(zip(ids, owners, strict=True)))
         new_sellers = sellers
         if len(sellers["seller_id"]):

@@ -258,7 +258,15 @@ class LedgerStore:
         in_memory = self.engine.url.database in (None, "", ":memory:")
         self._unsynced_engine = self.engine if self.is_postgres or in_memory else \
             _create_engine(self.url, busy_timeout_s, synchronous="NORMAL")
+        # Connections found broken (a database server that went away): what was read
+        # before may be gone, unsynced writes above all. Caches compare this count.
+        self.connection_losses = 0
+        for engine in {self.engine, self._unsynced_engine}:
+            sa.event.listen(engine, "invalidate", self._connection_lost)
         self._migrate()
+
+    def _connection_lost(self, *_: Any) -> None:
+        self.connection_losses += 1
 
     def close(self) -> None:
         self.engine.dispose()

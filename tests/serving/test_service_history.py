@@ -21,6 +21,7 @@ from serving.history_store import (
 )
 from serving.ledger.ledger import Ledger
 from serving.ledger.store import SCHEMA_VERSION_TABLE
+from tests.serving.conftest import open_ledger
 
 
 @pytest.fixture
@@ -178,3 +179,34 @@ def test_cached_rows_are_the_stored_rows_whatever_order_they_are_stored_in(
                 worker.snapshot(sellers, scoring=without).listings))
             pd.testing.assert_frame_equal(
                 got, worker.listings(sellers, with_text=False, exclude=without))
+
+
+@pytest.mark.postgres
+def test_rows_cached_before_the_database_connection_broke_are_read_again(
+        postgres_url: str, market: Marketplace) -> None:
+    """PostgreSQL commits history rows without waiting for the disk, so a server crash
+    can lose rows the service had read. The cache must not serve them once connections
+    are found broken, even when the seller's row count is again what it cached."""
+    ledger = open_ledger(f"{postgres_url}&application_name=crashed-service")
+    replica = open_ledger(postgres_url)
+    admin = sa.create_engine(replica.store.engine.url)
+    try:
+        store = HistoryStore(ledger.store)
+        listings = market.listings[list(LISTING_COLUMNS)]
+        store.add(listings=listings[listings["listing_id"].isin(["L1", "L2"])])
+        before = store.snapshot(["S1"])
+        assert sorted(before.listings["listing_id"].to_pylist()) == ["L1", "L2"]
+        with admin.begin() as conn:  # the crash: L2 lost, the service's connections broken
+            conn.execute(sa.text("DELETE FROM history_listings WHERE listing_id = 'L2'"))
+            conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                 "WHERE application_name = 'crashed-service'"))
+        # another replica stores one more row of the seller: two rows, as cached
+        HistoryStore(replica.store).add(listings=listings[listings["listing_id"] == "L3"]
+                                        .assign(seller_id="S1"))
+        after = store.snapshot(["S1"])
+        assert sorted(after.listings["listing_id"].to_pylist()) == ["L1", "L3"]
+        assert after.epoch > before.epoch
+    finally:
+        admin.dispose()
+        replica.close()
+        ledger.close()

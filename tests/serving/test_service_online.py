@@ -425,3 +425,38 @@ def test_a_listing_stored_meanwhile_by_another_writer_is_read_from_the_store(
     assert kept == afresh
     moment = new.at[4, "created_at"].value
     assert [row[4] for row in kept if row[0] == moment] == [3]  # its quantity, not ours
+
+
+def test_a_lost_database_connection_makes_the_scorer_build_its_caches_afresh(
+        online: Online) -> None:
+    """What the scorer built on reads made before a connection to the database broke
+    (the sellers' events, the ring index) may hold rows the database lost: it is built
+    again from what the database holds."""
+    new = odd_listings(online, "lost", days=150)
+    online.scorer.score(new.iloc[:3], NO_SELLERS)  # kept as their sellers' events
+    derive, derived = online.scorer.events.derive, []
+    rebuild, rebuilt = online.scorer.ring.rebuild, []
+
+    def counted(listings: Any, codes: Any) -> Any:
+        derived.extend(listings["listing_id"].to_pylist())
+        return derive(listings, codes)
+
+    def counted_rebuild() -> None:
+        rebuilt.append(True)
+        rebuild()
+
+    online.scorer.events.derive = counted
+    online.scorer.ring.rebuild = counted_rebuild  # type: ignore[method-assign]
+    try:
+        online.scorer.score(new.iloc[3:4], NO_SELLERS)
+        assert (derived, rebuilt) == ([], [])  # nothing lost: nothing built again
+        with online.ledger.store.engine.connect() as conn:
+            conn.invalidate()  # as the pool does with a connection it finds broken
+        online.scorer.score(new.iloc[4:], NO_SELLERS)
+    finally:
+        online.scorer.events.derive = derive
+        online.scorer.ring.rebuild = rebuild  # type: ignore[method-assign]
+    # the pass's sellers read afresh, the others no longer held
+    assert {"lost-1", "lost-2"} <= set(derived)
+    assert new.at[0, "seller_id"] not in online.scorer.events.sellers
+    assert rebuilt == [True]
