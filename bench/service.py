@@ -4,7 +4,8 @@
    (checked request models -> `listing_arrays` -> `OnlineScorer.score_columns`: history
    lookup, features, model, band, storing the listing, the review feed), with a split of
    the time, the issue's measure (lookup, features, model, band) by the size of the
-   seller's stored history, and a pyinstrument profile (bench/results/service_profile.txt).
+   seller's stored history, the same without reasons for every other listing, and a
+   pyinstrument profile (bench/results/service_profile.txt).
 2. Over HTTP on loopback, `strikeout serve` (BentoML, `--workers`): 32 concurrent clients
    sending one listing per request, cycling through 2,000 listings (so most are listings
    scored again, as listing systems do on every edit); the same with a new listing id in
@@ -129,7 +130,11 @@ def percentiles(values_s: list[float]) -> dict[str, float]:
 # --- 1. in-process -------------------------------------------------------------------------
 
 def in_process(ledger_url: str, later: pd.DataFrame, n: int) -> dict[str, Any]:
-    """One listing at a time through OnlineScorer, split into its parts, then profiled."""
+    """One listing at a time through OnlineScorer, split into its parts, then profiled.
+
+    Every other listing is scored without reasons (LightGBM's contributions, which the
+    service computes for flagged listings only): the issue's measure names history
+    lookup, features, model and band. Both are reported."""
     import gc
 
     from pyinstrument import Profiler
@@ -156,19 +161,25 @@ def in_process(ledger_url: str, later: pd.DataFrame, n: int) -> dict[str, Any]:
     # as the service receives them: checked request models, turned into arrays on the
     # scoring thread (`listing_arrays` is timed as part of the lookup)
     requests = [ScoreRequest.model_validate_json(body).listings
-                for body in listing_bodies(later, 1, n + 100)]
+                for body in listing_bodies(later, 1, 2 * n + 100)]
     for listings in requests[:20]:  # warm-up: first calls build caches
         scorer.score_columns(*listing_arrays(listings))
     total, lookup, model_s, store_s, scored, stored_rows = [], [], [], [], [], []
-    for listings in requests[20:n + 20]:
+    bare, flagged = [], 0  # every other listing without reasons: the issue's measure
+    for k, listings in enumerate(requests[20:2 * n + 20]):
+        explained = k % 2 == 0
         t0 = time.perf_counter()
         batch = scorer.prepare(*listing_arrays(listings))
         t1 = time.perf_counter()
-        result = model.score_columns(batch.market, with_reasons=True, ring_index=ring.index,
-                                     earlier=batch.earlier)
+        result = model.score_columns(batch.market, with_reasons=explained,
+                                     ring_index=ring.index, earlier=batch.earlier)
         t2 = time.perf_counter()
         scorer.store(batch, result["events"])
         t3 = time.perf_counter()
+        if not explained:
+            bare.append(t2 - t0)
+            continue
+        flagged += int(result["band"][0] != "low")
         lookup.append(t1 - t0)
         model_s.append(t2 - t1)
         store_s.append(t3 - t2)
@@ -176,13 +187,13 @@ def in_process(ledger_url: str, later: pd.DataFrame, n: int) -> dict[str, Any]:
         total.append(t3 - t0)
         stored_rows.append(sum(len(events.created) for events in batch.earlier.events))
     full = []
-    for listings in requests[n + 20:n + 60]:  # timed without the profiler, which slows it
+    for listings in requests[2 * n + 20:2 * n + 60]:  # timed without the profiler
         t0 = time.perf_counter()
         scorer.score_columns(*listing_arrays(listings))
         full.append(time.perf_counter() - t0)
     profiler = Profiler(interval=0.0005)
     profiler.start()
-    for listings in requests[n + 60:n + 100]:
+    for listings in requests[2 * n + 60:2 * n + 100]:
         scorer.score_columns(*listing_arrays(listings))
     profiler.stop()
     PROFILE_PATH.write_text(profiler.output_text(unicode=False, color=False, show_all=False))
@@ -193,6 +204,8 @@ def in_process(ledger_url: str, later: pd.DataFrame, n: int) -> dict[str, Any]:
         "features_model_band": percentiles(model_s),
         "store_listing": percentiles(store_s),
         "lookup_features_model_band": percentiles(scored),
+        "flagged_share": round(flagged / max(len(scored), 1), 3),
+        "lookup_features_model_band_without_reasons": percentiles(bare),
         "lookup_features_model_band_by_seller_history": by_history_size(scored, stored_rows),
         "lookup_features_model_store": percentiles(total),
         "online_scorer_score_with_review_feed": percentiles(full),
