@@ -4,7 +4,8 @@
    (checked request models -> `listing_arrays` -> `OnlineScorer.score_columns`: history
    lookup, features, model, band, storing the listing, the review feed), with a split of
    the time, the issue's measure (lookup, features, model, band) by the size of the
-   seller's stored history, the same without reasons for every other listing, and a
+   seller's stored history, the same without reasons for every other listing, a control
+   (fixed work timed between listings: the machine's own spread of times), and a
    pyinstrument profile (bench/results/service_profile.txt).
 2. Over HTTP on loopback, `strikeout serve` (BentoML, `--workers`): 32 concurrent clients
    sending one listing per request, cycling through 2,000 listings (so most are listings
@@ -129,12 +130,23 @@ def percentiles(values_s: list[float]) -> dict[str, float]:
 
 # --- 1. in-process -------------------------------------------------------------------------
 
+def fixed_work() -> int:
+    """The same pure-Python work on every call (1-2 ms, as one listing): a control."""
+    total = 0
+    for i in range(30_000):
+        total += i * i
+    return total
+
+
 def in_process(ledger_url: str, later: pd.DataFrame, n: int) -> dict[str, Any]:
     """One listing at a time through OnlineScorer, split into its parts, then profiled.
 
     Every other listing is scored without reasons (LightGBM's contributions, which the
     service computes for flagged listings only): the issue's measure names history
-    lookup, features, model and band. Both are reported."""
+    lookup, features, model and band. Both are reported.
+
+    Between listings, `fixed_work` is timed as a control: work that never varies, so
+    the spread of its times (p99 over p50) is the machine's own, in the same minutes."""
     import gc
 
     from pyinstrument import Profiler
@@ -166,8 +178,12 @@ def in_process(ledger_url: str, later: pd.DataFrame, n: int) -> dict[str, Any]:
         scorer.score_columns(*listing_arrays(listings))
     total, lookup, model_s, store_s, scored, stored_rows = [], [], [], [], [], []
     bare, flagged = [], 0  # every other listing without reasons: the issue's measure
+    control = []
     for k, listings in enumerate(requests[20:2 * n + 20]):
         explained = k % 2 == 0
+        t0 = time.perf_counter()
+        fixed_work()
+        control.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         batch = scorer.prepare(*listing_arrays(listings))
         t1 = time.perf_counter()
@@ -208,6 +224,8 @@ def in_process(ledger_url: str, later: pd.DataFrame, n: int) -> dict[str, Any]:
         "lookup_features_model_band_without_reasons": percentiles(bare),
         "lookup_features_model_band_by_seller_history": by_history_size(scored, stored_rows),
         "lookup_features_model_store": percentiles(total),
+        "control_fixed_work": {**percentiles(control), "p99_over_p50": round(
+            float(np.percentile(control, 99) / np.percentile(control, 50)), 2)},
         "online_scorer_score_with_review_feed": percentiles(full),
         "profile": str(PROFILE_PATH.relative_to(REPO)),
     }
