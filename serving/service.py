@@ -72,6 +72,7 @@ from serving.scoring_api import (
     score_response,
     scored_rows,
 )
+from serving.sellers_api import sellers_router
 from serving.settings import ServingSettings
 
 # No `from __future__ import annotations`: BentoML and FastAPI read these signatures at runtime.
@@ -112,6 +113,10 @@ def _ledger() -> Ledger:
 
 def _queue() -> ReviewQueue:
     return _open().queue
+
+
+def _history() -> HistoryStore:
+    return _open().history
 
 
 _bearer_scheme = HTTPBearer(auto_error=False,
@@ -156,6 +161,7 @@ def metrics() -> Response:
 routes = FastAPI(title="strikeout", docs_url=None, redoc_url=None, openapi_url=None)
 routes.include_router(ledger_router(_ledger))
 routes.include_router(queue_router(_queue))
+routes.include_router(sellers_router(_history))
 routes.include_router(admin_router)
 routes.add_api_route("/metrics", metrics, methods=["GET"], include_in_schema=False)
 

@@ -292,7 +292,7 @@ class LedgerStore:
                     config.attributes["connection"] = conn
                     command.upgrade(config, "heads")  # one branch per feature area
 
-        self._retrying(upgrade)
+        self.retrying(upgrade)
 
     def write(self, work: Callable[[WriteTx], T]) -> T:
         """Run `work` in one serialized write transaction, retrying busy/serialization errors.
@@ -316,9 +316,11 @@ class LedgerStore:
                                  head.hash if head else GENESIS_HASH, self.projections)
                     return work(tx)
 
-        return self._retrying(attempt)
+        return self.retrying(attempt)
 
-    def _retrying(self, attempt: Callable[[], T]) -> T:
+    def retrying(self, attempt: Callable[[], T]) -> T:
+        """`attempt()`, tried again after busy or serialization errors; `LedgerBusyError`
+        once `write_attempts` have failed. `attempt` must be safe to repeat."""
         for number in range(1, self.write_attempts + 1):
             try:
                 return attempt()

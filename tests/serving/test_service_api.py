@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from mlflow.tracking import MlflowClient
 from starlette.testclient import TestClient
 
-from serving.history_store import LISTING_COLUMNS
+from serving.history_store import LISTING_COLUMNS, HistoryStore
 from serving.ledger.cases import review_cases_table
 from tests.serving.service_support import (
     MODEL_NAME,
@@ -295,7 +295,7 @@ def test_the_spec_describes_every_field_and_every_route(api: Api) -> None:
     spec = api.client.get("/docs.json").json()
     assert {"/score", "/complaints", "/complaints/{complaint_id}/decision",
             "/sellers/{seller_id}", "/sellers/{seller_id}/unfreeze",
-            "/admin/reload"} <= set(spec["paths"])
+            "/admin/reload", "/sellers"} <= set(spec["paths"])
     undescribed = [f"{name}.{field}" for name, schema in spec["components"]["schemas"].items()
                    for field, prop in (schema.get("properties") or {}).items()
                    if not prop.get("description")]
@@ -357,6 +357,39 @@ def test_the_ledger_routes_are_served_by_the_same_service(api: Api) -> None:
     assert filed.json()["complaint_id"] in [c["complaint_id"] for c in seller.json()["complaints"]]
 
 
+def test_accounts_told_as_they_open_are_stored_once_and_refused_when_wrong(api: Api) -> None:
+    accounts = [{"seller_id": f"opened-{i}", "registered_at": "2031-05-02T10:00:00+02:00",
+                 "country": "VN", "business_verified": False} for i in range(2)]
+    scorer = bearer(api.ledger.keys["scorer"])
+    told = api.client.post("/sellers", json={"sellers": accounts}, headers=scorer)
+    assert told.status_code == 200, told.text
+    assert told.json() == {"stored": 2, "known": 0}
+    changed = [{**accounts[0], "country": "FR"}, accounts[1]]
+    again = api.client.post("/sellers", json={"sellers": changed}, headers=scorer)
+    assert again.json() == {"stored": 0, "known": 2}
+    ledger = api.ledger.open()
+    try:
+        stored = HistoryStore(ledger.store).sellers(["opened-0", "opened-1"])
+    finally:
+        ledger.close()
+    assert list(stored["country"]) == ["VN", "VN"]  # what was stored first stays
+    assert list(stored["registered_at"]) == [pd.Timestamp("2031-05-02T08:00:00Z")] * 2
+    reviewer = api.client.post("/sellers", json={"sellers": accounts},
+                               headers=bearer(api.ledger.keys["reviewer"]))
+    assert reviewer.status_code == 403
+    twice = api.client.post("/sellers", json={"sellers": [accounts[0], accounts[0]]},
+                            headers=scorer)
+    assert twice.status_code == 422 and "sellers[1].seller_id" in twice.text
+    for field, value in (("country", "vn"), ("registered_at", "2031-05-02T10:00:00"),
+                         ("business_verified", "yes"), ("seller_id", " ")):
+        bad = api.client.post("/sellers", json={"sellers": [{**accounts[0], field: value}]},
+                              headers=scorer)
+        assert bad.status_code == 422, (field, bad.text)
+        assert bad.json()["detail"][0]["loc"] == ["body", "sellers", 0, field], bad.text
+    too_many = api.client.post("/sellers", json={"sellers": accounts * 501}, headers=scorer)
+    assert too_many.status_code == 422 and "sellers" in too_many.text
+
+
 def test_reload_picks_up_a_moved_alias_without_failing_a_request(api: Api) -> None:
     client = MlflowClient()
     first = client.get_model_version_by_alias(MODEL_NAME, "champion")
@@ -395,7 +428,8 @@ def test_reload_picks_up_a_moved_alias_without_failing_a_request(api: Api) -> No
     assert again["changed"] is False and again["model_version"] == api.world.version
 
 
-KEY_OF = {"/score": "scorer", "/admin/reload": "admin", "/complaints": "brand"}
+KEY_OF = {"/score": "scorer", "/admin/reload": "admin", "/complaints": "brand",
+          "/sellers": "scorer"}
 
 
 def test_generated_requests_never_get_a_server_error(api: Api, tmp_path: Path) -> None:

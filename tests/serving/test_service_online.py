@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -460,3 +461,53 @@ def test_a_lost_database_connection_makes_the_scorer_build_its_caches_afresh(
     assert {"lost-1", "lost-2"} <= set(derived)
     assert new.at[0, "seller_id"] not in online.scorer.events.sellers
     assert rebuilt == [True]
+
+
+def test_accounts_told_as_they_open_give_the_batchs_burst_features(
+        tmp_path: Path) -> None:
+    """Training counts every account of the sellers table in a burst, listed or not. The
+    service counts the accounts stored: here the import holds those opened before the cut,
+    and later ones are stored as they open (what `POST /sellers` does), before the
+    listings after them are scored. Every later listing gets the batch's features; without
+    the accounts, some burst sizes differ (so the check has something to find: every
+    account opened after the cut gets a twin opened an hour later, which never lists)."""
+    world = model_world()
+    cut = cut_moment(world.market)
+    sellers = world.market.sellers
+    # every account opened after the cut gets a twin an hour younger that never lists
+    twins = sellers[sellers["registered_at"] >= cut].assign(
+        seller_id=lambda f: f["seller_id"] + "-twin",
+        registered_at=lambda f: f["registered_at"] + pd.Timedelta(hours=1))
+    market = Marketplace(world.market.listings, pd.concat([sellers, twins], ignore_index=True),
+                         world.market.complaints, world.market.brands, world.market.fx_rates)
+    opened = market.sellers["registered_at"] < cut
+    early = before(market, cut).listings
+    ledger_world = make_ledger(tmp_path, world, Marketplace(
+        early, market.sellers[opened], market.complaints, market.brands, market.fx_rates))
+    later_accounts = market.sellers[~opened].sort_values("registered_at")
+    ledger = ledger_world.open()
+    try:
+        model = load_scorer(world.model_uri)
+        history = HistoryStore(ledger.store)
+        ring = RingState(model, history, ledger, refresh_s=0.0)
+        online = Online(world, ledger_world, ledger, model, OnlineScorer(model, history, ring))
+        batch = model.pipeline.transform(market)
+        burst = list(batch.columns).index("ring__burst_size")
+        later = later_listings(market, cut)
+        untold = online.features(later).to_numpy()[:, burst]  # before any account is told
+        assert (untold != batch.loc[later.index].to_numpy()[:, burst]).any()
+        told = 0
+        for start in range(0, len(later), BATCH):
+            chunk = later.iloc[start:start + BATCH]
+            expected = batch.loc[chunk.index].to_numpy()
+            due = later_accounts.iloc[told:]
+            due = due[due["registered_at"] < chunk["created_at"].max()]
+            history.add(sellers=due)  # as the route stores accounts as they open
+            told += len(due)
+            np.testing.assert_allclose(online.features(chunk).to_numpy(), expected,
+                                       rtol=1e-12, atol=1e-12,
+                                       err_msg=f"listings {list(chunk['listing_id'])[:3]}")
+            online.scorer.score(chunk.reset_index(drop=True), NO_SELLERS)
+        assert told > 0
+    finally:
+        ledger.close()
