@@ -43,7 +43,6 @@ import mlflow
 from bentoml._internal.service.openapi.specification import OpenAPISpecification
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.exc import DBAPIError
 from starlette.responses import JSONResponse, Response
 
 from serving.batcher import MicroBatcher, Overloaded
@@ -53,7 +52,7 @@ from serving.gate import KeyCache, Refused, RequestGate, authorize
 from serving.history_store import HistoryStore
 from serving.keys import Principal
 from serving.ledger.ledger import Ledger
-from serving.ledger.store import LedgerBusyError
+from serving.ledger.store import DATABASE_ERRORS, LedgerBusyError
 from serving.ledger_api import ledger_router
 from serving.metrics import ServiceMetrics, exposition, service_metrics
 from serving.online import OnlineScorer, ReviewFeed, RingState
@@ -355,7 +354,7 @@ class Strikeout:
         except Overloaded as exc:
             return self._refuse(ctx, 503, {"error": f"overloaded: {exc}"}, "overloaded",
                                 retry_after=self.settings.retry_after_s)
-        except (DBAPIError, LedgerBusyError, ModelUnavailable) as exc:
+        except (LedgerBusyError, ModelUnavailable, *DATABASE_ERRORS) as exc:
             log.error("scoring failed: %s", exc)
             return self._refuse(ctx, 503, {"error": "the ledger database or the model is not "
                                                     "available; retry"}, "unavailable",

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+import psycopg
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -172,6 +173,11 @@ class Projection(Protocol):
     def tables(self) -> tuple[sa.Table, ...]: ...
 
     def apply(self, conn: Connection, event: RecordedEvent) -> None: ...
+
+
+# A database's errors as SQLAlchemy raises them, and as the drivers' own cursors do (the
+# request path's hottest statements run through those).
+DATABASE_ERRORS: tuple[type[Exception], ...] = (DBAPIError, sqlite3.Error, psycopg.Error)
 
 
 class LedgerBusyError(RuntimeError):
