@@ -78,6 +78,8 @@ from serving.settings import ServingSettings
 
 log = logging.getLogger("strikeout.service")
 SERVICE_NAME = "strikeout"
+# what makes /score a 503 with Retry-After rather than a 500
+UNAVAILABLE: tuple[type[Exception], ...] = (LedgerBusyError, ModelUnavailable, *DATABASE_ERRORS)
 BOOT_RETRY_S = 5.0
 
 
@@ -354,7 +356,7 @@ class Strikeout:
         except Overloaded as exc:
             return self._refuse(ctx, 503, {"error": f"overloaded: {exc}"}, "overloaded",
                                 retry_after=self.settings.retry_after_s)
-        except (LedgerBusyError, ModelUnavailable, *DATABASE_ERRORS) as exc:
+        except UNAVAILABLE as exc:
             log.error("scoring failed: %s", exc)
             return self._refuse(ctx, 503, {"error": "the ledger database or the model is not "
                                                     "available; retry"}, "unavailable",
