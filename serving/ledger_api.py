@@ -75,7 +75,8 @@ Text = Annotated[
     AfterValidator(_not_blank),
     AfterValidator(_text("text", MAX_TEXT_CHARS)),
 ]
-PathId = Annotated[str, Path(min_length=1, max_length=MAX_ID_CHARS)]
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL's text holds no NUL: refused as input, not a 500
+PathId = Annotated[str, Path(min_length=1, max_length=MAX_ID_CHARS, pattern=NO_NUL)]
 
 
 class Closed(BaseModel):

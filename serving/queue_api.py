@@ -16,14 +16,23 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel, Field
 
 from serving.keys import Principal
 from serving.ledger.events import MAX_ID_CHARS
 from serving.ledger.store import LedgerStore
-from serving.ledger_api import Closed, Identifier, LoggedRoute, Text, http_errors, key_roles
+from serving.ledger_api import (
+    NO_NUL,
+    Closed,
+    Identifier,
+    LoggedRoute,
+    PathId,
+    Text,
+    http_errors,
+    key_roles,
+)
 from serving.queue import (
     MAX_CLAIM,
     Case,
@@ -41,7 +50,6 @@ from serving.review_page import STATIC_FILES, ReviewPages
 BandName = Literal["low", "review", "high"]
 SourceName = Literal["model", "complaint"]
 TierName = Literal["standard", "senior"]
-PathId = Annotated[str, Path(min_length=1, max_length=MAX_ID_CHARS)]
 
 
 # --- requests ----------------------------------------------------------------------------
@@ -313,11 +321,11 @@ def queue_router(get_queue: Callable[..., ReviewQueue]) -> APIRouter:
         queue: QueueDep, _: Viewer,
         limit: Annotated[int, Query(ge=1, le=MAX_CLAIM, description="How many.")] = 50,
         band: Annotated[BandName | None, Query(description="Only this band.")] = None,
-        brand: Annotated[str | None, Query(max_length=MAX_ID_CHARS,
+        brand: Annotated[str | None, Query(max_length=MAX_ID_CHARS, pattern=NO_NUL,
                                            description="Only this brand.")] = None,
-        category: Annotated[str | None, Query(max_length=MAX_ID_CHARS,
+        category: Annotated[str | None, Query(max_length=MAX_ID_CHARS, pattern=NO_NUL,
                                               description="Only this category.")] = None,
-        seller: Annotated[str | None, Query(max_length=MAX_ID_CHARS,
+        seller: Annotated[str | None, Query(max_length=MAX_ID_CHARS, pattern=NO_NUL,
                                             description="Only this seller.")] = None,
         source: Annotated[SourceName | None, Query(
             description="'model' or 'complaint'.")] = None,

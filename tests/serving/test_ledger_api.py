@@ -241,6 +241,17 @@ def test_bad_requests_are_422_naming_the_field(api: Api, body: dict[str, object]
     assert field in {str(part) for e in response.json()["detail"] for part in e["loc"]}
 
 
+def test_a_nul_in_an_id_of_the_path_is_a_422_on_every_database(any_api: Api) -> None:
+    """PostgreSQL's text holds no NUL character: such an id is refused, never a 500."""
+    for method, path, body in (("get", "/sellers/a%00b", None), ("get", "/complaints/a%00b", None),
+                               ("post", "/complaints/a%00b/decision", {"decision": "upheld"}),
+                               ("post", "/sellers/a%00b/unfreeze", {"reason": "appeal won"})):
+        who = "admin" if "unfreeze" in path else "reviewer"
+        response = any_api.client.request(method, path, json=body, headers=any_api.auth(who))
+        assert response.status_code == 422, (path, response.text)
+        assert response.json()["detail"][0]["loc"][0] == "path", response.text
+
+
 def test_bad_decisions_and_lifts_are_422(api: Api) -> None:
     cid = api.file("arvedo", "k1").json()["complaint_id"]
     assert api.decide(cid, "maybe").status_code == 422

@@ -106,6 +106,18 @@ def test_bad_queue_requests_are_4xx_naming_the_field(api: Api) -> None:
         assert response.status_code == 422 and "limit" in response.text, limit
 
 
+def test_a_nul_in_an_id_is_a_422_on_every_database(any_api: Api) -> None:
+    """PostgreSQL's text holds no NUL character: such an id is refused, never a 500."""
+    for field in ("seller", "brand", "category"):
+        response = any_api.get("/queue", **{field: "a\x00b"})
+        assert response.status_code == 422 and field in response.text, response.text
+    for path in ("/cases/a%00b", "/review/cases/a%00b"):
+        response = any_api.client.get(path, headers=any_api.auth())
+        assert response.status_code == 422, (path, response.text)
+    response = any_api.post("/cases/a%00b/decision", {"decision": "counterfeit"})
+    assert response.status_code == 422, response.text
+
+
 def test_keys_and_roles(api: Api) -> None:
     assert api.client.get("/queue").status_code == 401
     assert api.client.get("/queue", headers={"Authorization": "Bearer sk_nope"}
