@@ -405,7 +405,9 @@ def ledger_router(get_ledger: Callable[..., Ledger]) -> APIRouter:
                  responses={403: {"description": "The complaint's review case was escalated: "
                                                  "a senior reviewer decides it."},
                             404: {"description": "No such complaint."},
-                            409: {"description": "The complaint was already decided."}})
+                            409: {"description": "The complaint was already decided, or its "
+                                                 "review case is claimed by another reviewer "
+                                                 "(its holder decides it)."}})
     def decide(complaint_id: PathId, body: DecisionRequest, ledger: LedgerDep,
                principal: Annotated[Principal, role("reviewer", "senior")]
                ) -> DecisionResponse:

@@ -98,6 +98,10 @@ class EscalatedComplaint(LedgerError):
     """A complaint of an escalated review case: a senior reviewer decides it."""
 
 
+class ComplaintUnderReview(LedgerConflict):
+    """A complaint whose review case another reviewer holds a live lease on."""
+
+
 class ImportConflict(LedgerError):
     """A dataset's complaint history contradicts the ledger's, or breaks its limits."""
 
@@ -341,7 +345,9 @@ class Ledger:
         """Uphold or reject a pending complaint; deciding it again is an `AlreadyDecided`.
 
         A complaint whose review case was escalated is decided by a senior reviewer
-        (`senior`), or it is an `EscalatedComplaint`.
+        (`senior`), or it is an `EscalatedComplaint`; one whose case another reviewer has
+        claimed, and whose lease has not ended at `at`, is a `ComplaintUnderReview` (the
+        holder decides the case, and with it the listing's takedown).
         """
         if decision not in DECISIONS:
             raise ValueError(f"decision must be one of {DECISIONS}, got {decision!r}")
@@ -351,11 +357,11 @@ class Ledger:
         query = sa.select(complaints_table).where(complaints_table.c.complaint_id == complaint_id)
         with self.store.read() as conn:  # refuse the common conflicts without the write lock
             _decidable(conn.execute(query).first(), complaint_id)
-            _check_tier(conn, complaint_id, senior)
+            _check_case(conn, complaint_id, senior, actor, moment)
 
         def work(tx: WriteTx) -> DecisionOutcome:
             row = _decidable(tx.conn.execute(query).first(), complaint_id)
-            _check_tier(tx.conn, complaint_id, senior)
+            _check_case(tx.conn, complaint_id, senior, actor, moment)
             _check_owner(tx.conn, row, decision)
             return self._decide(tx, row, decision, actor, note, moment)
 
@@ -698,17 +704,25 @@ def _check_owner(conn: Connection, row: sa.Row, decision: Decision) -> None:
             f"upheld; reject it, and the brand may file again against the right seller")
 
 
-def _check_tier(conn: Connection, complaint_id: str, senior: bool) -> None:
-    """Refuse a non-senior decision of a complaint whose review case was escalated."""
-    if senior:
-        return
+def _check_case(conn: Connection, complaint_id: str, senior: bool, actor: str,
+                moment: datetime) -> None:
+    """Refuse a decision that the complaint's review case stands in the way of: escalated
+    (unless `senior`), or claimed by another reviewer whose lease runs past `moment`."""
     cases, links = review_cases_table.c, review_case_complaints_table.c
-    tier = conn.execute(sa.select(cases.tier).join_from(
+    case = conn.execute(sa.select(cases.case_id, cases.tier, cases.claimed_by,
+                                  cases.lease_expires_at).join_from(
         review_case_complaints_table, review_cases_table, links.case_id == cases.case_id)
-        .where(links.complaint_id == complaint_id)).scalar()
-    if tier == "senior":
+        .where(links.complaint_id == complaint_id)).first()
+    if case is None:
+        return
+    if case.tier == "senior" and not senior:
         raise EscalatedComplaint(f"complaint {complaint_id}'s review case was escalated: "
                                  "a senior reviewer decides it")
+    if case.claimed_by not in (None, actor) and case.lease_expires_at > moment:
+        raise ComplaintUnderReview(
+            f"complaint {complaint_id}'s review case {case.case_id} is claimed by "
+            f"{case.claimed_by} until {format_time(case.lease_expires_at)}: its holder "
+            "decides it")
 
 
 def _as_seen_by(state: SellerState, brand: str) -> SellerState:

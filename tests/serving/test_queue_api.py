@@ -217,6 +217,24 @@ def test_decisions_strike_through_the_ledger_and_twice_is_409(any_api: Api) -> N
         "case_opened", "case_claimed", "case_decided", "listing_taken_down"]
 
 
+def test_a_complaint_under_another_reviewers_lease_is_decided_by_the_holder(
+        any_api: Api) -> None:
+    """Deciding the complaint outside the queue would strike the seller, close the case
+    under its holder and leave the listing up: 409 while the lease lasts."""
+    api = any_api
+    [case] = api.post("/queue/claim", {"limit": 1}).json()["cases"]
+    assert case["listing_id"] == "bag-high" and case["complaints"] == 1
+    [complaint] = [c["complaint_id"] for c in api.get("/sellers/S1").json()["complaints"]]
+    around = api.post(f"/complaints/{complaint}/decision", {"decision": "upheld"},
+                      who="reviewer2")
+    assert around.status_code == 409, around.text
+    assert case["case_id"] in around.json()["detail"] and "claimed by" in around.json()["detail"]
+    assert api.get("/sellers/S1").json()["strikes_by_brand"] == {}
+    decided = api.post(f"/cases/{case['case_id']}/decision", {"decision": "counterfeit"})
+    assert decided.status_code == 200 and decided.json()["listing_taken_down"], decided.text
+    assert api.get("/sellers/S1").json()["strikes_by_brand"] == {"Arvedo": 1}
+
+
 def test_decision_errors(api: Api) -> None:
     [case] = api.post("/queue/claim", {"limit": 1}).json()["cases"]
     url = f"/cases/{case['case_id']}/decision"
