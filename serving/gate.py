@@ -36,17 +36,20 @@ class Refused(Exception):
 
 
 class KeyCache:
-    """`keys.authenticate` with known keys remembered for `ttl_s` (keys are never revoked)."""
+    """`keys.authenticate` with known keys remembered for `ttl_s`: a revoked key is refused
+    here once its `ttl_s` has run out (the ledger's and queue's routes refuse it at once)."""
 
-    def __init__(self, store: LedgerStore, ttl_s: float) -> None:
+    def __init__(self, store: LedgerStore, ttl_s: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self.ttl_s = ttl_s
+        self.clock = clock
         self._known: dict[str, tuple[Principal, float]] = {}
 
     def check(self, key: str) -> Principal | None:
         digest = key_hash(key)
         hit = self._known.get(digest)
-        now = time.monotonic()
+        now = self.clock()
         if hit is not None and hit[1] > now:
             return hit[0]
         principal = authenticate(self.store, key)

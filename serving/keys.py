@@ -2,14 +2,15 @@
 
 Only the SHA-256 of a key is stored (in the ledger's database, shared by replicas); the
 key itself is returned once, when it is created. Keys are 256-bit random tokens, so a
-fast hash is enough: there is nothing to brute-force.
+fast hash is enough: there is nothing to brute-force. A revoked key stays listed, with
+the moment it was revoked, and authenticates no one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal, get_args
 
@@ -77,13 +78,61 @@ def create_key(store: LedgerStore, role: str, brand: str | None = None) -> Issue
     return IssuedKey(key, principal)
 
 
+class UnknownKey(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """A key as listed: never the key itself."""
+
+    principal: Principal
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def revoke_key(store: LedgerStore, key_id: str) -> KeyRecord:
+    """Revoke the key `key_id` (as `keys list` and the service's logs name it), for good.
+
+    Revoking a revoked key changes nothing and returns it as it was revoked.
+    """
+    keys = api_keys_table.c
+
+    def work(tx: WriteTx) -> KeyRecord:
+        row = tx.conn.execute(sa.select(api_keys_table).where(keys.key_id == key_id)).first()
+        if row is None:
+            raise UnknownKey(f"no key with id {key_id!r} (`strikeout keys list` shows them)")
+        record = _record(row)
+        if record.revoked_at is not None:
+            return record
+        moment = datetime.now(UTC)
+        tx.conn.execute(api_keys_table.update().where(keys.key_id == key_id)
+                        .values(revoked_at=moment))
+        return replace(record, revoked_at=moment)
+
+    return store.write(work)
+
+
+def list_keys(store: LedgerStore) -> list[KeyRecord]:
+    """Every key ever created, oldest first."""
+    keys = api_keys_table.c
+    with store.read() as conn:
+        rows = conn.execute(sa.select(api_keys_table).order_by(keys.created_at, keys.key_id))
+        return [_record(row) for row in rows]
+
+
+def _record(row: sa.Row) -> KeyRecord:
+    return KeyRecord(Principal(key_id=row.key_id, role=row.role, brand=row.brand),
+                     row.created_at, row.revoked_at)
+
+
 def authenticate(store: LedgerStore, key: str) -> Principal | None:
-    """The principal that `key` belongs to, or None for an unknown key."""
+    """The principal that `key` belongs to, or None for an unknown or revoked key."""
     if not key.startswith(KEY_PREFIX) or len(key) > 100:
         return None
     with store.read() as conn:
         row = conn.execute(sa.select(api_keys_table).where(
             api_keys_table.c.key_hash == key_hash(key))).first()
-    if row is None:
+    if row is None or row.revoked_at is not None:
         return None
     return Principal(key_id=row.key_id, role=row.role, brand=row.brand)

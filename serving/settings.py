@@ -131,8 +131,9 @@ class ServingSettings(LedgerSettings):
         "workers again (serving/connections.py); 0: never.",
     )
     auth_cache_s: float = Field(
-        default=60.0, ge=0,
-        description="How long a checked API key is remembered without asking the database.",
+        default=10.0, ge=0,
+        description="How long /score remembers a checked API key without asking the database "
+        "(so a revoked key still scores for up to this long).",
     )
 
     @property

@@ -330,6 +330,43 @@ def keys_create(
                 err=True)
 
 
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: str = typer.Argument(..., help="The key's id, as `keys list` shows it."),
+) -> None:
+    """Revoke a key for good: every route refuses it (401) at once, /score within
+    STRIKEOUT_AUTH_CACHE_S seconds (10 by default)."""
+    from serving.keys import UnknownKey, revoke_key
+
+    ledger = open_ledger()
+    try:
+        record = revoke_key(ledger.store, key_id)
+    except UnknownKey as exc:
+        fail(str(exc))
+    finally:
+        ledger.close()
+    assert record.revoked_at is not None
+    typer.echo(f"revoked {record.principal.role} key {key_id} at "
+               f"{record.revoked_at.isoformat(timespec='seconds')}")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Every key: id, role, brand, created and revoked (UTC); never the key itself."""
+    from serving.keys import list_keys
+
+    ledger = open_ledger()
+    try:
+        records = list_keys(ledger.store)
+    finally:
+        ledger.close()
+    typer.echo("key_id\trole\tbrand\tcreated_at\trevoked_at")
+    for r in records:
+        revoked = r.revoked_at.isoformat(timespec="seconds") if r.revoked_at else "-"
+        typer.echo(f"{r.principal.key_id}\t{r.principal.role}\t{r.principal.brand or '-'}\t"
+                   f"{r.created_at.isoformat(timespec='seconds')}\t{revoked}")
+
+
 @ledger_app.command("import")
 def ledger_import(
     data: Path = typer.Option(..., "--data", help="Dataset folder (data contract)."),

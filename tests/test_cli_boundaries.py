@@ -96,3 +96,18 @@ def test_a_model_that_is_not_a_strikeout_model_is_named_as_such(
         code, output = run(*command, "--model", str(path), env=env)
         assert code == 2 and "is not a strikeout listing-risk model (it holds a Echo)" in output, (
             command, output)
+
+
+def test_keys_are_listed_and_revoked_by_id(tmp_path: Path) -> None:
+    env = {"STRIKEOUT_LEDGER_URL": f"sqlite:///{tmp_path / 'ledger.sqlite'}"}
+    code, output = run("keys", "create", "--role", "brand", "--brand", "Arvedo", env=env)
+    assert code == 0, output
+    key_id = output.split("created brand key ")[1].split()[0]
+    code, output = run("keys", "list", env=env)
+    assert code == 0 and f"{key_id}\tbrand\tArvedo\t" in output and output.rstrip().endswith("-")
+    code, output = run("keys", "revoke", key_id, env=env)
+    assert code == 0 and f"revoked brand key {key_id}" in output
+    code, output = run("keys", "list", env=env)
+    assert not output.rstrip().endswith("-")
+    code, output = run("keys", "revoke", "nope", env=env)
+    assert code == 2 and "no key with id 'nope'" in output

@@ -158,6 +158,7 @@ api_keys_table = sa.Table(
     sa.Column("role", sa.String(16), nullable=False),
     _id("brand"),
     sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("revoked_at", UtcDateTime()),  # NULL while the key is valid
 )
 
 

@@ -7,7 +7,8 @@ import hashlib
 import pytest
 import sqlalchemy as sa
 
-from serving.keys import ROLES, authenticate, create_key
+from serving.gate import KeyCache
+from serving.keys import ROLES, UnknownKey, authenticate, create_key, list_keys, revoke_key
 from serving.ledger.ledger import Ledger
 from serving.ledger.store import api_keys_table
 
@@ -46,3 +47,31 @@ def test_bad_key_requests_are_refused(ledger: Ledger, role: str, brand: str | No
                                       message: str) -> None:
     with pytest.raises(ValueError, match=message):
         create_key(ledger.store, role, brand)
+
+
+def test_a_revoked_key_authenticates_nobody_and_stays_listed(ledger: Ledger) -> None:
+    kept = create_key(ledger.store, "reviewer")
+    leaked = create_key(ledger.store, "brand", "Arvedo")
+    revoked = revoke_key(ledger.store, leaked.principal.key_id)
+    assert revoked.principal == leaked.principal and revoked.revoked_at is not None
+    assert authenticate(ledger.store, leaked.key) is None
+    assert authenticate(ledger.store, kept.key) == kept.principal
+    again = revoke_key(ledger.store, leaked.principal.key_id)  # changes nothing
+    assert again.revoked_at == revoked.revoked_at
+    listed = {r.principal.key_id: r.revoked_at for r in list_keys(ledger.store)}
+    assert listed == {kept.principal.key_id: None, leaked.principal.key_id: revoked.revoked_at}
+    with pytest.raises(UnknownKey, match="no key with id 'nope'"):
+        revoke_key(ledger.store, "nope")
+
+
+def test_the_score_routes_key_cache_refuses_a_revoked_key_once_its_time_is_up(
+        ledger: Ledger) -> None:
+    issued = create_key(ledger.store, "scorer")
+    now = [100.0]
+    cache = KeyCache(ledger.store, ttl_s=10.0, clock=lambda: now[0])
+    assert cache.check(issued.key) == issued.principal
+    revoke_key(ledger.store, issued.principal.key_id)
+    now[0] += 9.0
+    assert cache.check(issued.key) == issued.principal  # remembered for ttl_s
+    now[0] += 2.0
+    assert cache.check(issued.key) is None
