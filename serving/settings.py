@@ -48,6 +48,12 @@ class LedgerSettings(BaseSettings):
         default=8, ge=1,
         description="Attempts of one write transaction on busy/serialization errors.",
     )
+    write_deadline_s: float = Field(
+        default=20.0, gt=0,
+        description="No attempt of a write starts this long after its first began: the "
+        "write gives up busy (a 503 with Retry-After over HTTP). With busy_timeout_s, it "
+        "bounds how long a request waits for a locked ledger, inside BentoML's 60 s.",
+    )
     review_lease_minutes: float = Field(
         default=30.0, gt=0,
         description="How long a reviewer's claim on a review case lasts; when it runs out "

@@ -296,6 +296,7 @@ class Ledger:
         store = LedgerStore(
             settings.database_url, (*LEDGER_PROJECTIONS, *projections),
             busy_timeout_s=settings.busy_timeout_s, write_attempts=settings.write_attempts,
+            write_deadline_s=settings.write_deadline_s,
         )
         return cls(store, StrikeRules.from_settings(settings))
 

@@ -254,10 +254,12 @@ class LedgerStore:
         *,
         busy_timeout_s: float = 30.0,
         write_attempts: int = 8,
+        write_deadline_s: float = 20.0,
     ) -> None:
         self.url = database_url(url)
         self.projections = tuple(projections)
         self.write_attempts = write_attempts
+        self.write_deadline_s = write_deadline_s
         self.engine = _create_engine(self.url, busy_timeout_s)
         self.is_postgres = self.engine.dialect.name == "postgresql"
         # SQLite sets syncing per connection: unsynced writes get connections of their own
@@ -327,7 +329,10 @@ class LedgerStore:
 
     def retrying(self, attempt: Callable[[], T]) -> T:
         """`attempt()`, tried again after busy or serialization errors; `LedgerBusyError`
-        once `write_attempts` have failed. `attempt` must be safe to repeat."""
+        once `write_attempts` have failed, or one has failed `write_deadline_s` after the
+        first began (a caller over HTTP must hear back before its request times out).
+        `attempt` must be safe to repeat."""
+        started = time.monotonic()
         for number in range(1, self.write_attempts + 1):
             try:
                 return attempt()
@@ -335,9 +340,10 @@ class LedgerStore:
                 cause = exc.orig if isinstance(exc, DBAPIError) else exc
                 if not _is_transient(cause):
                     raise
-                if number == self.write_attempts:
-                    raise LedgerBusyError(
-                        f"ledger write failed after {number} attempts: {cause}") from exc
+                waited = time.monotonic() - started
+                if number == self.write_attempts or waited >= self.write_deadline_s:
+                    raise LedgerBusyError(f"ledger write failed after {number} attempts in "
+                                          f"{waited:.1f} s: {cause}") from exc
                 time.sleep(min(0.02 * 2**number, 1.0) * random.uniform(0.5, 1.5))
         raise AssertionError("unreachable")
 

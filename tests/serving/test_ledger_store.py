@@ -112,3 +112,22 @@ def test_a_held_write_lock_gives_a_bounded_busy_error(tmp_path: Path) -> None:
     ledger.file_complaint(ComplaintFiling("L1", "S1", "Arvedo"), actor="b")
     assert ledger.verify().events == 1
     ledger.close()
+
+
+def test_a_write_gives_up_at_its_deadline_whatever_attempts_remain(tmp_path: Path) -> None:
+    """Over HTTP a busy answer must come before the request's own timeout (60 s)."""
+    path = tmp_path / "ledger.sqlite"
+    Ledger.open(LedgerSettings(home=tmp_path)).close()
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        ledger = Ledger.open(LedgerSettings(home=tmp_path, busy_timeout_s=0.05,
+                                            write_attempts=10_000, write_deadline_s=0.3))
+        with pytest.raises(LedgerBusyError) as busy:
+            ledger.file_complaint(ComplaintFiling("L1", "S1", "Arvedo"), actor="b")
+        attempts = int(str(busy.value).split("after ")[1].split(" attempts")[0])
+        assert 1 < attempts < 10_000
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    ledger.close()
