@@ -58,6 +58,7 @@ from serving.metrics import ServiceMetrics, exposition, service_metrics
 from serving.online import OnlineScorer, ReviewFeed, RingState
 from serving.queue import ReviewQueue
 from serving.queue_api import queue_router
+from serving.refusal_logs import one_line_refusals
 from serving.request_timeout import release_request_timers
 from serving.scoring_api import (
     ListingIn,
@@ -249,6 +250,7 @@ class Strikeout:
         self.settings = ServingSettings()
         sys.setswitchinterval(self.settings.switch_interval_ms / 1000)  # this worker's process
         release_request_timers()  # BentoML's left a timer alive for 60 s after every request
+        one_line_refusals()  # a refused body is one warning, not an error with a traceback
         self.metrics: ServiceMetrics = service_metrics()
         self.ledger: Ledger | None = None
         self.keys: KeyCache | None = None

@@ -8,6 +8,7 @@ up to a moment, and the model trained once per test process.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import threading
 from collections.abc import Iterator
@@ -228,6 +229,17 @@ def test_a_bad_listing_is_a_400_that_names_the_field(api: Api, field: str,
     assert any(loc[:2] == ["listings", 1] and field in loc for loc in locations) or any(
         loc == ["listings", 1] and field in err["msg"] for loc, err in
         zip(locations, response.json()["detail"], strict=True)), locations
+
+
+def test_a_refused_body_is_logged_as_one_warning_line(
+        api: Api, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="bentoml"):
+        response = api.score([{**fine_listing(api), "price": -3.0}])
+    assert response.status_code == 400
+    records = [r for r in caplog.records if r.name.startswith("bentoml._internal.server")]
+    assert records and all(r.levelno == logging.WARNING and not r.exc_info for r in records)
+    assert "listings.0.price" in records[0].getMessage()
+    assert "/score" in records[0].getMessage()
 
 
 def test_missing_fields_duplicates_and_broken_bodies_are_400s(api: Api) -> None:
