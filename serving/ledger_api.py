@@ -315,6 +315,16 @@ def _log_refusal(request: Request, code: int, why: str) -> None:
                 request.url.path, code, key_id, client, why)
 
 
+# what any route with a key may answer, besides its own
+KEY_REFUSALS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No key, or an unknown or revoked one."},
+    403: {"description": "The key's role (or brand) may not do this."},
+    413: {"description": "A body over 2 MiB."},
+    503: {"description": "The ledger is busy or not open yet; retry after `Retry-After` "
+                         "seconds."},
+}
+
+
 def key_roles(get_store: Callable[..., LedgerStore]) -> Callable[..., Any]:
     """`role(*allowed)`: a route dependency giving the caller whose key has one of `allowed`.
 
@@ -348,7 +358,7 @@ def key_roles(get_store: Callable[..., LedgerStore]) -> Callable[..., Any]:
 
 def ledger_router(get_ledger: Callable[..., Ledger]) -> APIRouter:
     """The ledger's routes; `get_ledger` is the FastAPI dependency that gives the `Ledger`."""
-    router = APIRouter(route_class=LoggedRoute, tags=["ledger"])
+    router = APIRouter(route_class=LoggedRoute, tags=["ledger"], responses=KEY_REFUSALS)
     LedgerDep = Annotated[Ledger, Depends(get_ledger)]
 
     def key_store(ledger: LedgerDep) -> LedgerStore:

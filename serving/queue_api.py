@@ -24,6 +24,7 @@ from serving.keys import Principal
 from serving.ledger.events import MAX_ID_CHARS
 from serving.ledger.store import LedgerStore
 from serving.ledger_api import (
+    KEY_REFUSALS,
     NO_NUL,
     Closed,
     Identifier,
@@ -303,7 +304,7 @@ class StatsResponse(BaseModel):
 
 def queue_router(get_queue: Callable[..., ReviewQueue]) -> APIRouter:
     """The queue's routes; `get_queue` is the FastAPI dependency that gives the queue."""
-    router = APIRouter(route_class=LoggedRoute, tags=["review queue"])
+    router = APIRouter(route_class=LoggedRoute, tags=["review queue"], responses=KEY_REFUSALS)
     QueueDep = Annotated[ReviewQueue, Depends(get_queue)]
     pages = ReviewPages()
 

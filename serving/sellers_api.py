@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from serving.history_store import HistoryStore, epoch_ns
 from serving.keys import Principal
 from serving.ledger.store import LedgerBusyError, LedgerStore
-from serving.ledger_api import LoggedRoute, key_roles
+from serving.ledger_api import KEY_REFUSALS, LoggedRoute, key_roles
 from serving.scoring_api import Closed, Country, Identifier, Moment
 
 MAX_SELLERS = 1000
@@ -53,7 +53,7 @@ class SellersResponse(BaseModel):
 
 def sellers_router(get_history: Callable[..., HistoryStore]) -> APIRouter:
     """`POST /sellers`; `get_history` is the FastAPI dependency giving the `HistoryStore`."""
-    router = APIRouter(route_class=LoggedRoute, tags=["sellers"])
+    router = APIRouter(route_class=LoggedRoute, tags=["sellers"], responses=KEY_REFUSALS)
     HistoryDep = Annotated[HistoryStore, Depends(get_history)]
 
     def key_store(history: HistoryDep) -> LedgerStore:
@@ -64,8 +64,7 @@ def sellers_router(get_history: Callable[..., HistoryStore]) -> APIRouter:
     @router.post(
         "/sellers", response_model=SellersResponse,
         summary="Tell the service of seller accounts as they open (listing systems)",
-        responses={401: {"description": "No key, or an unknown one."},
-                   403: {"description": "The key's role is not `scorer`."},
+        responses={403: {"description": "The key's role is not `scorer`."},
                    422: {"description": "A field is missing or wrong; `detail` names it."},
                    503: {"description": "The database is busy or not open yet; retry after "
                                         "`Retry-After` seconds."}})

@@ -53,7 +53,7 @@ from serving.history_store import HistoryStore
 from serving.keys import Principal
 from serving.ledger.ledger import Ledger
 from serving.ledger.store import DATABASE_ERRORS, LedgerBusyError
-from serving.ledger_api import ledger_router
+from serving.ledger_api import KEY_REFUSALS, ledger_router
 from serving.metrics import ServiceMetrics, exposition, service_metrics
 from serving.online import OnlineScorer, ReviewFeed, RingState
 from serving.queue import ReviewQueue
@@ -134,7 +134,7 @@ def _admin(credentials: Annotated[HTTPAuthorizationCredentials | None,
         raise HTTPException(refused.code, refused.message, headers=refused.headers) from None
 
 
-admin_router = APIRouter(tags=["admin"])
+admin_router = APIRouter(tags=["admin"], responses=KEY_REFUSALS)
 
 
 @admin_router.post(
@@ -188,8 +188,14 @@ SCORE_REFUSALS = {
     "401": "No key, or an unknown one.",
     "403": "The key's role is not `scorer`.",
     "413": "More than 1000 listings, or a body over 2 MiB.",
+    "415": "The body is not JSON (its Content-Type names another type).",
     "503": "Overloaded, or the model or ledger is not ready; retry after `Retry-After` seconds.",
 }
+# the scheme FastAPI declares for the ledger's routes
+BEARER: list[dict[str, list[str]]] = [{"HTTPBearer": []}]
+ERROR_DETAIL = {"type": "array", "items": {"type": "object"}, "title": "Error Detail",
+                "description": "Every problem found; for a 400 each names the field (`loc`) "
+                               "and the rule (`msg`, `type`)."}
 
 
 def described(spec: OpenAPISpecification) -> OpenAPISpecification:
@@ -204,6 +210,9 @@ def described(spec: OpenAPISpecification) -> OpenAPISpecification:
         for name, field in list(properties.items()):
             if name in FRAMEWORK_FIELDS and not _get(field, "description"):
                 properties[name] = _with(field, description=FRAMEWORK_FIELDS[name])
+    invalid = (_get(spec.components, "schemas") or {}).get("InvalidArgument")
+    if invalid is not None:  # BentoML declares a string; /score's 400s give a list
+        (_get(invalid, "properties") or {})["detail"] = ERROR_DETAIL
     score = spec.paths.get("/score")
     post = _get(score, "post") if score is not None else None
     if post is not None:
@@ -211,6 +220,7 @@ def described(spec: OpenAPISpecification) -> OpenAPISpecification:
         for code, text in SCORE_REFUSALS.items():
             responses.setdefault(code, {"description": text, "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/InvalidArgument"}}}})
+        spec.paths["/score"] = _with(score, post=_with(post, security=BEARER))
     return attrs.evolve(spec, openapi=OPENAPI_VERSION)
 
 

@@ -315,7 +315,18 @@ def test_the_spec_describes_every_field_and_every_route(api: Api) -> None:
     listing = spec["components"]["schemas"]["ListingIn"]["properties"]
     assert set(listing) >= {"listing_id", "seller_id", "created_at", "title", "price",
                             "currency", "quantity", "ships_from", "image_count"}
-    assert {"400", "401", "403", "413", "503"} <= set(spec["paths"]["/score"]["post"]["responses"])
+    score = spec["paths"]["/score"]["post"]
+    assert {"400", "401", "403", "413", "415", "503"} <= set(map(str, score["responses"]))
+    assert score["security"] == [{"HTTPBearer": []}]
+    assert spec["components"]["schemas"]["InvalidArgument"]["properties"]["detail"][
+        "type"] == "array"  # as /score's 400s give it
+    keyed = {(path, method): operation for path, item in spec["paths"].items()
+             for method, operation in item.items()
+             if path not in ("/livez", "/readyz", "/healthz", "/metrics", "/docs.json")}
+    undeclared = [key for key, operation in keyed.items()
+                  if not {"401", "403"} <= set(map(str, operation["responses"]))
+                  or not operation.get("security")]
+    assert undeclared == []
 
 
 def test_metrics_count_requests_scores_bands_and_the_model_version(api: Api) -> None:
