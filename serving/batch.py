@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -41,9 +41,14 @@ class Scorer(Protocol):
 
     version: str
     pipeline: Any
+    fx_rates: pd.DataFrame
 
     def score(self, market: Marketplace, targets: np.ndarray | None = None,
               with_reasons: bool = True, ring_index: RingIndex | None = None) -> pd.DataFrame: ...
+
+    def own_tables(self, market: Marketplace) -> Marketplace: ...
+
+    def unpriced(self, currencies: Iterable[str]) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -130,8 +135,9 @@ def score_dataset(model_uri: str, data_path: Path, out_path: Path, chunk_rows: i
         raise ScoringError(f"--out {out_path} would overwrite or shadow the dataset's own "
                            f"{out_path.stem} table; write the scores elsewhere")
     writer = _ScoreWriter(out_path)
-    context = load_context(data_path)
     model = load_scorer(model_uri)
+    # checked with the dataset's own tables, scored with the model's (`own_tables`)
+    context = load_context(data_path)
     listings_path = context.sources["listings"]
     estimate = listings_path.stat().st_size / BYTES_PER_LISTING.get(listings_path.suffix, 100)
     buckets = max(1, math.ceil(estimate / chunk_rows))
@@ -142,8 +148,9 @@ def score_dataset(model_uri: str, data_path: Path, out_path: Path, chunk_rows: i
     with tempfile.TemporaryDirectory(prefix="strikeout-score-") as tmp:
         writers: dict[int, pq.ParquetWriter] = {}
         struck_rows = []
-        for chunk in iter_listing_chunks(context, chunk_rows):
+        for chunk in iter_listing_chunks(context, chunk_rows):  # before any score is written
             read += len(chunk)
+            _check_priced(model, chunk)
             struck_rows.append(chunk.loc[chunk["seller_id"].isin(struck), list(RING_TEXT_COLUMNS)])
             for bucket, rows in chunk.groupby(_bucket_of(chunk["seller_id"], buckets)):
                 table = pa.Table.from_pandas(rows, preserve_index=False)
@@ -172,6 +179,17 @@ def score_dataset(model_uri: str, data_path: Path, out_path: Path, chunk_rows: i
             progress(len(listings))
     writer.close()
     return BatchSummary(read, scored, bands, model.version, out_path)
+
+
+def _check_priced(model: Scorer, listings: pd.DataFrame) -> None:
+    """Refuse listings in a currency the model has no exchange rate for, naming some."""
+    unpriced = model.unpriced(listings["currency"].unique())
+    if unpriced:
+        some = listings.loc[listings["currency"].isin(unpriced), "listing_id"].head(3).tolist()
+        raise ScoringError(
+            f"listings in {', '.join(unpriced)} (e.g. {', '.join(some)}): model {model.version} "
+            f"has no exchange rate for them; it scores with the fx rates it was trained with "
+            f"({', '.join(sorted(model.fx_rates['currency']))})")
 
 
 def _with_listings(context: Marketplace, listings: pd.DataFrame) -> Marketplace:

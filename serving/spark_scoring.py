@@ -447,7 +447,7 @@ def score_dataset_spark(model_uri: str, data_path: str | Path, out_path: str | P
                                               f"or listings.parquet in {location}")])
     listings_file = listings_uri.rsplit("/", 1)[1]
     context.sources["listings"] = Path(listings_file)
-    model: Any = load_scorer(model_uri)
+    model: Any = load_scorer(model_uri)  # it scores with its own fx rates and brand registry
     partitions = config.partitions or (
         config.tasks_per_core * spark.sparkContext.defaultParallelism)
     settings = {
@@ -464,6 +464,13 @@ def score_dataset_spark(model_uri: str, data_path: str | Path, out_path: str | P
                                                   f"{root_cause(exc)}")]) from exc
         if duplicate:
             raise DatasetError(location, [duplicate])
+        currencies = listings.select("currency").distinct().collect()
+        unpriced = model.unpriced(r["currency"] for r in currencies if r["currency"])
+        if unpriced:
+            raise ScoringError(
+                f"listings in {', '.join(unpriced)}: model {model.version} has no exchange "
+                f"rate for them; it scores with the fx rates it was trained with "
+                f"({', '.join(sorted(model.fx_rates['currency']))})")
         log.info("%d listings in %s counted in %.1f s", n_listings, listings_uri,
                  time.perf_counter() - started)
         started = time.perf_counter()

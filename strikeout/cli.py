@@ -189,14 +189,14 @@ def evaluate(
     from mlflow.exceptions import MlflowException
 
     from training.evaluate import evaluate_model
-    from training.model import NotAListingModel
+    from training.model import NotAListingModel, UnpricedCurrency
     from training.train import TrainingDataError
 
     settings = _load_training_config(config)
     writable_file(out)
     try:
         result = evaluate_model(model, data, out, settings.review_capacity_share)
-    except (DataContractError, TrainingDataError, NotAListingModel) as exc:
+    except (DataContractError, TrainingDataError, NotAListingModel, UnpricedCurrency) as exc:
         fail(str(exc))
     except MlflowException as exc:
         fail(f"cannot load model {model}: {exc.message}")

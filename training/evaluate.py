@@ -1,4 +1,8 @@
-"""`strikeout evaluate`: the training report's figures and plots on any labelled dataset."""
+"""`strikeout evaluate`: the training report's figures and plots on any labelled dataset.
+
+The model scores with the brand registry and exchange rates it was trained with
+(`ListingRiskModel.own_tables`), as batch scoring and the service do.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +21,9 @@ def evaluate_model(model_uri: str, data_path: Path, out_path: Path,
                    capacity_share: float) -> Evaluation:
     """Score every labelled listing of a dataset and write the HTML report (and its PNGs)."""
     connect()
-    market = load_marketplace(data_path)
-    targets = labelled(market)
     model = load_listing_model(model_uri)
+    market = model.own_tables(load_marketplace(data_path))  # as every scoring path does
+    targets = labelled(market)
     features = model.pipeline.transform(market, targets)
     raw = model.raw_scores(features)
     p = model.calibrator.predict(raw)

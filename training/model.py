@@ -9,7 +9,8 @@ treats the rows themselves as all the history there is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import lightgbm as lgb
@@ -40,6 +41,10 @@ class Reason:
     contribution: float
 
 
+class UnpricedCurrency(ValueError):
+    """Listings in a currency the model has no exchange rate for."""
+
+
 def band_of(scores: np.ndarray, bands: BandConfig) -> np.ndarray:
     return np.where(scores >= bands.high, "high", np.where(scores >= bands.review, "review", "low"))
 
@@ -58,6 +63,28 @@ class ListingRiskModel(PythonModel):
         self.version = "unregistered"
 
     # -- scoring ---------------------------------------------------------------
+    def own_tables(self, market: Marketplace) -> Marketplace:
+        """`market` with the brand registry and exchange rates this model was trained with.
+
+        Every scoring path uses them (the service has no others), so a model version gives
+        a listing one score wherever it is scored; new tables take effect with the next
+        model trained on them. A listing in a currency without a rate here is an
+        `UnpricedCurrency`.
+        """
+        if market.brands is self.brands and market.fx_rates is self.fx_rates:
+            return market
+        unpriced = self.unpriced(Columns.of(market.listings).objects("currency"))
+        if unpriced:
+            raise UnpricedCurrency(
+                f"listings in {', '.join(unpriced)}: model {self.version} has no exchange rate "
+                f"for them (it scores with the fx rates it was trained with: "
+                f"{', '.join(sorted(self.fx_rates['currency']))})")
+        return replace(market, brands=self.brands, fx_rates=self.fx_rates)
+
+    def unpriced(self, currencies: Iterable[str]) -> list[str]:
+        """The currencies among `currencies` this model has no exchange rate for."""
+        return sorted(set(currencies) - set(self.fx_rates["currency"]))
+
     def raw_scores(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
         """The booster's log-odds of features (a frame, or a matrix with the pipeline's columns)."""
         # one thread: small batches jitter badly with LightGBM's default threading
@@ -111,7 +138,9 @@ class ListingRiskModel(PythonModel):
         reasons of `low` rows too: the service's frozen sellers, whose band it raises.
         `earlier`: the sellers' stored listings as events (`FeaturePipeline.values`); with
         it, `events` are all of the market's listings as events coded by `earlier.codes`
-        (`FeaturePipeline.values_and_events`), for the online service to keep."""
+        (`FeaturePipeline.values_and_events`), for the online service to keep. Scored with
+        the model's own tables (`own_tables`)."""
+        market = self.own_tables(market)
         features, events = self.pipeline.values_and_events(market, targets, ring_index,
                                                            earlier)
         p = self.scores(features)

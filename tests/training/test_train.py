@@ -159,6 +159,44 @@ def test_batch_scoring_in_chunks_matches_the_in_memory_model(
     assert (batch.loc[~flagged, "reasons"].fillna("") == "").all()
 
 
+def test_every_path_scores_with_the_models_own_fx_rates_and_brand_registry(
+        trained: TrainResult, dataset: Path, tmp_path: Path) -> None:
+    """A dataset whose tables changed after training scores as the service scores it (the
+    service has only the model's tables); a currency the model cannot price is refused
+    before any score is written."""
+    from serving.batch import ScoringError, score_dataset
+    from training.evaluate import evaluate_model
+    from training.model import UnpricedCurrency
+
+    market = load_marketplace(dataset)
+    fx = market.fx_rates.copy()
+    fx["usd_per_unit"] = fx["usd_per_unit"] * 1.4
+    brands = market.brands.copy()
+    brands["reference_price"] = brands["reference_price"] * 0.1
+    moved = save_marketplace(Marketplace(market.listings, market.sellers, market.complaints,
+                                         brands, fx), tmp_path / "moved")
+    scores = {}
+    for name, data in (("trained", dataset), ("moved", moved)):
+        score_dataset(trained.model_uri, data, tmp_path / f"{name}.parquet", chunk_rows=5_000)
+        scores[name] = pd.read_parquet(tmp_path / f"{name}.parquet").set_index("listing_id")
+    pd.testing.assert_frame_equal(scores["moved"], scores["trained"].loc[scores["moved"].index])
+    first = evaluate_model(trained.model_uri, dataset, tmp_path / "a.html", 0.05)
+    second = evaluate_model(trained.model_uri, moved, tmp_path / "b.html", 0.05)
+    assert first.overall == second.overall
+
+    listings = market.listings.copy()
+    listings.loc[listings.index[:2], "currency"] = "XAU"
+    gold = pd.concat([fx, pd.DataFrame({"currency": ["XAU"], "usd_per_unit": [2400.0]})],
+                     ignore_index=True)
+    unpriced = save_marketplace(Marketplace(listings, market.sellers, market.complaints,
+                                            brands, gold), tmp_path / "unpriced")
+    with pytest.raises(ScoringError, match="XAU .*" + listings["listing_id"].iloc[0]):
+        score_dataset(trained.model_uri, unpriced, tmp_path / "gold.parquet")
+    assert not (tmp_path / "gold.parquet").exists()
+    with pytest.raises(UnpricedCurrency, match="XAU"):
+        evaluate_model(trained.model_uri, unpriced, tmp_path / "c.html", 0.05)
+
+
 def test_score_command_refuses_an_unknown_output_format(trained: TrainResult, dataset: Path,
                                                         tmp_path: Path) -> None:
     from typer.testing import CliRunner
