@@ -516,7 +516,9 @@ class Ledger:
         with self.store.read() as conn:
             known = {r.complaint_id: ComplaintRecord.from_row(r) for r in conn.execute(
                 sa.select(complaints_table))}
-        actions, conflicts, unchanged = _import_plan(complaints, known)
+        owners = dict(zip(market.listings["listing_id"], market.listings["seller_id"],
+                          strict=True))
+        actions, conflicts, unchanged = _import_plan(complaints, known, owners)
         if conflicts:
             shown = "\n".join(f"  - {c}" for c in conflicts[:10])
             more = f"\n  (and {len(conflicts) - 10} more)" if len(conflicts) > 10 else ""
@@ -581,16 +583,29 @@ class _FreezeRow:
     lifted_seq: int | None
 
 
-def _import_plan(complaints: pd.DataFrame, known: dict[str, ComplaintRecord]
-                 ) -> tuple[list[_ImportAction], list[str], int]:
+def _import_plan(complaints: pd.DataFrame, known: dict[str, ComplaintRecord],
+                 owners: dict[str, str]) -> tuple[list[_ImportAction], list[str], int]:
+    """The import's actions, in time order; the complaints it must refuse; those it leaves.
+
+    `owners`: the dataset's listings and their sellers. A complaint naming another seller
+    than its listing's is refused, as the API refuses it: its strike would fall on a seller
+    who does not own the listing.
+    """
     actions: list[_ImportAction] = []
     conflicts: list[str] = []
     unchanged = 0
     for row in complaints.itertuples(index=False):
         try:
+            check_text(row.complaint_id, "complaint_id", MAX_ID_CHARS)
             filing = ComplaintFiling(row.listing_id, row.seller_id, row.brand)
         except ValueError as exc:  # the ledger's own limits, which the contract does not set
-            conflicts.append(f"complaint {row.complaint_id}: {exc}")
+            conflicts.append(f"complaint {str(row.complaint_id)[:40]}: {exc}")
+            continue
+        owner = owners.get(row.listing_id)
+        if owner is not None and owner != row.seller_id:
+            conflicts.append(f"complaint {row.complaint_id} names seller {row.seller_id!r}, "
+                             f"but the dataset's listings give listing {row.listing_id!r} to "
+                             f"seller {owner!r}")
             continue
         filed_at = _timestamp(row.filed_at)
         status = str(row.status)

@@ -98,6 +98,19 @@ def test_contradicting_history_is_refused_before_any_write(ledger: Ledger, tmp_p
     assert ledger.complaint("C7") is None
 
 
+def test_a_complaint_against_another_sellers_listing_is_refused_before_any_write(
+        ledger: Ledger, tmp_path: Path) -> None:
+    """Upheld complaints naming S2 about S1's listings would strike (three: freeze) S2, who
+    owns none of them: the API refuses such complaints, and so does the import."""
+    framed = COMPLAINTS.copy()
+    framed.loc[framed["complaint_id"].isin(["C1", "C2", "C3"]), "seller_id"] = "S2"
+    with pytest.raises(ImportConflict, match=r"2 complaint\(s\)") as err:  # L7 is not listed
+        ledger.import_history(dataset(tmp_path / "d", framed))
+    assert "complaint C1 names seller 'S2', but the dataset's listings give listing 'L1' to " \
+           "seller 'S1'" in str(err.value)
+    assert count_events(ledger) == 0
+
+
 def test_a_broken_dataset_is_refused(ledger: Ledger, tmp_path: Path) -> None:
     with pytest.raises(DataContractError):
         ledger.import_history(tmp_path / "missing")
@@ -108,12 +121,14 @@ def test_the_cli_refuses_what_the_ledger_cannot_record_before_writing_anything(
         tmp_path: Path) -> None:
     long_brand = COMPLAINTS.copy()
     long_brand.loc[long_brand["complaint_id"] == "C5", "brand"] = "K" * 250
+    long_brand.loc[long_brand["complaint_id"] == "C6", "complaint_id"] = "C" + "6" * 250
     home = tmp_path / "home"
     result = CliRunner().invoke(app, ["ledger", "import", "--data",
                                       str(dataset(tmp_path / "d", long_brand))],
                                 env={"STRIKEOUT_HOME": str(home)})
     assert result.exit_code == 2, result.output
     assert "C5: brand is longer than 200 characters" in result.output
+    assert "C666" in result.output and "complaint_id is longer than 200" in result.output
     ledger = Ledger.open(LedgerSettings(ledger_url=f"sqlite:///{home / 'ledger.sqlite'}"))
     try:  # neither complaints nor the history store's listings
         assert count_events(ledger) == 0
