@@ -92,6 +92,12 @@ def promote(config: TrainingConfig, version: str | None = None,
         if not targets.any():
             raise PromotionError(
                 "the candidate's held-out slice has no labelled listings in that data")
+        classes = set(market.listings.loc[targets, "label"].astype(int))
+        if classes != {0, 1}:
+            raise PromotionError(
+                f"the candidate's held-out slice holds only label {classes.pop()} listings "
+                f"({int(targets.sum())} of them) in that data: PR-AUC compares nothing "
+                f"without both counterfeit and genuine listings")
         cand = pr_auc_of(model_uri(name, candidate.version), market, targets)
         champ = pr_auc_of(model_uri(name, champion.version), market, targets)
         ok = cand >= champ - config.promotion_tolerance

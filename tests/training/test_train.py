@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 from features.contract import Marketplace, load_marketplace, save_marketplace
 from features.synthetic import SynthConfig, generate_marketplace
 from training.config import BoosterConfig, TrainingConfig
-from training.registry import promote
+from training.registry import PromotionError, promote
 from training.train import TrainResult, fit_booster, train
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mlflow-training")]
@@ -89,6 +89,15 @@ def test_first_model_becomes_champion_and_gate_refuses_a_worse_one(
     assert tags["promotion.last"] == "refused"
     record = json.loads(next(v for k, v in tags.items() if k.startswith("promotion.2")))
     assert record["champion_pr_auc"] == pytest.approx(decision.champion_pr_auc)
+
+    market = load_marketplace(dataset)  # a slice without a counterfeit compares nothing
+    genuine = save_marketplace(Marketplace(market.listings.assign(label=0), market.sellers,
+                                           market.complaints, market.brands, market.fx_rates),
+                               dataset.parent / "genuine")
+    with pytest.raises(PromotionError, match="only label 0"):
+        promote(weak_config, data_path=genuine)
+    assert str(client.get_model_version_by_alias("strikeout-listing-risk", "champion").version
+               ) == trained.model_version
 
 
 def _model(trained: TrainResult):
