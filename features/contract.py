@@ -8,7 +8,7 @@ bad rows. `docs/data-contract.md` is the human-readable version of `TABLES`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -225,6 +225,13 @@ def find_table(folder: Path, name: str) -> Path | None:
     return None
 
 
+def _check_header(names: list[str], wanted: Collection[str]) -> None:
+    """Refuse a contract column named twice: which of the two is the column is anyone's guess."""
+    twice = sorted({c for c in names if names.count(c) > 1} & set(wanted))
+    if twice:
+        raise pa.ArrowInvalid(f"column(s) {', '.join(twice)} appear more than once in the header")
+
+
 def _read_text_table(path: Path, table: Table) -> pd.DataFrame:
     """Read a table with every contract column as text (CSV) or as stored (Parquet)."""
     wanted = set(table.column_names)
@@ -236,9 +243,7 @@ def _read_text_table(path: Path, table: Table) -> pd.DataFrame:
         arrow = pacsv.read_csv(path, convert_options=convert)
     else:
         arrow = pq.read_table(path)
-    twice = sorted({c for c in arrow.column_names if arrow.column_names.count(c) > 1} & wanted)
-    if twice:  # which of the two would be the column is anyone's guess
-        raise pa.ArrowInvalid(f"column(s) {', '.join(twice)} appear more than once in the header")
+    _check_header(arrow.column_names, wanted)
     keep = [c for c in arrow.column_names if c in wanted]
     return arrow.select(keep).to_pandas()
 
@@ -447,9 +452,11 @@ def _raw_listing_batches(path: Path, rows: int) -> Iterator[pd.DataFrame]:
                                        strings_can_be_null=False)
         reader = pacsv.open_csv(path, convert_options=convert,
                                 read_options=pacsv.ReadOptions(block_size=16 << 20))
+        _check_header(reader.schema.names, wanted)
         batches: Iterable[pa.RecordBatch] = reader
     else:
         parquet = pq.ParquetFile(path)
+        _check_header(parquet.schema_arrow.names, wanted)
         present = [c for c in wanted if c in parquet.schema_arrow.names]
         batches = parquet.iter_batches(batch_size=rows, columns=present)
     pending = pd.DataFrame()

@@ -97,6 +97,10 @@ def test_a_column_named_twice_in_the_header_is_reported(tmp_path: Path) -> None:
 
     message = broken(tmp_path, "listings", change)
     assert "listings.csv" in message and "price appear more than once in the header" in message
+    from features.contract import iter_listing_chunks, load_context  # as `score` reads it
+
+    with pytest.raises(DataContractError, match="price appear more than once in the header"):
+        list(iter_listing_chunks(load_context(tmp_path / "bad")))
 
 
 @pytest.mark.parametrize("price", ["0", "-3.5", "nan", "inf"])
