@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, redirect_stderr
 from datetime import UTC, datetime
@@ -43,13 +46,28 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 def writable_file(path: Path, flag: str = "--out") -> None:
     """Make `path`'s folder, or stop with a clear error before any work is done: a folder
-    where a file should go, or a folder that cannot be made."""
+    where a file should go, a folder that cannot be made or written to, a read-only file."""
     if path.is_dir():
         fail(f"{flag} {path} is a folder; name a file")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):  # can a file be made there at all?
+            pass
+        if path.exists() and not os.access(path, os.W_OK):
+            raise PermissionError(errno.EACCES, "the file is read-only")
     except OSError as exc:
         fail(f"cannot write {flag} {path}: {exc.strerror or exc}")
+
+
+def tracking() -> None:
+    """Point MLflow at the tracking store, or stop with a clear error before any work is
+    done (a STRIKEOUT_HOME that is a file or cannot be made)."""
+    from training.tracking import connect
+
+    try:
+        connect()
+    except OSError as exc:
+        fail(f"cannot use the MLflow tracking store: {exc}")
 
 
 def open_ledger() -> Ledger:
@@ -139,6 +157,7 @@ def train(
     from training.train import train as run_training
 
     settings = _load_training_config(config)
+    tracking()
     try:
         with step_bar("train", STEPS, quiet) as progress:
             result = run_training(data, settings, progress=progress)
@@ -167,8 +186,10 @@ def promote(
     from training.registry import PromotionError
     from training.registry import promote as run_promotion
 
+    settings = _load_training_config(config)
+    tracking()
     try:
-        decision = run_promotion(_load_training_config(config), version, data)
+        decision = run_promotion(settings, version, data)
     except (PromotionError, DataContractError, NotAListingModel) as exc:
         fail(str(exc))
     verb = "promoted" if decision.promoted else "refused"
@@ -194,6 +215,7 @@ def evaluate(
 
     settings = _load_training_config(config)
     writable_file(out)
+    tracking()
     try:
         result = evaluate_model(model, data, out, settings.review_capacity_share)
     except (DataContractError, TrainingDataError, NotAListingModel, UnpricedCurrency) as exc:
@@ -279,9 +301,10 @@ def score(
     from tqdm import tqdm
 
     from serving.batch import ScoringError, score_dataset
-    from training.tracking import connect
 
-    connect()
+    if engine is Engine.pandas:  # Spark writes a folder, maybe on another file system
+        writable_file(out)
+    tracking()
     moment = None if since is None else pd.Timestamp(since, tz="UTC")
     summary: BatchSummary | SparkBatchSummary
     try:
@@ -472,6 +495,7 @@ def drift(
         fail(f"--since {since} is not before --until {until}")
     if out is not None:
         writable_file(out)
+    tracking()
 
     def scored_listings(loaded: ListingRiskModel) -> Population:
         ledger = open_ledger()
@@ -511,6 +535,7 @@ def card(
     from training.card import write_card
 
     writable_file(out)
+    tracking()
     try:
         path = write_card(out, alias)
     except MlflowException as exc:

@@ -111,3 +111,28 @@ def test_keys_are_listed_and_revoked_by_id(tmp_path: Path) -> None:
     assert not output.rstrip().endswith("-")
     code, output = run("keys", "revoke", "nope", env=env)
     assert code == 2 and "no key with id 'nope'" in output
+
+
+@pytest.mark.parametrize("command", [["evaluate", "--data", "."], ["card"],
+                                     ["score", "--data", ".", "--quiet"],
+                                     ["drift", "--reference", ".", "--current", ".", "--quiet"]])
+def test_an_output_that_cannot_be_written_is_refused_before_any_work(
+        tmp_path: Path, command: list[str]) -> None:
+    out = Path("/proc/strikeout-out.csv")  # no file can be made there, not even by root
+    home = tmp_path / "home"
+    code, output = run(*command, "--out", str(out), env={"STRIKEOUT_HOME": str(home)})
+    assert code == 2 and f"cannot write --out {out}" in output, output
+    assert not home.exists()  # no model looked up, no tracking store made
+
+
+@pytest.mark.parametrize("command", [["train", "--data", "."], ["promote"],
+                                     ["evaluate", "--data", "."], ["card"],
+                                     ["score", "--data", ".", "--quiet"]])
+def test_a_home_that_is_a_file_is_a_clear_error(
+        tmp_path: Path, command: list[str]) -> None:
+    home = tmp_path / "home"
+    home.write_text("not a folder")
+    code, output = run(*command, *(["--out", str(tmp_path / "o.csv")]
+                                   if command[0] in ("evaluate", "card", "score") else []),
+                       env={"STRIKEOUT_HOME": str(home)})
+    assert code == 2 and "cannot use the MLflow tracking store" in output, output
