@@ -136,3 +136,26 @@ def test_a_home_that_is_a_file_is_a_clear_error(
                                    if command[0] in ("evaluate", "card", "score") else []),
                        env={"STRIKEOUT_HOME": str(home)})
     assert code == 2 and "cannot use the MLflow tracking store" in output, output
+
+
+@pytest.mark.parametrize(("config", "field"), [
+    ({"booster": {"positive_weight": -1}}, "positive_weight"),
+    ({"booster": {"positive_weight": "Infinity"}}, "positive_weight"),
+    ({"booster": {"num_leaves": 1_000_000}}, "num_leaves"),
+    ({"booster": {"seed": 99_999_999_999}}, "seed"),
+    ({"split": {"gap_days": 1e12}}, "gap_days"),
+    ({"registered_model_name": ""}, "registered_model_name"),
+    ({"registered_model_name": "a/b"}, "registered_model_name"),
+    ({"experiment_name": ""}, "experiment_name"),
+])
+def test_a_config_training_could_not_use_is_refused_naming_the_field(
+        tmp_path: Path, config: dict, field: str) -> None:
+    import json
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    home = tmp_path / "home"
+    code, output = run("train", "--data", ".", "--config", str(path),
+                       env={"STRIKEOUT_HOME": str(home)})
+    assert code == 2 and field in output and str(path) in output, output
+    assert not home.exists()  # refused before any run

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -24,8 +24,8 @@ class SplitConfig(Closed):
     """Time split: train, then (after a label-delay gap) validation, calibration and test."""
 
     gap_days: float = Field(
-        default=7.0, ge=0,
-        description="label delay left out between train and the later slices")
+        default=7.0, ge=0, le=3650, allow_inf_nan=False,
+        description="label delay left out between train and the later slices (at most 10 years)")
     validation_share: float = Field(
         default=0.12, gt=0, lt=0.5,
         description="share of the time span for early stopping")
@@ -48,8 +48,8 @@ class BoosterConfig(Closed):
     """LightGBM parameters (see lightgbm.LGBMClassifier)."""
 
     n_estimators: int = Field(default=600, ge=1)
-    learning_rate: float = Field(default=0.05, gt=0, le=1)
-    num_leaves: int = Field(default=31, ge=2)
+    learning_rate: float = Field(default=0.05, gt=0, le=1, allow_inf_nan=False)
+    num_leaves: int = Field(default=31, ge=2, le=131_072)  # LightGBM's own bound
     max_depth: int = Field(
         default=6, ge=-1,
         description="deepest a tree may grow (-1 or 0: no limit). LightGBM's contributions, the "
@@ -59,12 +59,14 @@ class BoosterConfig(Closed):
     subsample: float = Field(default=0.8, gt=0, le=1)
     subsample_freq: int = Field(default=1, ge=0)
     colsample_bytree: float = Field(default=0.8, gt=0, le=1)
-    reg_lambda: float = Field(default=1.0, ge=0)
-    positive_weight: float | Literal["balanced"] = Field(
+    reg_lambda: float = Field(default=1.0, ge=0, allow_inf_nan=False)
+    positive_weight: Annotated[float, Field(gt=0, allow_inf_nan=False)] | Literal[
+        "balanced"] = Field(
         default=3.0,
-        description="weight of positives in training; the calibrator undoes the shift")
+        description="weight of positives in training (> 0, or 'balanced'); the calibrator "
+                    "undoes the shift")
     early_stopping_rounds: int = Field(default=50, ge=1)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
 
 
 class BandConfig(Closed):
@@ -94,8 +96,11 @@ class TrainingConfig(Closed):
     promotion_tolerance: float = Field(
         default=0.01, ge=0, lt=1,
         description="a challenger may lose at most this much PR-AUC to the champion")
-    registered_model_name: str = REGISTERED_MODEL_NAME
-    experiment_name: str = "strikeout"
+    registered_model_name: str = Field(
+        default=REGISTERED_MODEL_NAME, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$",
+        description="MLflow registered model: letters, digits, '_', '.', '-'")
+    experiment_name: str = Field(default="strikeout", min_length=1, max_length=200,
+                                 pattern=r"^\S.*$")
     shap_sample: int = Field(default=2000, ge=100,
                              description="rows explained in the SHAP summary")
 
