@@ -32,6 +32,7 @@ from features.price import (
     FxRates,
     PairPrices,
     PriceFeatures,
+    out_of_fold_values,
     registry_prices,
     registry_table,
 )
@@ -51,6 +52,7 @@ class FeatureSettings:
 
     history: HistorySettings = field(default_factory=HistorySettings)
     text_folds: int = 5
+    price_folds: int = 5
     seed: int = 0
 
 
@@ -92,17 +94,20 @@ class FeaturePipeline:
 
     def fit_transform(self, market: Marketplace, y: np.ndarray,
                       targets: np.ndarray | None = None) -> pd.DataFrame:
-        """Fit on the target listings and return their features (text scores out-of-fold)."""
+        """Fit on the target listings and return their features (text scores and price
+        against learned references out-of-fold: no row's own label shapes them)."""
         s = self.settings
         listings = self._with_prices(Columns.of(market.listings), market)
         rows = select(market.listings.assign(**listings.added), targets)
         self.price_ = PriceFeatures(deep_discount=s.history.underpriced_ratio).fit(rows, y)
+        own_price = out_of_fold_values(self.price_, rows, y, s.price_folds, s.seed)
         self.text_ = TextFeatures(
             registry_brands=tuple(sorted(set(market.brands["brand"]))),
             n_folds=s.text_folds, random_state=s.seed)
         text = self.text_.fit_transform(rows, y).to_numpy()
         self.rings_ = RingFeatures().fit(rows)
-        values, _ = self._assemble(market, listings, targets, lambda _: text)
+        values, _ = self._assemble(market, listings, targets, lambda _: text,
+                                   target_price=own_price)
         return self._frame(values, listings, targets)
 
     def fit(self, market: Marketplace, y: np.ndarray,
@@ -172,10 +177,11 @@ class FeaturePipeline:
     def _assemble(self, market: Marketplace, listings: Columns,
                   targets: np.ndarray | None,
                   text_of: Callable[[Columns], np.ndarray],
-                  ring_index: RingIndex | None = None, earlier: EarlierListings | None = None
-                  ) -> tuple[np.ndarray, ListingEvents]:
+                  ring_index: RingIndex | None = None, earlier: EarlierListings | None = None,
+                  target_price: np.ndarray | None = None) -> tuple[np.ndarray, ListingEvents]:
         """The four families of the target rows of `listings`, as one float64 matrix with
         the columns `feature_names_`; and all of `listings` as seller-history events.
+        `target_price`: the target rows' price family, when fitting (out-of-fold).
 
         Every family reads arrays of `Columns`: no DataFrame is built.
         """
@@ -189,6 +195,8 @@ class FeaturePipeline:
         else:
             positions = np.flatnonzero(np.asarray(targets, dtype=bool))
             rows, price = listings.take(positions), price_all[positions]
+        if target_price is not None:
+            price = target_price
         history = history_values(rows, listings, Columns.of(market.sellers),
                                  Columns.of(market.complaints), self.settings.history,
                                  earlier, events)

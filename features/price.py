@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.model_selection import KFold
 from sklearn.utils.validation import check_is_fitted
 
 from features.columns import Columns, lookup
@@ -252,3 +253,22 @@ class PriceFeatures(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         return np.asarray(FEATURE_NAMES, dtype=object)
+
+
+def out_of_fold_values(fitted: PriceFeatures, X: pd.DataFrame, y: np.ndarray, n_folds: int,
+                       random_state: int) -> np.ndarray:
+    """`values` of the rows `fitted` was fitted on, each row's from a copy fitted without
+    its fold.
+
+    The learned retail price of a (brand, category) is a quantile of its genuine listings'
+    prices, so a training row's own label and price would shape the reference it is
+    compared with; rows scored later never do. The folds do not depend on the labels
+    (stratified ones would move a row to other fold-mates when its label changed).
+    """
+    labels = np.asarray(y)
+    out = np.empty((len(X), len(FEATURE_NAMES)), dtype=np.float64)
+    folds = KFold(n_splits=n_folds, shuffle=True, random_state=random_state)
+    for fit_rows, own_rows in folds.split(X):
+        part = clone(fitted).fit(X.iloc[fit_rows], labels[fit_rows])
+        out[own_rows] = part.values(X.iloc[own_rows])
+    return out

@@ -207,3 +207,23 @@ def test_warm_up_builds_the_text_tables_a_first_request_would_wait_for() -> None
     FeaturePipeline().warm_up()
     assert normalize._translation.cache_info().currsize == 1
     assert normalize._invisible.cache_info().currsize == 1
+
+
+def test_a_training_rows_own_label_does_not_shape_its_price_features() -> None:
+    """The learned retail price is a quantile of genuine listings' prices: in-sample, a
+    counterfeit row would be compared with a reference made without it and a genuine one
+    with a reference made with it. Out-of-fold, flipping a row's label leaves its own
+    price features as they were (the other rows' may move: it is their training data)."""
+    from features.price import BRAND_CATEGORY
+    from features.price import FEATURE_NAMES as PRICE
+
+    market = generate_marketplace(SynthConfig(n_listings=4_000, seed=5))
+    y = market.listings["label"].to_numpy().astype(int)
+    before = FeaturePipeline().fit_transform(market, y)
+    learned = np.flatnonzero((before["price__reference_source"] == BRAND_CATEGORY).to_numpy())
+    assert len(learned) >= 5  # rows compared with a learned (brand, category) price
+    for row in learned[:: len(learned) // 5][:5]:
+        flipped = y.copy()
+        flipped[row] = 1 - flipped[row]
+        after = FeaturePipeline().fit_transform(market, flipped)
+        pd.testing.assert_series_equal(after.iloc[row][list(PRICE)], before.iloc[row][list(PRICE)])
