@@ -280,14 +280,20 @@ class LoggedRoute(APIRoute):
         return logged
 
 
+ECHOED_CHARS = 200  # of a refused text, at most, in a 422
+
+
 def _printable(value: Any) -> Any:
     """`value` with text that UTF-8 cannot encode (lone surrogates) escaped, and numbers
     that JSON cannot hold (NaN, infinities, which Python's parser accepts) as text.
 
     FastAPI echoes the offending input in a 422; echoing either as is would turn the 422
-    into a 500 when the response is encoded.
+    into a 500 when the response is encoded. Long text is cut to `ECHOED_CHARS`: a 2 MiB
+    body refused whole is not sent back whole.
     """
     if isinstance(value, str):
+        if len(value) > ECHOED_CHARS:
+            value = f"{value[:ECHOED_CHARS]}... ({len(value):,} characters)"
         return value.encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)

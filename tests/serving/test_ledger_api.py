@@ -241,6 +241,12 @@ def test_bad_requests_are_422_naming_the_field(api: Api, body: dict[str, object]
     assert field in {str(part) for e in response.json()["detail"] for part in e["loc"]}
 
 
+def test_a_refused_long_text_is_not_echoed_back_whole(api: Api) -> None:
+    response = api.file("arvedo", "k-long", reason="x" * 1_500_000)
+    assert response.status_code == 422
+    assert len(response.content) < 2_000 and "1,500,000 characters" in response.text
+
+
 def test_a_nul_in_an_id_of_the_path_is_a_422_on_every_database(any_api: Api) -> None:
     """PostgreSQL's text holds no NUL character: such an id is refused, never a 500."""
     for method, path, body in (("get", "/sellers/a%00b", None), ("get", "/complaints/a%00b", None),
