@@ -7,7 +7,9 @@ are used (`LedgerSettings()`), never at import.
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -149,3 +151,22 @@ class ServingSettings(LedgerSettings):
             return self.tracking_uri
         return os.environ.get("MLFLOW_TRACKING_URI") or (
             f"sqlite:///{self.home.resolve() / TRACKING_FILE_NAME}")
+
+
+# STRIKEOUT_* variables read outside these settings: by the notebooks and the test suite
+READ_ELSEWHERE = frozenset({"STRIKEOUT_NOTEBOOK_DATA", "STRIKEOUT_TRAINING_CONFIG",
+                            "STRIKEOUT_PG_BIN", "STRIKEOUT_DOCS_SCREENSHOTS"})
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """`STRIKEOUT_*` variables that nothing reads, each with the setting it most looks
+    like: a misspelt setting would otherwise be left at its default without a word."""
+    environ = os.environ if environ is None else environ
+    known = {f"STRIKEOUT_{name.upper()}" for name in ServingSettings.model_fields}
+    known |= READ_ELSEWHERE
+    out = []
+    for name in sorted(n for n in environ if n.upper().startswith("STRIKEOUT_")):
+        if name.upper() not in known:
+            close = difflib.get_close_matches(name.upper(), sorted(known), n=1)
+            out.append(f"{name}" + (f" (did you mean {close[0]}?)" if close else ""))
+    return out

@@ -59,28 +59,47 @@ def writable_file(path: Path, flag: str = "--out") -> None:
         fail(f"cannot write {flag} {path}: {exc.strerror or exc}")
 
 
+def known_settings() -> None:
+    """Stop with a clear error on a `STRIKEOUT_*` variable nothing reads (a misspelt setting)."""
+    from serving.settings import unknown_variables
+
+    unknown = unknown_variables()
+    if unknown:
+        fail(f"unknown setting(s): {'; '.join(unknown)}")
+
+
 def tracking() -> None:
     """Point MLflow at the tracking store, or stop with a clear error before any work is
     done (a STRIKEOUT_HOME that is a file or cannot be made)."""
     from training.tracking import connect
 
+    known_settings()
     try:
         connect()
     except OSError as exc:
         fail(f"cannot use the MLflow tracking store: {exc}")
 
 
-def open_ledger() -> Ledger:
+def open_ledger(existing: bool = False) -> Ledger:
     """The ledger the settings name, or a clear error (exit 2) instead of a traceback: an
     invalid STRIKEOUT_* setting, a ledger URL or file that is not a database, a database
-    server that does not answer."""
+    server that does not answer; with `existing`, a SQLite ledger not made yet (reading
+    commands would otherwise make an empty one and report on it)."""
     from pydantic import ValidationError
     from sqlalchemy.exc import ArgumentError, DBAPIError
 
     from serving.ledger.ledger import Ledger
+    from serving.settings import LedgerSettings
 
+    known_settings()
     try:
-        return Ledger.open()
+        settings = LedgerSettings()
+        url = settings.database_url
+        if existing and url.startswith("sqlite:///") and not Path(
+                url.removeprefix("sqlite:///")).exists():
+            fail(f"no ledger at {url.removeprefix('sqlite:///')}: `strikeout ledger import` "
+                 "or `strikeout serve` makes it (or set STRIKEOUT_HOME / STRIKEOUT_LEDGER_URL)")
+        return Ledger.open(settings)
     except ValidationError as exc:
         fail(settings_problems(exc))
     except DBAPIError as exc:
@@ -361,7 +380,7 @@ def keys_revoke(
     STRIKEOUT_AUTH_CACHE_S seconds (10 by default)."""
     from serving.keys import UnknownKey, revoke_key
 
-    ledger = open_ledger()
+    ledger = open_ledger(existing=True)
     try:
         record = revoke_key(ledger.store, key_id)
     except UnknownKey as exc:
@@ -378,7 +397,7 @@ def keys_list() -> None:
     """Every key: id, role, brand, created and revoked (UTC); never the key itself."""
     from serving.keys import list_keys
 
-    ledger = open_ledger()
+    ledger = open_ledger(existing=True)
     try:
         records = list_keys(ledger.store)
     finally:
@@ -420,7 +439,7 @@ def ledger_seller(seller_id: str = typer.Argument(..., help="The seller's id."))
     """Print a seller's strikes, freezes and complaints (as GET /sellers/{id} returns them)."""
     from serving.ledger_api import SellerResponse
 
-    ledger = open_ledger()
+    ledger = open_ledger(existing=True)
     try:
         state = ledger.seller(seller_id)
     finally:
@@ -432,7 +451,7 @@ def ledger_seller(seller_id: str = typer.Argument(..., help="The seller's id."))
 def ledger_verify() -> None:
     """Recompute the hash chain and check the derived tables; exit 1 if anything is wrong."""
 
-    ledger = open_ledger()
+    ledger = open_ledger(existing=True)
     try:
         report = ledger.verify()
     finally:
@@ -498,7 +517,7 @@ def drift(
     tracking()
 
     def scored_listings(loaded: ListingRiskModel) -> Population:
-        ledger = open_ledger()
+        ledger = open_ledger(existing=True)
         try:
             population = served_population(ledger, loaded.brands, loaded.fx_rates, start, end)
         finally:
@@ -556,7 +575,7 @@ def labels_export(
     """Write the listings reviewers decided as a dataset (label 1 counterfeit, 0 not)."""
     from serving.labels import LabelExportError, export_labels
 
-    ledger = open_ledger()
+    ledger = open_ledger(existing=True)
     try:
         result = export_labels(ledger, out, fmt.value)
     except LabelExportError as exc:
@@ -589,6 +608,7 @@ def serve(
 
     overrides = {k: v for k, v in (("host", host), ("port", port), ("workers", workers))
                  if v is not None}
+    known_settings()
     try:
         settings = ServingSettings.model_validate(overrides)
     except ValidationError as exc:

@@ -159,3 +159,20 @@ def test_a_config_training_could_not_use_is_refused_naming_the_field(
                        env={"STRIKEOUT_HOME": str(home)})
     assert code == 2 and field in output and str(path) in output, output
     assert not home.exists()  # refused before any run
+
+
+def test_a_misspelt_setting_is_named_with_the_one_it_looks_like(tmp_path: Path) -> None:
+    code, output = run("ledger", "verify", env={"STRIKEOUT_HOME": str(tmp_path),
+                                                "STRIKEOUT_STRIKES_TO_FREEZ": "1"})
+    assert code == 2, output
+    assert "STRIKEOUT_STRIKES_TO_FREEZ (did you mean STRIKEOUT_STRIKES_TO_FREEZE?)" in output
+
+
+@pytest.mark.parametrize("command", [["ledger", "verify"], ["ledger", "seller", "S1"],
+                                     ["keys", "list"]])
+def test_reading_a_ledger_that_was_never_made_makes_none(tmp_path: Path,
+                                                         command: list[str]) -> None:
+    home = tmp_path / "hmoe"
+    code, output = run(*command, env={"STRIKEOUT_HOME": str(home)})
+    assert code == 2 and "no ledger at" in output, output
+    assert not (home / "ledger.sqlite").exists()
