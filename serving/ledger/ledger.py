@@ -13,7 +13,7 @@ import secrets
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Literal
@@ -583,23 +583,34 @@ class _FreezeRow:
     lifted_seq: int | None
 
 
+FUTURE_TOLERANCE = timedelta(days=1)
+
+
 def _import_plan(complaints: pd.DataFrame, known: dict[str, ComplaintRecord],
                  owners: dict[str, str]) -> tuple[list[_ImportAction], list[str], int]:
     """The import's actions, in time order; the complaints it must refuse; those it leaves.
 
     `owners`: the dataset's listings and their sellers. A complaint naming another seller
     than its listing's is refused, as the API refuses it: its strike would fall on a seller
-    who does not own the listing.
+    who does not own the listing. So is one filed or decided in the future.
     """
     actions: list[_ImportAction] = []
     conflicts: list[str] = []
     unchanged = 0
+    horizon = now() + FUTURE_TOLERANCE  # clocks differ a little, not by days
     for row in complaints.itertuples(index=False):
         try:
             check_text(row.complaint_id, "complaint_id", MAX_ID_CHARS)
             filing = ComplaintFiling(row.listing_id, row.seller_id, row.brand)
         except ValueError as exc:  # the ledger's own limits, which the contract does not set
             conflicts.append(f"complaint {str(row.complaint_id)[:40]}: {exc}")
+            continue
+        late = [f"{name} {format_time(_timestamp(value))}" for name, value in (
+            ("filed_at", row.filed_at), ("resolved_at", row.resolved_at))
+            if not pd.isna(value) and _timestamp(value) > horizon]
+        if late:
+            conflicts.append(f"complaint {row.complaint_id}: {' and '.join(late)} is in the "
+                             f"future (the ledger is append-only: it would stay there)")
             continue
         owner = owners.get(row.listing_id)
         if owner is not None and owner != row.seller_id:

@@ -111,6 +111,15 @@ def test_a_complaint_against_another_sellers_listing_is_refused_before_any_write
     assert count_events(ledger) == 0
 
 
+def test_a_complaint_dated_in_the_future_is_refused_before_any_write(
+        ledger: Ledger, tmp_path: Path) -> None:
+    future = COMPLAINTS.copy()
+    future.loc[future["complaint_id"] == "C4", "resolved_at"] = "2099-01-02T00:00:00Z"
+    with pytest.raises(ImportConflict, match=r"complaint C4: resolved_at 2099-01-02.* future"):
+        ledger.import_history(dataset(tmp_path / "d", future))
+    assert count_events(ledger) == 0
+
+
 def test_a_broken_dataset_is_refused(ledger: Ledger, tmp_path: Path) -> None:
     with pytest.raises(DataContractError):
         ledger.import_history(tmp_path / "missing")
