@@ -256,11 +256,16 @@ class DatasetFormat(StrEnum):
     parquet = "parquet"
 
 
+MAX_SYNTH_LISTINGS = 50_000_000
+
+
 @app.command()
 def synth(
     out: Path = typer.Option(..., "--out", help="Folder to write the five tables into."),
-    listings: int | None = typer.Option(None, "--listings", min=1,
-                                        help="Number of listings (default: SynthConfig)."),
+    listings: int | None = typer.Option(None, "--listings", min=1, max=MAX_SYNTH_LISTINGS,
+                                        help="Number of listings (default: SynthConfig; at "
+                                             f"most {MAX_SYNTH_LISTINGS:,}: the marketplace is "
+                                             "built in memory)."),
     seed: int | None = typer.Option(None, "--seed", min=0,
                                     help="Random seed (default: SynthConfig)."),
     fmt: DatasetFormat = typer.Option(DatasetFormat.csv, "--format", help="Table file format."),
@@ -304,9 +309,9 @@ def score(
     out: Path = typer.Option(..., "--out", help="Scores file: .csv or .parquet."),
     model: str = typer.Option("models:/strikeout-listing-risk@champion", "--model",
                               help="MLflow model URI."),
-    since: datetime | None = typer.Option(
-        None, "--since", formats=["%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d"],
-        help="Score only listings created at or after this UTC moment; older ones are history."),
+    since: str | None = typer.Option(
+        None, "--since", help="Score only listings created at or after this moment (ISO 8601; "
+        "UTC when it has no zone); older ones are history."),
     chunk_rows: int = typer.Option(200_000, "--chunk-rows", min=1_000,
                                    help="Listings held in memory at a time."),
     engine: Engine = typer.Option(Engine.pandas, "--engine",
@@ -321,10 +326,11 @@ def score(
 
     from serving.batch import ScoringError, score_dataset
 
+    start = _utc_moment(since, "--since")
     if engine is Engine.pandas:  # Spark writes a folder, maybe on another file system
         writable_file(out)
     tracking()
-    moment = None if since is None else pd.Timestamp(since, tz="UTC")
+    moment = None if start is None else pd.Timestamp(start)
     summary: BatchSummary | SparkBatchSummary
     try:
         if engine is Engine.spark:

@@ -176,3 +176,18 @@ def test_reading_a_ledger_that_was_never_made_makes_none(tmp_path: Path,
     code, output = run(*command, env={"STRIKEOUT_HOME": str(home)})
     assert code == 2 and "no ledger at" in output, output
     assert not (home / "ledger.sqlite").exists()
+
+
+def test_score_reads_since_as_drift_does_and_refuses_what_is_not_a_time(
+        tiny_dataset: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    code, output = run("score", "--data", str(tiny_dataset), "--out", str(tmp_path / "s.csv"),
+                       "--since", "last week", env={"STRIKEOUT_HOME": str(home)})
+    assert code == 2 and "--since 'last week' is not an ISO 8601 time" in output, output
+    assert not home.exists()
+
+
+def test_synth_refuses_more_listings_than_it_can_hold(tmp_path: Path) -> None:
+    code, output = run("synth", "--out", str(tmp_path / "d"), "--listings", "99999999999999")
+    assert code == 2 and "--listings" in output
+    assert not (tmp_path / "d").exists()
