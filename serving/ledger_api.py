@@ -269,6 +269,10 @@ class LoggedRoute(APIRoute):
                 _log_refusal(request, exc.status_code, str(exc.detail))
                 raise
             except RequestValidationError as exc:
+                if _not_json(request):
+                    _log_refusal(request, 415, "the body is not JSON")
+                    return JSONResponse({"detail": "the body must be JSON (Content-Type: "
+                                                   "application/json)"}, status_code=415)
                 exc = request.json_error or exc
                 _log_refusal(request, 422, _first_error(exc))
                 return JSONResponse({"detail": _printable(jsonable_encoder(exc.errors()))},
@@ -281,6 +285,12 @@ class LoggedRoute(APIRoute):
 
 
 ECHOED_CHARS = 200  # of a refused text, at most, in a 422
+
+
+def _not_json(request: Request) -> bool:
+    """A request whose Content-Type names another type than JSON (FastAPI reads no body then)."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return bool(media) and media != "application/json" and not media.endswith("+json")
 
 
 def _printable(value: Any) -> Any:
@@ -326,6 +336,7 @@ KEY_REFUSALS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No key, or an unknown or revoked one."},
     403: {"description": "The key's role (or brand) may not do this."},
     413: {"description": "A body over 2 MiB."},
+    415: {"description": "A body that is not JSON (its Content-Type names another type)."},
     503: {"description": "The ledger is busy or not open yet; retry after `Retry-After` "
                          "seconds."},
 }

@@ -241,6 +241,18 @@ def test_bad_requests_are_422_naming_the_field(api: Api, body: dict[str, object]
     assert field in {str(part) for e in response.json()["detail"] for part in e["loc"]}
 
 
+def test_a_body_of_another_type_than_json_is_a_415(api: Api) -> None:
+    body = json.dumps({"listing_id": "L1", "seller_id": "S1", "brand": "Arvedo",
+                       "reason": "fake"})
+    for media in ("text/plain", "application/x-www-form-urlencoded"):
+        response = api.client.post("/complaints", content=body, headers=api.auth(
+            "arvedo", **{"Idempotency-Key": f"k-{media}", "Content-Type": media}))
+        assert response.status_code == 415 and "JSON" in response.text, (media, response.text)
+    typed = api.client.post("/complaints", content=body, headers=api.auth(
+        "arvedo", **{"Idempotency-Key": "k-json", "Content-Type": "application/json"}))
+    assert typed.status_code == 201, typed.text
+
+
 def test_a_refused_long_text_is_not_echoed_back_whole(api: Api) -> None:
     response = api.file("arvedo", "k-long", reason="x" * 1_500_000)
     assert response.status_code == 422
