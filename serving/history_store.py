@@ -157,10 +157,14 @@ class SellerSnapshot:
 
 @dataclass(frozen=True)
 class ImportedHistory:
-    """What `import_listings` added (rows already stored are not counted)."""
+    """What `import_listings` added (rows already stored are not counted), and listings the
+    dataset gives another seller than the one stored first, who keeps them: up to five as
+    (listing, the dataset's seller, the stored seller), and how many."""
 
     sellers: int
     listings: int
+    other_owner: tuple[tuple[str, str, str], ...] = ()
+    other_owner_count: int = 0
 
 
 class HistoryStore:
@@ -208,7 +212,7 @@ class HistoryStore:
                         added[name] += cursor.rowcount
             finally:
                 cursor.close()
-        return ImportedHistory(**added)
+        return ImportedHistory(added["sellers"], added["listings"])
 
     def _insert_new(self, table: sa.Table, key: str) -> tuple[str, tuple[str, ...] | None]:
         """INSERT of one row that skips a row already stored, compiled for the driver's
@@ -476,7 +480,15 @@ def import_listings(store: HistoryStore, market: Marketplace) -> ImportedHistory
     count = 0
     for start in range(0, len(listings), 50_000):
         count += store.add(listings=listings.iloc[start:start + 50_000]).listings
-    return ImportedHistory(added.sellers, count)
+    if count == len(listings):  # every listing new: nothing was stored under another seller
+        return ImportedHistory(added.sellers, count)
+    given = dict(zip(listings["listing_id"], listings["seller_id"], strict=True))
+    query = sa.select(listings_table.c.listing_id, listings_table.c.seller_id)
+    with store.engine.connect() as conn:
+        stored = _select_in(conn, query, listings_table.c.listing_id, given, raw=True)
+    other = sorted((listing, given[listing], seller) for listing, seller in stored
+                   if given[listing] != seller)
+    return ImportedHistory(added.sellers, count, tuple(other[:5]), len(other))
 
 
 # --- rows and frames -------------------------------------------------------------------------

@@ -438,6 +438,12 @@ def ledger_import(
                f"{report.strikes} strike(s), {report.freezes} freeze(s), "
                f"{report.takedowns} listing(s) taken down")
     typer.echo(f"history: {history.sellers} seller(s), {history.listings} listing(s) added")
+    if history.other_owner_count:
+        shown = ", ".join(f"{listing} ({given} in the dataset, stored as {stored}'s)"
+                          for listing, given, stored in history.other_owner)
+        typer.secho(f"warning: {history.other_owner_count} listing(s) of the dataset are stored "
+                    f"under another seller, who keeps them (the first write stands): {shown}",
+                    err=True)
 
 
 @ledger_app.command("seller")

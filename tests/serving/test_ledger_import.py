@@ -120,6 +120,25 @@ def test_a_complaint_dated_in_the_future_is_refused_before_any_write(
     assert count_events(ledger) == 0
 
 
+def test_a_reimport_that_gives_a_listing_another_seller_says_the_first_owner_stays(
+        tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {"STRIKEOUT_HOME": str(home)}
+    first = CliRunner().invoke(app, ["ledger", "import", "--data", str(dataset(tmp_path / "a"))],
+                               env=env)
+    assert first.exit_code == 0, first.output
+    assert "warning" not in first.output
+    tables = tiny_tables()
+    listings = tables["listings"]
+    moved = listings.index[listings["listing_id"] == "L3"]
+    listings.loc[moved, "seller_id"] = "S1"
+    again = CliRunner().invoke(app, ["ledger", "import", "--data", str(write_tables(
+        tmp_path / "b", {**tables, "complaints": COMPLAINTS.drop(index=4)}))], env=env)
+    assert again.exit_code == 0, again.output
+    assert "warning: 1 listing(s) of the dataset are stored under another seller" in again.output
+    assert "L3 (S1 in the dataset, stored as S2's)" in again.output
+
+
 def test_a_broken_dataset_is_refused(ledger: Ledger, tmp_path: Path) -> None:
     with pytest.raises(DataContractError):
         ledger.import_history(tmp_path / "missing")
