@@ -58,13 +58,15 @@ class KeyCache:
         return principal
 
 
-def authorize(keys: KeyCache | None, key: str | None, role: Role) -> Principal:
-    """The caller behind `key` if it may act as `role`; otherwise `Refused` says why."""
+def authorize(keys: KeyCache | None, key: str | None, role: Role,
+              fresh: bool = False) -> Principal:
+    """The caller behind `key` if it may act as `role`; otherwise `Refused` says why.
+    `fresh` asks the database, not the cache (rare routes: a revoked key is refused at once)."""
     if keys is None:
         raise Refused(503, "the ledger is not open yet", {"Retry-After": "5"})
     if key is None:
         raise Refused(401, "missing bearer key (Authorization: Bearer <key>)", CHALLENGE)
-    principal = keys.check(key)
+    principal = authenticate(keys.store, key) if fresh else keys.check(key)
     if principal is None:
         raise Refused(401, "unknown key", CHALLENGE)
     if principal.role != role:

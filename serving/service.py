@@ -129,7 +129,7 @@ def _admin(credentials: Annotated[HTTPAuthorizationCredentials | None,
                                   Depends(_bearer_scheme)]) -> Principal:
     try:
         return authorize(_open().keys, credentials.credentials if credentials else None,
-                         "admin")
+                         "admin", fresh=True)
     except Refused as refused:
         raise HTTPException(refused.code, refused.message, headers=refused.headers) from None
 

@@ -39,6 +39,9 @@ def main() -> None:
     """strikeout: counterfeit-listing risk scoring, strike ledger and review queue."""
 
 
+BUSY = "the ledger is busy (another process holds its write lock); try again"
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
@@ -86,6 +89,7 @@ def open_ledger(existing: bool = False) -> Ledger:
     server that does not answer; with `existing`, a SQLite ledger not made yet (reading
     commands would otherwise make an empty one and report on it)."""
     from pydantic import ValidationError
+    from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, DBAPIError
 
     from serving.ledger.ledger import Ledger
@@ -94,11 +98,12 @@ def open_ledger(existing: bool = False) -> Ledger:
     known_settings()
     try:
         settings = LedgerSettings()
-        url = settings.database_url
-        if existing and url.startswith("sqlite:///") and not Path(
-                url.removeprefix("sqlite:///")).exists():
-            fail(f"no ledger at {url.removeprefix('sqlite:///')}: `strikeout ledger import` "
-                 "or `strikeout serve` makes it (or set STRIKEOUT_HOME / STRIKEOUT_LEDGER_URL)")
+        url = make_url(settings.database_url)
+        path = url.database or ""
+        if (existing and url.get_backend_name() == "sqlite" and path not in ("", ":memory:")
+                and not Path(path).exists()):
+            fail(f"no ledger at {path}: `strikeout ledger import` or `strikeout serve` makes "
+                 "it (or set STRIKEOUT_HOME / STRIKEOUT_LEDGER_URL)")
         return Ledger.open(settings)
     except ValidationError as exc:
         fail(settings_problems(exc))
@@ -201,7 +206,7 @@ def promote(
     config: Path | None = typer.Option(None, "--config", help="Training config (tolerance)."),
 ) -> None:
     """Move the `champion` alias to a candidate if it is not worse than the champion."""
-    from training.model import NotAListingModel
+    from training.model import NotAListingModel, UnpricedCurrency
     from training.registry import PromotionError
     from training.registry import promote as run_promotion
 
@@ -209,7 +214,7 @@ def promote(
     tracking()
     try:
         decision = run_promotion(settings, version, data)
-    except (PromotionError, DataContractError, NotAListingModel) as exc:
+    except (PromotionError, DataContractError, NotAListingModel, UnpricedCurrency) as exc:
         fail(str(exc))
     verb = "promoted" if decision.promoted else "refused"
     typer.echo(f"{verb}: version {decision.candidate_version}: {decision.reason}")
@@ -364,10 +369,13 @@ def keys_create(
 ) -> None:
     """Create an API key and print it once; only its hash is stored."""
     from serving.keys import create_key
+    from serving.ledger.store import LedgerBusyError
 
     ledger = open_ledger()
     try:
         issued = create_key(ledger.store, role, brand)
+    except LedgerBusyError as exc:
+        fail(f"{BUSY}: {exc}")
     except ValueError as exc:
         fail(str(exc))
     finally:
@@ -385,12 +393,15 @@ def keys_revoke(
     """Revoke a key for good: every route refuses it (401) at once, /score within
     STRIKEOUT_AUTH_CACHE_S seconds (10 by default)."""
     from serving.keys import UnknownKey, revoke_key
+    from serving.ledger.store import LedgerBusyError
 
     ledger = open_ledger(existing=True)
     try:
         record = revoke_key(ledger.store, key_id)
     except UnknownKey as exc:
         fail(str(exc))
+    except LedgerBusyError as exc:
+        fail(f"{BUSY}: {exc}")
     finally:
         ledger.close()
     assert record.revoked_at is not None
@@ -422,6 +433,7 @@ def ledger_import(
     """Load a dataset's complaint history into the ledger; importing again changes nothing."""
     from serving.history_store import HistoryStore, import_listings
     from serving.ledger.ledger import ImportConflict
+    from serving.ledger.store import LedgerBusyError
 
     ledger = open_ledger()
     try:
@@ -432,6 +444,8 @@ def ledger_import(
         report = ledger.apply_import(plan)
     except (DataContractError, ImportConflict) as exc:
         fail(str(exc))
+    except LedgerBusyError as exc:
+        fail(f"{BUSY}: {exc}")
     finally:
         ledger.close()
     typer.echo(f"filed {report.filed}, decided {report.decided}, unchanged {report.unchanged}; "

@@ -176,6 +176,10 @@ def test_reading_a_ledger_that_was_never_made_makes_none(tmp_path: Path,
     code, output = run(*command, env={"STRIKEOUT_HOME": str(home)})
     assert code == 2 and "no ledger at" in output, output
     assert not (home / "ledger.sqlite").exists()
+    url = f"sqlite+pysqlite:///{tmp_path / 'nothere' / 'ledger.sqlite'}?timeout=5"
+    code, output = run(*command, env={"STRIKEOUT_LEDGER_URL": url})
+    assert code == 2 and "no ledger at" in output, output
+    assert not (tmp_path / "nothere").exists()
 
 
 def test_score_reads_since_as_drift_does_and_refuses_what_is_not_a_time(
@@ -191,3 +195,21 @@ def test_synth_refuses_more_listings_than_it_can_hold(tmp_path: Path) -> None:
     code, output = run("synth", "--out", str(tmp_path / "d"), "--listings", "99999999999999")
     assert code == 2 and "--listings" in output
     assert not (tmp_path / "d").exists()
+
+
+def test_a_busy_ledger_is_a_clear_error_for_the_keys_commands(tmp_path: Path) -> None:
+    import sqlite3
+
+    env = {"STRIKEOUT_HOME": str(tmp_path), "STRIKEOUT_BUSY_TIMEOUT_S": "0.05",
+           "STRIKEOUT_WRITE_ATTEMPTS": "2"}
+    code, output = run("keys", "create", "--role", "admin", env=env)
+    key_id = output.split("created admin key ")[1].split(";")[0]
+    holder = sqlite3.connect(tmp_path / "ledger.sqlite", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process writing
+    try:
+        for command in (["keys", "revoke", key_id], ["keys", "create", "--role", "scorer"]):
+            code, output = run(*command, env=env)
+            assert code == 2 and "the ledger is busy" in output, (command, output)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()

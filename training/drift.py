@@ -76,8 +76,9 @@ STEPS = ("loading the model", "current population", "reference features", "curre
 
 def features_and_scores(model: ListingRiskModel, market: Marketplace,
                         targets: np.ndarray | None = None) -> pd.DataFrame:
-    """The model's features of the target listings (default: all) and their calibrated score."""
-    features = model.pipeline.transform(market, targets)
+    """The model's features of the target listings (default: all) and their calibrated score,
+    read with the model's own fx rates and brand registry, as every scoring path reads them."""
+    features = model.pipeline.transform(model.own_tables(market), targets)
     return features.assign(**{SCORE: model.scores(features)})
 
 

@@ -32,7 +32,7 @@ def evaluate_model(model_uri: str, data_path: Path, out_path: Path,
         raise TrainingDataError("the labelled listings hold only one class; need both 0 and 1")
     evaluation = evaluate(y, p, market.listings.loc[features.index, "category"],
                           (features[NEW_SELLER_COLUMN] == 0).to_numpy(), capacity_share, raw=raw)
-    where = f"{len(y):,} labelled listings of {data_path}, model {model_uri} ({model.version})"
+    where = f"{len(y):,} labelled listings of {data_path}, model {model_uri}"
     page, images = build_report(model, evaluation, features, where)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(page, encoding="utf-8")

@@ -199,4 +199,5 @@ def load_listing_model(model_uri: str) -> ListingRiskModel:
     if not isinstance(model, ListingRiskModel):
         raise NotAListingModel(f"{model_uri} is not a strikeout listing-risk model "
                                f"(it holds a {type(model).__name__})")
+    model.version = model_uri  # how errors and reports name it
     return model

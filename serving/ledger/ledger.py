@@ -348,7 +348,8 @@ class Ledger:
         A complaint whose review case was escalated is decided by a senior reviewer
         (`senior`), or it is an `EscalatedComplaint`; one whose case another reviewer has
         claimed, and whose lease has not ended at `at`, is a `ComplaintUnderReview` (the
-        holder decides the case, and with it the listing's takedown).
+        holder decides it; deciding the case rather than the complaint also takes the
+        listing down).
         """
         if decision not in DECISIONS:
             raise ValueError(f"decision must be one of {DECISIONS}, got {decision!r}")

@@ -26,6 +26,7 @@ from mlflow.tracking import MlflowClient
 from starlette.testclient import TestClient
 
 from serving.history_store import LISTING_COLUMNS, HistoryStore
+from serving.keys import create_key, revoke_key
 from serving.ledger.cases import review_cases_table
 from tests.serving.service_support import (
     MODEL_NAME,
@@ -411,6 +412,18 @@ def test_accounts_told_as_they_open_are_stored_once_and_refused_when_wrong(api: 
         assert bad.json()["detail"][0]["loc"] == ["body", "sellers", 0, field], bad.text
     too_many = api.client.post("/sellers", json={"sellers": accounts * 501}, headers=scorer)
     assert too_many.status_code == 422 and "sellers" in too_many.text
+
+
+def test_a_revoked_admin_key_is_refused_at_once(api: Api) -> None:
+    ledger = api.ledger.open()
+    try:
+        issued = create_key(ledger.store, "admin")
+        assert api.client.post("/admin/reload",
+                               headers=bearer(issued.key)).status_code == 200
+        revoke_key(ledger.store, issued.principal.key_id)
+    finally:
+        ledger.close()
+    assert api.client.post("/admin/reload", headers=bearer(issued.key)).status_code == 401
 
 
 def test_reload_picks_up_a_moved_alias_without_failing_a_request(api: Api) -> None:

@@ -204,6 +204,10 @@ def test_every_path_scores_with_the_models_own_fx_rates_and_brand_registry(
     assert not (tmp_path / "gold.parquet").exists()
     with pytest.raises(UnpricedCurrency, match="XAU"):
         evaluate_model(trained.model_uri, unpriced, tmp_path / "c.html", 0.05)
+    from training.drift import drift_report
+
+    unmoved = drift_report(trained.model_uri, dataset, moved, threshold=0.1)
+    assert unmoved["psi"].max() == pytest.approx(0.0, abs=1e-9)  # the model's tables
 
 
 def test_score_command_refuses_an_unknown_output_format(trained: TrainResult, dataset: Path,
