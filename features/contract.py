@@ -206,6 +206,8 @@ class _Raw:
             where = f"line {row + 2}" if self.is_csv else f"row {row}"
             ident = f" ({key} {self.frame[key].iat[pos]})" if key and key != column else ""
             value = self.frame[column].iat[pos] if column in self.frame else ""
+            if isinstance(value, np.generic):  # Parquet cells: 3.5, not np.float64(3.5)
+                value = value.item()
             names.append(f"{where}{ident}: {_shorten(value)!r}")
         return tuple(names), len(positions)
 

@@ -113,6 +113,16 @@ def test_price_must_be_positive(tmp_path: Path, price: str) -> None:
     assert "column 'price'" in message and "line 3 (listing_id L2)" in message
 
 
+def test_a_bad_parquet_number_is_shown_as_a_number(tmp_path: Path) -> None:
+    def change(f: pd.DataFrame) -> pd.DataFrame:
+        f["price"] = pd.to_numeric(f["price"])
+        f.loc[1, "price"] = -3.5
+        return f
+
+    message = broken(tmp_path, "listings", change, fmt="parquet")
+    assert "row 1 (listing_id L2): -3.5" in message and "np." not in message, message
+
+
 def test_non_numeric_price_in_parquet_names_the_row(tmp_path: Path) -> None:
     def change(f: pd.DataFrame) -> pd.DataFrame:
         f.loc[0, "price"] = "twelve"
