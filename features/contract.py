@@ -8,6 +8,7 @@ bad rows. `docs/data-contract.md` is the human-readable version of `TABLES`.
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,6 +196,7 @@ class _Raw:
         self.frame = frame
         self.first_row = first_row  # position of this frame's first row in the file
         self.is_csv = path.suffix == ".csv"
+        self._starts: list[int] = []  # the line each record starts on, read when needed
 
     def row_names(self, mask: pd.Series | np.ndarray, column: str, key: str | None) -> tuple[
         tuple[str, ...], int
@@ -203,13 +205,35 @@ class _Raw:
         names = []
         for pos in positions[:MAX_BAD_ROWS_SHOWN]:
             row = self.first_row + pos
-            where = f"line {row + 2}" if self.is_csv else f"row {row}"
+            where = f"line {self._line_of(row)}" if self.is_csv else f"row {row}"
             ident = f" ({key} {self.frame[key].iat[pos]})" if key and key != column else ""
             value = self.frame[column].iat[pos] if column in self.frame else ""
             if isinstance(value, np.generic):  # Parquet cells: 3.5, not np.float64(3.5)
                 value = value.item()
             names.append(f"{where}{ident}: {_shorten(value)!r}")
         return tuple(names), len(positions)
+
+
+    def _line_of(self, row: int) -> int:
+        """The line of the CSV file where record `row` (0: the first after the header)
+        starts. Quoted fields may hold line breaks, so the file is read up to that record:
+        only when a row is named, on the way to an error."""
+        starts = self._starts
+        if len(starts) <= row:
+            starts.clear()
+            try:
+                with self.path.open(encoding="utf-8-sig", newline="") as text:
+                    reader = csv.reader(text)
+                    next(reader, None)  # the header
+                    line = reader.line_num
+                    for record, _ in enumerate(reader):
+                        starts.append(line + 1)
+                        line = reader.line_num
+                        if record >= row + 4 * MAX_BAD_ROWS_SHOWN:
+                            break
+            except (OSError, UnicodeDecodeError, csv.Error):
+                starts.clear()
+        return starts[row] if row < len(starts) else row + 2
 
 
 def _shorten(value: object, limit: int = 60) -> object:

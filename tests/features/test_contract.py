@@ -113,6 +113,19 @@ def test_price_must_be_positive(tmp_path: Path, price: str) -> None:
     assert "column 'price'" in message and "line 3 (listing_id L2)" in message
 
 
+def test_a_row_after_multi_line_text_is_named_by_the_line_it_starts_on(tmp_path: Path) -> None:
+    def change(f: pd.DataFrame) -> pd.DataFrame:
+        f.loc[0, "description"] = "first line\nsecond line\r\nthird line"
+        f.loc[1, "price"] = "-3.5"
+        return f
+
+    message = broken(tmp_path, "listings", change)
+    lines = (tmp_path / "bad" / "listings.csv").read_text().splitlines()
+    at = next(i for i, line in enumerate(lines, start=1) if line.startswith("L2,"))
+    assert at == 5  # header, L1 over three lines
+    assert f"line {at} (listing_id L2)" in message, message
+
+
 def test_a_bad_parquet_number_is_shown_as_a_number(tmp_path: Path) -> None:
     def change(f: pd.DataFrame) -> pd.DataFrame:
         f["price"] = pd.to_numeric(f["price"])
