@@ -286,10 +286,17 @@ class LedgerStore:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS_PATH))
         heads = set(ScriptDirectory.from_config(config).get_heads())
-        with self.engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"version_table": SCHEMA_VERSION_TABLE})
-            if set(context.get_current_heads()) == heads:
-                return  # the common case: no write lock needed
+
+        def current() -> bool:
+            # connecting may find the file locked too: another process migrating it
+            # switches it to WAL on its first connection
+            with self.engine.connect() as conn:
+                context = MigrationContext.configure(
+                    conn, opts={"version_table": SCHEMA_VERSION_TABLE})
+                return set(context.get_current_heads()) == heads
+
+        if self.retrying(current):
+            return  # the common case: no write lock needed
 
         def upgrade() -> None:
             with self.engine.connect() as conn:
