@@ -405,9 +405,9 @@ class ReviewQueue:
 
     def claim(self, reviewer: str, where: QueueFilter | None = None, limit: int | None = None,
               at: datetime | None = None, senior: bool = False) -> list[CaseDetail]:
-        """Lease up to `limit` cases to `reviewer`: the live leases it already holds
-        (renewed) first, then the highest-priority waiting cases. The senior queue is
-        claimed by senior reviewers only (`senior`), or it is a `SeniorOnly`."""
+        """Lease up to `limit` cases to `reviewer` that `where` asks for: the live leases it
+        already holds (renewed) first, then the highest-priority waiting cases. The senior
+        queue is claimed by senior reviewers only (`senior`), or it is a `SeniorOnly`."""
         limit = limit or self.settings.review_batch
         _check_limit(limit)
         check_text(reviewer, "reviewer", MAX_ID_CHARS)
@@ -419,10 +419,10 @@ class ReviewQueue:
 
         def work(tx: WriteTx) -> list[str]:
             cases = review_cases_table.c
-            own = tx.conn.execute(
+            own = tx.conn.execute(_matching(
                 sa.select(cases.case_id).where(
-                    cases.status == "open", cases.tier == where.tier,
-                    cases.claimed_by == reviewer, cases.lease_expires_at > moment)
+                    cases.status == "open", cases.claimed_by == reviewer,
+                    cases.lease_expires_at > moment), where)
                 .order_by(self._priority(moment).desc(), cases.opened_seq).limit(limit)
             ).scalars().all()
             fresh: Sequence[str] = []
@@ -616,26 +616,9 @@ class ReviewQueue:
                  columns: Iterable[Any] = (review_cases_table,)) -> sa.Select:
         cases = review_cases_table.c
         query = sa.select(*columns, self._priority(moment).label("priority")).where(
-            cases.status == "open", cases.tier == where.tier,
+            cases.status == "open",
             sa.or_(cases.claimed_by.is_(None), cases.lease_expires_at <= moment))
-        if where.band is not None:
-            query = query.where(cases.band == where.band)
-        if where.category is not None:
-            query = query.where(cases.category == where.category)
-        if where.seller_id is not None:
-            query = query.where(cases.seller_id == where.seller_id)
-        if where.source == "model":
-            query = query.where(cases.scored.is_(True))
-        elif where.source == "complaint":
-            query = query.where(cases.complaint_count > 0)
-        if where.brand is not None:
-            links = review_case_complaints_table.c
-            complained = sa.exists(
-                sa.select(links.complaint_id)
-                .join(complaints_table, complaints_table.c.complaint_id == links.complaint_id)
-                .where(links.case_id == cases.case_id, complaints_table.c.brand == where.brand))
-            query = query.where(sa.or_(cases.brand == where.brand, complained))
-        return query.order_by(sa.desc("priority"), cases.opened_seq)
+        return _matching(query, where).order_by(sa.desc("priority"), cases.opened_seq)
 
     def _case(self, row: sa.Row, moment: datetime) -> Case:
         priority = getattr(row, "priority", None)
@@ -925,3 +908,27 @@ def _finite(value: Any) -> bool:
 
 def _positive(value: Any) -> bool:
     return _finite(value) and float(value) > 0
+
+
+def _matching(query: sa.Select, where: QueueFilter) -> sa.Select:
+    """`query` of review cases, narrowed to those `where` asks for (its tier included)."""
+    cases = review_cases_table.c
+    query = query.where(cases.tier == where.tier)
+    if where.band is not None:
+        query = query.where(cases.band == where.band)
+    if where.category is not None:
+        query = query.where(cases.category == where.category)
+    if where.seller_id is not None:
+        query = query.where(cases.seller_id == where.seller_id)
+    if where.source == "model":
+        query = query.where(cases.scored.is_(True))
+    elif where.source == "complaint":
+        query = query.where(cases.complaint_count > 0)
+    if where.brand is not None:
+        links = review_case_complaints_table.c
+        complained = sa.exists(
+            sa.select(links.complaint_id)
+            .join(complaints_table, complaints_table.c.complaint_id == links.complaint_id)
+            .where(links.case_id == cases.case_id, complaints_table.c.brand == where.brand))
+        query = query.where(sa.or_(cases.brand == where.brand, complained))
+    return query

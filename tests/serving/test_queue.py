@@ -296,6 +296,18 @@ def test_claiming_again_renews_the_reviewers_own_leases_first(queue: ReviewQueue
     assert again[0].case.lease_expires_at == T0 + hours(0.75)
 
 
+def test_cases_already_held_come_back_only_when_they_match_the_claims_filter(
+        queue: ReviewQueue) -> None:
+    score(queue, "bag-high", 0.9, "high")
+    score(queue, "bag-review", 0.5, "review", seller="S2")
+    [high] = queue.claim("reviewer/a", QueueFilter(band="high"), limit=1, at=T0)
+    assert high.case.listing_id == "bag-high"
+    [review] = queue.claim("reviewer/a", QueueFilter(band="review"), limit=1, at=T0)
+    assert review.case.listing_id == "bag-review"  # not the high case it holds
+    held = queue.claim("reviewer/a", QueueFilter(seller_id="S2"), limit=2, at=T0)
+    assert [d.case.listing_id for d in held] == ["bag-review"]
+
+
 def test_renewing_keeps_the_reviewers_cases_and_names_those_it_lost(
         any_queue: ReviewQueue) -> None:
     queue = any_queue
