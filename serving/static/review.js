@@ -70,6 +70,8 @@
     const other = $("#other-tier");
     other.textContent = TIER === "senior" ? "standard queue" : "senior queue";
     other.href = TIER === "senior" ? "review" : "review?tier=senior";
+    const escalate = document.querySelector('.shortcuts [data-key="e"]');
+    if (escalate) escalate.hidden = TIER === "senior";  // escalated cases end here
     if (document.activeElement instanceof HTMLElement) document.activeElement.blur();
     const leaseMs = Number(document.body.dataset.leaseMinutes) * 60_000;
     if (state.renewing === null) {
@@ -191,6 +193,10 @@
   // --- deciding -------------------------------------------------------------------------
 
   async function decide(decision) {
+    if (decision === "escalate" && TIER === "senior") {
+      say("This is the senior queue: decide the case with c / n.", true);
+      return;
+    }
     const targets = state.selected.size ? [...state.selected] : [state.ids[state.index]];
     const open = targets.filter((id) => id && isOpen(id));
     if (!open.length) { say("This case is already decided; j / k to move.", true); return; }
@@ -205,7 +211,7 @@
       } catch (error) {
         if (error.status === 401) return;
         say(`${id}: ${error.message}`, true);
-        if (error.status === 409) await settle(id, null);
+        if (error.status === 409) await settle(id, null, error.message);
         await refreshStats();
         return;
       }
@@ -227,18 +233,25 @@
     return parts.join(", ");
   }
 
-  // Mark a case done in the list and re-render its card from the server.
-  async function settle(id, decision) {
+  // Re-render a case's card from the server after `decision` (null: the server refused,
+  // saying why in `refusal`); a case another reviewer holds leaves play, one still open
+  // and ours stays decidable.
+  async function settle(id, decision, refusal = "") {
     const li = item(id);
     const html = await call(`review/cases/${encodeURIComponent(id)}`, { html: true });
     const fresh = fragment(html).querySelector(".case-card");
     const old = card(id);
     fresh.hidden = old.hidden;
     old.replaceWith(fresh);
-    const status = decision === "escalate" ? "escalated" : fresh.dataset.status;
-    li.dataset.status = status === "open" ? "claimed-elsewhere" : status;
-    li.querySelector(".item-state").textContent =
-      decision ? DONE_WORDS[decision] : `${fresh.dataset.status}`;
+    let status = decision === "escalate" ? "escalated" : fresh.dataset.status;
+    let words = decision ? DONE_WORDS[decision] : status;
+    const holder = /claimed by (\S+)/.exec(refusal);
+    if (status === "open" && holder) {
+      status = "claimed-elsewhere";
+      words = `held by ${holder[1]}`;
+    }
+    li.dataset.status = status;
+    li.querySelector(".item-state").textContent = words;
   }
 
   async function next() {

@@ -210,6 +210,9 @@ def test_a_reviewer_clears_the_queue_with_the_keyboard(
             expect(page.locator("#tier")).to_have_text("senior queue")
             expect(page.locator("#batch li")).to_have_count(1)
             now_showing(page, reported)
+            expect(page.locator('.shortcuts [data-key="e"]')).to_be_hidden()
+            page.keyboard.press("e")  # escalated already: said so, and the case stays open
+            expect(page.locator("#message")).to_contain_text("decide the case with c / n")
             page.keyboard.press("c")
             expect(page.locator("#message")).to_contain_text(
                 f"{reported}: counterfeit, listing taken down, 1 strike")
