@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -41,14 +41,12 @@ class Scorer(Protocol):
 
     version: str
     pipeline: Any
-    fx_rates: pd.DataFrame
 
     def score(self, market: Marketplace, targets: np.ndarray | None = None,
               with_reasons: bool = True, ring_index: RingIndex | None = None) -> pd.DataFrame: ...
 
-    def own_tables(self, market: Marketplace) -> Marketplace: ...
-
-    def unpriced(self, currencies: Iterable[str]) -> list[str]: ...
+    def check_priced(self, currencies: Sequence[str], listing_ids: Sequence[str] = ()
+                     ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -183,13 +181,10 @@ def score_dataset(model_uri: str, data_path: Path, out_path: Path, chunk_rows: i
 
 def _check_priced(model: Scorer, listings: pd.DataFrame) -> None:
     """Refuse listings in a currency the model has no exchange rate for, naming some."""
-    unpriced = model.unpriced(listings["currency"].unique())
-    if unpriced:
-        some = listings.loc[listings["currency"].isin(unpriced), "listing_id"].head(3).tolist()
-        raise ScoringError(
-            f"listings in {', '.join(unpriced)} (e.g. {', '.join(some)}): model {model.version} "
-            f"has no exchange rate for them; it scores with the fx rates it was trained with "
-            f"({', '.join(sorted(model.fx_rates['currency']))})")
+    try:
+        model.check_priced(listings["currency"].tolist(), listings["listing_id"].tolist())
+    except ValueError as exc:  # training's UnpricedCurrency
+        raise ScoringError(str(exc)) from exc
 
 
 def _with_listings(context: Marketplace, listings: pd.DataFrame) -> Marketplace:

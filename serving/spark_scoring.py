@@ -465,12 +465,10 @@ def score_dataset_spark(model_uri: str, data_path: str | Path, out_path: str | P
         if duplicate:
             raise DatasetError(location, [duplicate])
         currencies = listings.select("currency").distinct().collect()
-        unpriced = model.unpriced(r["currency"] for r in currencies if r["currency"])
-        if unpriced:
-            raise ScoringError(
-                f"listings in {', '.join(unpriced)}: model {model.version} has no exchange "
-                f"rate for them; it scores with the fx rates it was trained with "
-                f"({', '.join(sorted(model.fx_rates['currency']))})")
+        try:
+            model.check_priced([r["currency"] for r in currencies if r["currency"]])
+        except ValueError as exc:  # training's UnpricedCurrency
+            raise ScoringError(str(exc)) from exc
         log.info("%d listings in %s counted in %.1f s", n_listings, listings_uri,
                  time.perf_counter() - started)
         started = time.perf_counter()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -72,6 +75,18 @@ def write_tables(folder: Path, tables: dict[str, pd.DataFrame], fmt: str = "csv"
         else:
             frame.to_csv(folder / f"{name}.csv", index=False)
     return folder
+
+
+@contextmanager
+def write_lock_held(path: Path | str) -> Iterator[None]:
+    """Another process's write transaction on the SQLite file at `path`, for the block."""
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
 
 
 @pytest.fixture

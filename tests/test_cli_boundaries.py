@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from strikeout.cli import app
+from tests.conftest import write_lock_held
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
@@ -198,18 +199,11 @@ def test_synth_refuses_more_listings_than_it_can_hold(tmp_path: Path) -> None:
 
 
 def test_a_busy_ledger_is_a_clear_error_for_the_keys_commands(tmp_path: Path) -> None:
-    import sqlite3
-
     env = {"STRIKEOUT_HOME": str(tmp_path), "STRIKEOUT_BUSY_TIMEOUT_S": "0.05",
            "STRIKEOUT_WRITE_ATTEMPTS": "2"}
     code, output = run("keys", "create", "--role", "admin", env=env)
     key_id = output.split("created admin key ")[1].split(";")[0]
-    holder = sqlite3.connect(tmp_path / "ledger.sqlite", isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")  # another process writing
-    try:
+    with write_lock_held(tmp_path / "ledger.sqlite"):  # another process writing
         for command in (["keys", "revoke", key_id], ["keys", "create", "--role", "scorer"]):
             code, output = run(*command, env=env)
             assert code == 2 and "the ledger is busy" in output, (command, output)
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()

@@ -9,7 +9,7 @@ treats the rows themselves as all the history there is.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -73,17 +73,24 @@ class ListingRiskModel(PythonModel):
         """
         if market.brands is self.brands and market.fx_rates is self.fx_rates:
             return market
-        unpriced = self.unpriced(Columns.of(market.listings).objects("currency"))
-        if unpriced:
-            raise UnpricedCurrency(
-                f"listings in {', '.join(unpriced)}: model {self.version} has no exchange rate "
-                f"for them (it scores with the fx rates it was trained with: "
-                f"{', '.join(sorted(self.fx_rates['currency']))})")
+        listings = Columns.of(market.listings)
+        self.check_priced(listings.objects("currency").tolist(),
+                          listings.objects("listing_id").tolist())
         return replace(market, brands=self.brands, fx_rates=self.fx_rates)
 
-    def unpriced(self, currencies: Iterable[str]) -> list[str]:
-        """The currencies among `currencies` this model has no exchange rate for."""
-        return sorted(set(currencies) - set(self.fx_rates["currency"]))
+    def check_priced(self, currencies: Sequence[str], listing_ids: Sequence[str] = ()) -> None:
+        """`UnpricedCurrency` if any of `currencies` (of the listings `listing_ids`, when
+        given, which the message then names a few of) has no exchange rate in this model."""
+        known = set(self.fx_rates["currency"])
+        unpriced = sorted(set(currencies) - known - {""})
+        if not unpriced:
+            return
+        some = [i for i, c in zip(listing_ids, currencies, strict=False) if c not in known][:3]
+        examples = f" (e.g. {', '.join(some)})" if some else ""
+        raise UnpricedCurrency(
+            f"listings in {', '.join(unpriced)}{examples}: model {self.version} has no "
+            f"exchange rate for them (it scores with the fx rates it was trained with: "
+            f"{', '.join(sorted(known))})")
 
     def raw_scores(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
         """The booster's log-odds of features (a frame, or a matrix with the pipeline's columns)."""

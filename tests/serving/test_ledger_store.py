@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from serving.ledger.store import (
     database_url,
 )
 from serving.settings import LedgerSettings, ServingSettings
+from tests.conftest import write_lock_held
 
 
 def test_settings_defaults_environment_and_closed(monkeypatch: pytest.MonkeyPatch,
@@ -98,17 +98,11 @@ def test_migrations_run_once_and_reopen_is_a_no_op(ledger_url: str) -> None:
 
 
 def test_a_held_write_lock_gives_a_bounded_busy_error(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.sqlite"
     Ledger.open(LedgerSettings(home=tmp_path)).close()
-    blocker = sqlite3.connect(path, isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")
-    try:
+    with write_lock_held(tmp_path / "ledger.sqlite"):
         ledger = Ledger.open(LedgerSettings(home=tmp_path, busy_timeout_s=0.05, write_attempts=2))
         with pytest.raises(LedgerBusyError, match="after 2 attempts"):
             ledger.file_complaint(ComplaintFiling("L1", "S1", "Arvedo"), actor="b")
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
     ledger.file_complaint(ComplaintFiling("L1", "S1", "Arvedo"), actor="b")
     assert ledger.verify().events == 1
     ledger.close()
@@ -116,18 +110,12 @@ def test_a_held_write_lock_gives_a_bounded_busy_error(tmp_path: Path) -> None:
 
 def test_a_write_gives_up_at_its_deadline_whatever_attempts_remain(tmp_path: Path) -> None:
     """Over HTTP a busy answer must come before the request's own timeout (60 s)."""
-    path = tmp_path / "ledger.sqlite"
     Ledger.open(LedgerSettings(home=tmp_path)).close()
-    blocker = sqlite3.connect(path, isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")
-    try:
+    with write_lock_held(tmp_path / "ledger.sqlite"):
         ledger = Ledger.open(LedgerSettings(home=tmp_path, busy_timeout_s=0.05,
                                             write_attempts=10_000, write_deadline_s=0.3))
         with pytest.raises(LedgerBusyError) as busy:
             ledger.file_complaint(ComplaintFiling("L1", "S1", "Arvedo"), actor="b")
         attempts = int(str(busy.value).split("after ")[1].split(" attempts")[0])
         assert 1 < attempts < 10_000
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
     ledger.close()

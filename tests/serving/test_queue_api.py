@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from serving.keys import create_key
 from serving.ledger_app import create_app
 from serving.queue import ReviewQueue
 from serving.settings import LedgerSettings
+from tests.conftest import write_lock_held
 from tests.serving.queue_data import complain, open_queue, score
 
 
@@ -181,16 +181,11 @@ def test_a_busy_ledger_is_503_with_retry_after_not_a_500(busy_api: Api, tmp_path
     are refused with a 503 the page and clients retry, and nothing is half written."""
     api = busy_api
     cases = [c["case_id"] for c in api.post("/queue/claim", {"limit": 2}).json()["cases"]]
-    blocker = sqlite3.connect(tmp_path / "ledger.sqlite", isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")
-    try:
+    with write_lock_held(tmp_path / "ledger.sqlite"):
         for path, body in (("/queue/claim", {}), ("/queue/renew", {"case_ids": cases})):
             refused = api.post(path, body)
             assert refused.status_code == 503, (path, refused.text)
             assert refused.headers["Retry-After"] == "1"
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
     assert api.post("/queue/renew", {"case_ids": cases}).json()["renewed"] == cases
 
 

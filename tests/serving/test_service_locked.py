@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
+from tests.conftest import write_lock_held
 from tests.serving.service_support import (
     bearer,
     before,
@@ -38,15 +38,10 @@ def test_a_ledger_locked_by_another_process_is_a_503_with_retry_after(tmp_path: 
             wait_until(lambda: client.get("/readyz").status_code == 200, 120,
                        "the service to be ready")
             scorer = bearer(ledger.keys["scorer"])
-            holder = sqlite3.connect(ledger.url.removeprefix("sqlite:///"),
-                                     isolation_level=None)
-            holder.execute("BEGIN IMMEDIATE")  # as a long import in another process would
-            try:
+            # as a long import in another process would
+            with write_lock_held(ledger.url.removeprefix("sqlite:///")):
                 locked = client.post("/score", json={"listings": [listing_json(later.iloc[0])]},
                                      headers=scorer)
-            finally:
-                holder.execute("ROLLBACK")
-                holder.close()
             assert locked.status_code == 503, locked.text
             assert int(locked.headers["Retry-After"]) > 0
             again = client.post("/score", json={"listings": [listing_json(later.iloc[0])]},
