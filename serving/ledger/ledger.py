@@ -37,7 +37,7 @@ from serving.ledger.events import (
     event_body,
     format_time,
 )
-from serving.ledger.owners import confirmed_seller, named_seller
+from serving.ledger.owners import confirmed_elsewhere, confirmed_seller, named_seller
 from serving.ledger.projections import LEDGER_PROJECTIONS
 from serving.ledger.rules import Standing, Strike, StrikeRules, UpheldComplaint, consequences
 from serving.ledger.store import (
@@ -53,6 +53,7 @@ from serving.ledger.takedowns import (
     Takedown,
     frozen_among,
     seller_takedowns,
+    take_down_frozen,
     take_down_if_frozen,
     take_down_seller,
     takedowns_after,
@@ -402,6 +403,11 @@ class Ledger:
             recorded = tx.append(event)
             if recorded.type == EventType.SELLER_FROZEN:
                 taken_down = take_down_seller(tx, recorded)
+        if was_frozen and not confirmed_elsewhere(tx.conn, [row.listing_id], row.seller_id):
+            # a reviewer has now seen the listing under a frozen seller: it goes down, as
+            # it would have gone down had the freeze come after this decision
+            taken_down += take_down_frozen(tx, listing_id=row.listing_id, seller_id=row.seller_id,
+                                           actor=actor, at=at, brand=row.brand)
         types = {e.type for e in follow}
         return DecisionOutcome(
             complaint=replace(ComplaintRecord.from_row(row), status=decision, resolved_at=at,

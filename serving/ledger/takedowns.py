@@ -8,10 +8,10 @@ is still up (`take_down_seller`): the listings the service scored or imported (t
 history store, scored review cases) and the listings of the seller's decided complaints.
 A listing of a frozen seller that the ledger learns of later is taken down as it arrives:
 when it is scored (the review queue), or when a brand complains about a listing that the
-listing systems gave as that seller's (`take_down_if_frozen`). A brand's word alone
-takes nothing down (`serving.ledger.owners`). Listing
-systems read takedowns in order, by event sequence, from `GET /takedowns`
-(`takedowns_after`).
+listing systems gave as that seller's (`take_down_if_frozen`), or when a reviewer
+decides a complaint about it (`take_down_frozen`). A brand's word alone takes nothing
+down (`serving.ledger.owners`). Listing systems read takedowns in order, by event
+sequence, from `GET /takedowns` (`takedowns_after`).
 
 Lifting a freeze puts nothing back up: relisting is the seller's own, new, listing.
 """

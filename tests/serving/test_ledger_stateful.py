@@ -4,8 +4,9 @@ A hypothesis state machine drives a real SQLite ledger and keeps a plain model o
 rule beside it: the strikes a seller has (one per listing and brand), which of them
 count (those after the last lift) and whether the seller is frozen. After every step
 the ledger must agree with the model (takedowns included: a freeze takes down the
-listings of the seller's decided complaints, each listing once, and a complaint alone
-takes nothing down; a listing is its first complaint's seller's, and a complaint naming
+listings of the seller's decided complaints, each listing once, a complaint decided
+while the seller is frozen takes its listing down, and a complaint alone takes nothing
+down; a listing is its first complaint's seller's, and a complaint naming
 it under another is refused), replays and refusals must add no event, and at the end the
 hash chain and the projections must verify.
 """
@@ -58,6 +59,8 @@ class StrikeModel:
 
     def decide(self, seller: str, listing: str) -> None:
         self.decided[seller].add(listing)
+        if self.frozen[seller]:  # seen under a frozen seller: down, as a freeze takes it
+            self.down.add(listing)
 
     def uphold(self, seller: str, listing: str, brand: str) -> None:
         if (listing, brand) in self.struck[seller]:

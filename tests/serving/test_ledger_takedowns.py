@@ -94,6 +94,30 @@ def test_a_strike_while_frozen_takes_nothing_down_again(
     assert len(takedown_events(ledger)) == before
 
 
+def test_a_complaint_decided_after_the_freeze_takes_its_listing_down_as_the_freeze_would(
+        ledger: Ledger, history: HistoryStore) -> None:
+    for listing in ("L1", "L2", "L9"):
+        uphold(ledger, listing)
+    # never scored: the brand's word alone, so filing takes nothing down...
+    late = ledger.file_complaint(ComplaintFiling("L70", "S1", "Kathea"), actor="brand:Kathea")
+    other = ledger.file_complaint(ComplaintFiling("L71", "S1", "Kathea"), actor="brand:Kathea")
+    assert sorted(t.listing_id for t in ledger.takedowns()) == ["L1", "L2", "L9"]
+    # ...but a reviewer's decision puts the listing under the frozen seller, either way,
+    # as it would have had the decision come before the freeze (which takes down the
+    # listings of decided complaints)
+    upheld = ledger.decide(late.complaint.complaint_id, "upheld", actor="reviewer")
+    assert upheld.seller_frozen and not upheld.frozen_now and upheld.listings_taken_down == 1
+    rejected = ledger.decide(other.complaint.complaint_id, "rejected", actor="reviewer")
+    assert rejected.listings_taken_down == 1
+    downs = {t.listing_id: t for t in ledger.takedowns()}
+    assert sorted(downs) == ["L1", "L2", "L70", "L71", "L9"]
+    assert downs["L70"].cause == "freeze" and "frozen" in downs["L70"].reason
+    again = uphold(ledger, "L70", brand="Arvedo")  # down already: not twice
+    assert again.listings_taken_down == 0
+    assert len(takedown_events(ledger)) == 5
+    assert ledger.verify().ok
+
+
 def test_a_complaint_takes_down_a_frozen_sellers_listing_only_if_the_listing_systems_gave_it(
         ledger: Ledger, history: HistoryStore, ledger_url: str) -> None:
     for listing in ("L1", "L2", "L9"):
