@@ -167,7 +167,7 @@ def in_process(ledger_url: str, later: pd.DataFrame, n: int) -> dict[str, Any]:
     model = load_scorer(f"models:/{MODEL_NAME}@champion")
     ring = RingState(model, history, ledger, settings.ring_refresh_s)
     scorer = OnlineScorer(model, history, ring, ReviewFeed(ReviewQueue(ledger, settings), model))
-    model.pipeline.warm_up()  # as the service loads a model
+    model.warm_up()  # as the service loads a model
     gc.collect()
     gc.freeze()
     # as the service receives them: checked request models, turned into arrays on the

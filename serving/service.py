@@ -313,7 +313,7 @@ class Strikeout:
         assert self.ledger is not None
         ring = RingState(model, self.history, self.ledger, self.settings.ring_refresh_s)
         scorer = OnlineScorer(model, self.history, ring, ReviewFeed(self.queue, model))
-        model.pipeline.warm_up()  # compiled code loaded before the freeze and the first request
+        model.warm_up()  # compiled code loaded before the freeze and the first request
         # The model and its indexes are long-lived: out of the collector's sight, a full
         # collection no longer walks them while requests wait (a reload leaves the old
         # ones to reference counting, which frees all but cycles).

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 import lightgbm as lgb
@@ -27,6 +28,7 @@ from features.pipeline import FeaturePipeline
 from features.rings import RingIndex
 from training.calibration import Calibrator
 from training.config import BandConfig
+from training.row_predictor import RowPredictor
 
 LISTING_COLUMNS = ("listing_id", "seller_id", "created_at", "title", "description", "brand",
                    "category", "price", "currency", "quantity", "ships_from", "image_count")
@@ -94,10 +96,27 @@ class ListingRiskModel(PythonModel):
 
     def raw_scores(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
         """The booster's log-odds of features (a frame, or a matrix with the pipeline's columns)."""
+        values = np.asarray(features, dtype="float64")
+        if len(values) == 1:  # the service's usual call: LightGBM's single-row path
+            return np.array([self.row_predictor.predict(values[0])])
         # one thread: small batches jitter badly with LightGBM's default threading
-        threads = 1 if len(features) < 2000 else 0
-        return np.asarray(
-            self.booster.predict(np.asarray(features, dtype="float64"), num_threads=threads))
+        threads = 1 if len(values) < 2000 else 0
+        return np.asarray(self.booster.predict(values, num_threads=threads))
+
+    @cached_property
+    def row_predictor(self) -> RowPredictor:
+        return RowPredictor(self.booster)
+
+    def warm_up(self) -> None:
+        """Load the pipeline's compiled code and set up LightGBM's single-row path now,
+        not in the first request that needs them."""
+        self.pipeline.warm_up()
+        _ = self.row_predictor
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("row_predictor", None)  # LightGBM's handle: built again where it is used
+        return state
 
     def scores(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
         return self.calibrator.predict(self.raw_scores(features))
