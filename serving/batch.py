@@ -14,7 +14,7 @@ import math
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 import mlflow
@@ -125,13 +125,21 @@ def _bucket_of(seller_id: pd.Series, buckets: int) -> np.ndarray:
     return (pd.util.hash_array(seller_id.to_numpy(dtype=object)) % np.uint64(buckets)).astype(int)
 
 
+def check_not_a_table(out_path: str, out_folder: str, data_folder: str) -> None:
+    """Refuse an `--out` in the dataset's own folder (`out_folder` and `data_folder`, both
+    absolute) named as one of its tables: it would overwrite the table, or be read in its
+    place (Parquet before CSV) by every later command on the dataset."""
+    stem = PurePosixPath(out_path.rstrip("/")).stem
+    if out_folder.rstrip("/") == data_folder.rstrip("/") and stem in TABLES:
+        raise ScoringError(f"--out {out_path} would overwrite or shadow the dataset's own "
+                           f"{stem} table; write the scores elsewhere")
+
+
 def score_dataset(model_uri: str, data_path: Path, out_path: Path, chunk_rows: int = 200_000,
                   since: pd.Timestamp | None = None,
                   progress: Callable[[int], None] = lambda _: None) -> BatchSummary:
     """Score every listing of `data_path` created at or after `since` (default: all)."""
-    if out_path.resolve().parent == data_path.resolve() and out_path.stem in TABLES:
-        raise ScoringError(f"--out {out_path} would overwrite or shadow the dataset's own "
-                           f"{out_path.stem} table; write the scores elsewhere")
+    check_not_a_table(str(out_path), str(out_path.resolve().parent), str(data_path.resolve()))
     writer = _ScoreWriter(out_path)
     model = load_scorer(model_uri)
     # checked with the dataset's own tables, scored with the model's (`own_tables`)

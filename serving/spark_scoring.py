@@ -56,7 +56,14 @@ from features.contract import (
     load_marketplace,
 )
 from features.rings import RingIndex, first_strikes
-from serving.batch import RING_TEXT_COLUMNS, SCORE_COLUMNS, ScoringError, load_scorer, reasons_text
+from serving.batch import (
+    RING_TEXT_COLUMNS,
+    SCORE_COLUMNS,
+    ScoringError,
+    check_not_a_table,
+    load_scorer,
+    reasons_text,
+)
 
 LOCAL_MASTER = "local[*]"
 SMALL_TABLES = ("sellers", "complaints", "brands", "fx_rates")
@@ -169,6 +176,11 @@ class HadoopFiles:
     def names(self, uri: str) -> list[str]:
         path, fs = self._path(uri)
         return [str(s.getPath().getName()) for s in fs.listStatus(path)]
+
+    def qualified(self, uri: str) -> str:
+        """`uri` in full: scheme, authority and absolute path (`file:/data/x` for `x`)."""
+        path, fs = self._path(uri)
+        return str(fs.makeQualified(path).toString())
 
     def copy_to_local(self, uri: str, local: Path) -> None:
         path, fs = self._path(uri)
@@ -439,6 +451,9 @@ def score_dataset_spark(model_uri: str, data_path: str | Path, out_path: str | P
                            "ends in .csv")
     spark = spark or spark_session(config.master)
     files = HadoopFiles(spark)
+    qualified_out = files.qualified(out_path)
+    check_not_a_table(out_path, qualified_out.rstrip("/").rsplit("/", 1)[0],
+                      files.qualified(location))
     check_output(files, out_path)
     context = load_small_tables(files, location)
     listings_uri = find_table_uri(files, location, "listings")

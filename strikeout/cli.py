@@ -62,6 +62,23 @@ def writable_file(path: Path, flag: str = "--out") -> None:
         fail(f"cannot write {flag} {path}: {exc.strerror or exc}")
 
 
+def new_dataset_folder(path: Path, flag: str = "--out") -> None:
+    """Make the folder a dataset is about to be written into, or stop with a clear error
+    before any work: a folder holding a dataset already, a file, a folder that cannot be
+    made or written to."""
+    from features.contract import check_new_dataset_folder
+
+    try:
+        check_new_dataset_folder(path)
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):  # can a file be made there at all?
+            pass
+    except ValueError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot write {flag} {path}: {exc.strerror or exc}")
+
+
 def known_settings() -> None:
     """Stop with a clear error on a `STRIKEOUT_*` variable nothing reads (a misspelt setting)."""
     from serving.settings import unknown_variables
@@ -155,6 +172,7 @@ def validate(
     data: Path = typer.Option(..., "--data", help="Dataset folder (data contract)."),
 ) -> None:
     """Check a dataset folder against the data contract and print its table sizes."""
+    known_settings()
     try:
         market = load_marketplace(data)
     except DataContractError as exc:
@@ -279,16 +297,11 @@ def synth(
     """Generate a synthetic marketplace into a dataset folder (docs/synthetic-marketplace.md)."""
     from tqdm import tqdm
 
-    from features.contract import check_new_dataset_folder, save_marketplace
+    from features.contract import save_marketplace
     from features.synthetic import SynthConfig, generate_marketplace
 
-    try:
-        check_new_dataset_folder(out)
-        out.mkdir(parents=True, exist_ok=True)
-    except ValueError as exc:
-        fail(str(exc))
-    except OSError as exc:
-        fail(f"cannot write --out {out}: {exc.strerror or exc}")
+    known_settings()
+    new_dataset_folder(out)
     defaults = SynthConfig()
     try:
         config = SynthConfig(n_listings=defaults.n_listings if listings is None else listings,
@@ -529,7 +542,7 @@ def drift(
 
     from serving.population import EmptyWindow, served_population
     from training.drift import STEPS, EmptyPopulation, Population, drift_report
-    from training.model import ListingRiskModel, NotAListingModel
+    from training.model import ListingRiskModel, NotAListingModel, UnpricedCurrency
 
     if (current is None) == (not served):
         fail("give exactly one of --current DIR and --served")
@@ -554,7 +567,8 @@ def drift(
         with step_bar("drift", STEPS, quiet) as progress:
             table = drift_report(model, reference, current or scored_listings, threshold,
                                  progress=progress)
-    except (DataContractError, EmptyWindow, EmptyPopulation, NotAListingModel) as exc:
+    except (DataContractError, EmptyWindow, EmptyPopulation, NotAListingModel,
+            UnpricedCurrency) as exc:
         fail(str(exc))
     except MlflowException as exc:
         fail(f"cannot load model {model}: {exc.message}")
@@ -601,8 +615,9 @@ def labels_export(
     """Write the listings reviewers decided as a dataset (label 1 counterfeit, 0 not)."""
     from serving.labels import LabelExportError, export_labels
 
-    ledger = open_ledger(existing=True)
+    ledger = open_ledger(existing=True)  # checks the settings first
     try:
+        new_dataset_folder(out)
         result = export_labels(ledger, out, fmt.value)
     except LabelExportError as exc:
         fail(str(exc))

@@ -162,11 +162,25 @@ def test_a_config_training_could_not_use_is_refused_naming_the_field(
     assert not home.exists()  # refused before any run
 
 
-def test_a_misspelt_setting_is_named_with_the_one_it_looks_like(tmp_path: Path) -> None:
-    code, output = run("ledger", "verify", env={"STRIKEOUT_HOME": str(tmp_path),
-                                                "STRIKEOUT_STRIKES_TO_FREEZ": "1"})
+@pytest.mark.parametrize("command", [["ledger", "verify"], ["synth", "--out", "new"],
+                                     ["validate", "--data", "."]])
+def test_a_misspelt_setting_is_named_with_the_one_it_looks_like(
+        tmp_path: Path, command: list[str]) -> None:
+    command = [str(tmp_path / c) if c == "new" else c for c in command]
+    code, output = run(*command, env={"STRIKEOUT_HOME": str(tmp_path),
+                                      "STRIKEOUT_STRIKES_TO_FREEZ": "1"})
     assert code == 2, output
     assert "STRIKEOUT_STRIKES_TO_FREEZ (did you mean STRIKEOUT_STRIKES_TO_FREEZE?)" in output
+    assert not (tmp_path / "new").exists()
+
+
+def test_labels_export_to_a_folder_that_cannot_be_written_is_a_clear_error(
+        tmp_path: Path) -> None:
+    env = {"STRIKEOUT_LEDGER_URL": f"sqlite:///{tmp_path / 'ledger.sqlite'}"}
+    assert run("keys", "create", "--role", "admin", env=env)[0] == 0  # a ledger to read
+    out = Path("/proc/strikeout-labels")  # no folder can be made there, not even by root
+    code, output = run("labels", "export", "--out", str(out), env=env)
+    assert code == 2 and f"cannot write --out {out}" in output, output
 
 
 @pytest.mark.parametrize("command", [["ledger", "verify"], ["ledger", "seller", "S1"],

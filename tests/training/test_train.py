@@ -208,6 +208,14 @@ def test_every_path_scores_with_the_models_own_fx_rates_and_brand_registry(
 
     unmoved = drift_report(trained.model_uri, dataset, moved, threshold=0.1)
     assert unmoved["psi"].max() == pytest.approx(0.0, abs=1e-9)  # the model's tables
+    from typer.testing import CliRunner
+
+    from strikeout.cli import app
+
+    for pair in ((dataset, unpriced), (unpriced, dataset)):  # an error line, not drift's exit 1
+        result = CliRunner().invoke(app, ["drift", "--model", trained.model_uri, "--quiet",
+                                          "--reference", str(pair[0]), "--current", str(pair[1])])
+        assert result.exit_code == 2 and "error: listings in XAU" in result.output, result.output
 
 
 def test_score_command_refuses_an_unknown_output_format(trained: TrainResult, dataset: Path,
