@@ -7,9 +7,12 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
+import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from sklearn.metrics import average_precision_score
@@ -18,6 +21,7 @@ from features.contract import Marketplace, load_marketplace
 from training.config import TrainingConfig
 from training.model import load_listing_model
 from training.tracking import connect
+from training.train import fingerprint
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 
@@ -73,40 +77,11 @@ def promote(config: TrainingConfig, version: str | None = None,
     if champion is None:
         decision = PromotionDecision(True, str(candidate.version), None, None, None,
                                      "no champion yet: the first model becomes champion")
-    elif str(champion.version) == str(candidate.version):
-        decision = PromotionDecision(False, str(candidate.version), str(champion.version),
-                                     None, None,
-                                     f"version {candidate.version} is already the champion")
+    elif str(champion.version) == str(candidate.version):  # nothing to decide or record
+        return PromotionDecision(False, str(candidate.version), str(champion.version), None,
+                                 None, f"version {candidate.version} is already the champion")
     else:
-        if candidate.run_id is None:
-            raise PromotionError(f"model version {candidate.version} of {name} has no MLflow run "
-                                 "to read its held-out slice from")
-        run = client.get_run(candidate.run_id)
-        tags = run.data.tags
-        path = data_path or Path(tags.get("data_path", ""))
-        if not Path(path).is_dir():
-            raise PromotionError(f"--data {path} is not a folder" if data_path else
-                                 f"the candidate's dataset {path} is gone; pass --data DIR")
-        market = load_marketplace(path)
-        targets = holdout_targets(market, tags["test_start"], tags["test_end"])
-        if not targets.any():
-            raise PromotionError(
-                "the candidate's held-out slice has no labelled listings in that data")
-        classes = set(market.listings.loc[targets, "label"].astype(int))
-        if classes != {0, 1}:
-            raise PromotionError(
-                f"the candidate's held-out slice holds only label {classes.pop()} listings "
-                f"({int(targets.sum())} of them) in that data: PR-AUC compares nothing "
-                f"without both counterfeit and genuine listings")
-        cand = pr_auc_of(model_uri(name, candidate.version), market, targets)
-        champ = pr_auc_of(model_uri(name, champion.version), market, targets)
-        ok = cand >= champ - config.promotion_tolerance
-        verdict = "not worse than" if ok else "worse than"
-        reason = (f"candidate PR-AUC {cand:.4f} is {verdict} champion {champ:.4f} within the "
-                  f"tolerance {config.promotion_tolerance} on {int(targets.sum())} held-out "
-                  f"listings ({tags['test_start']} to {tags['test_end']})")
-        decision = PromotionDecision(ok, str(candidate.version), str(champion.version), cand, champ,
-                                     reason)
+        decision = _gate(client, config, candidate, champion, data_path)
 
     now = datetime.now(UTC)
     record = {
@@ -123,3 +98,77 @@ def promote(config: TrainingConfig, version: str | None = None,
     if decision.promoted:
         client.set_registered_model_alias(name, CHAMPION, candidate.version)
     return decision
+
+
+def _gate(client: MlflowClient, config: TrainingConfig, candidate: ModelVersion,
+          champion: ModelVersion, data_path: Path | None) -> PromotionDecision:
+    """Compare the two versions' PR-AUC on listings neither was fitted or calibrated on.
+
+    The slice is the candidate's held-out window, less any part of it before the champion's
+    own held-out window: a champion trained later than the candidate may have trained on
+    the candidate's test listings, and would win on listings it has seen. Read from the
+    candidate's dataset as it was trained on (its files' fingerprint), unless `data_path`
+    names other data.
+    """
+    name = config.registered_model_name
+    tags = _run_tags(client, candidate)
+    path = data_path or Path(tags.get("data_path", ""))
+    if not Path(path).is_dir():
+        raise PromotionError(f"--data {path} is not a folder" if data_path else
+                             f"the candidate's dataset {path} is gone; pass --data DIR")
+    market = load_marketplace(path)
+    if data_path is None:
+        _check_unchanged(client, candidate, market, path)
+    start = max(pd.Timestamp(tags["test_start"]),
+                pd.Timestamp(_run_tags(client, champion)["test_start"]))
+    end = pd.Timestamp(tags["test_end"])
+    targets = holdout_targets(market, str(start), str(end))
+    if not targets.any():
+        raise PromotionError(
+            f"no labelled listings from {start} to {end} in that data: the candidate's held-out "
+            f"slice (from {tags['test_start']}) that the champion, version {champion.version}, "
+            f"did not train or calibrate on (its held-out slice starts at {start}); pass --data "
+            f"with labelled listings created after {start}")
+    classes = set(market.listings.loc[targets, "label"].astype(int))
+    if classes != {0, 1}:
+        raise PromotionError(
+            f"the held-out slice holds only label {classes.pop()} listings "
+            f"({int(targets.sum())} of them) in that data: PR-AUC compares nothing "
+            f"without both counterfeit and genuine listings")
+    cand = pr_auc_of(model_uri(name, candidate.version), market, targets)
+    champ = pr_auc_of(model_uri(name, champion.version), market, targets)
+    ok = cand >= champ - config.promotion_tolerance
+    if cand >= champ:
+        verdict = f"is not below champion {champ:.4f}"
+    else:
+        within = "within" if ok else "more than"
+        verdict = (f"is {champ - cand:.4f} below champion {champ:.4f}, {within} the "
+                   f"tolerance {config.promotion_tolerance}")
+    reason = (f"candidate PR-AUC {cand:.4f} {verdict}, on {int(targets.sum())} held-out "
+              f"listings ({start} to {end})")
+    return PromotionDecision(ok, str(candidate.version), str(champion.version), cand, champ,
+                             reason)
+
+
+def _run_tags(client: MlflowClient, version: ModelVersion) -> dict[str, str]:
+    """The tags of the run that trained `version`, which say its data and held-out slice."""
+    tags = client.get_run(version.run_id).data.tags if version.run_id else {}
+    if "test_start" not in tags or "test_end" not in tags:
+        raise PromotionError(f"model version {version.version} has no MLflow run of "
+                             "`strikeout train` to read its held-out slice from")
+    return dict(tags)
+
+
+def _check_unchanged(client: MlflowClient, version: ModelVersion, market: Marketplace,
+                     path: Path) -> None:
+    """Refuse a dataset whose files changed since `version` was trained on them: its
+    held-out labels may no longer be the ones the model was held out from."""
+    logged = mlflow.artifacts.load_dict(f"runs:/{version.run_id}/data_fingerprint.json")
+    then: dict[str, str] = logged["file_sha256_16"]
+    now = cast(dict[str, str], fingerprint(market)["file_sha256_16"])
+    changed = sorted(n for n in set(then) | set(now) if then.get(n) != now.get(n))
+    if changed:
+        raise PromotionError(
+            f"the candidate's dataset {path} changed since version {version.version} was "
+            f"trained on it ({', '.join(changed)} differ); pass --data DIR to compare on "
+            f"data of your choice")
