@@ -30,8 +30,10 @@ def strikeout(*args: str, capture: bool = False) -> str:
 
 
 def has_champion(home: Path) -> bool:
-    if not (home / "mlflow.db").exists():
-        return False
+    """Whether the tracking store (the embedded one under `home`, or the shared server
+    `MLFLOW_TRACKING_URI` names) has a champion already."""
+    if not os.environ.get("MLFLOW_TRACKING_URI") and not (home / "mlflow.db").exists():
+        return False  # asking would make an empty store
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
@@ -79,9 +81,11 @@ def main() -> None:
         _write_example_request(data, request)
     scorer_key = keys_file.read_text().splitlines()[0].partition(": ")[2]
 
-    uri = f"sqlite:///{home / 'mlflow.db'}"
+    shared = os.environ.get("MLFLOW_TRACKING_URI")
+    runs = (f"the MLflow server {shared}" if shared else
+            f".venv/bin/mlflow ui --backend-store-uri sqlite:///{home / 'mlflow.db'}")
     print(f"\nset-up done in {time.perf_counter() - started:.0f} s, everything under {home}\n"
-          f"  MLflow runs and models: .venv/bin/mlflow ui --backend-store-uri {uri}\n"
+          f"  MLflow runs and models: {runs}\n"
           f"  demo API keys ({keys_file}):")
     print("".join(f"    {line}\n" for line in keys_file.read_text().splitlines()), end="")
     port = os.environ.get("STRIKEOUT_PORT", "3000")
