@@ -274,6 +274,33 @@ def _read_text_table(path: Path, table: Table) -> pd.DataFrame:
     return arrow.select(keep).to_pandas()
 
 
+def unreadable(path: Path, exc: Exception) -> str:
+    """What to say of a table file that cannot be read: the reader's error and, for a CSV
+    file with records of the wrong number of fields, the lines they start on (the CSV
+    reader names the record by its text only)."""
+    message = f"cannot be read: {exc}"
+    if path.suffix != ".csv" or "columns, got" not in str(exc):
+        return message
+    ragged = []
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as text:
+            reader = csv.reader(text)
+            width = len(next(reader, []))
+            line = reader.line_num
+            for record in reader:
+                if len(record) != width:
+                    ragged.append(f"line {line + 1} ({len(record)} fields)")
+                    if len(ragged) == MAX_BAD_ROWS_SHOWN:
+                        break
+                line = reader.line_num
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return message
+    if not ragged:
+        return message
+    return (f"cannot be read: records with another number of fields than the header's "
+            f"{width}: {', '.join(ragged)} ({exc})")
+
+
 def _as_text(series: pd.Series) -> pd.Series:
     if pd.api.types.is_string_dtype(series) or series.dtype == object:
         return series.fillna("").astype(str)
@@ -430,7 +457,7 @@ def _load_tables(folder: Path, names: Iterable[str]) -> tuple[
         try:
             raw = _Raw(path, _read_text_table(path, table))
         except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
-            problems.append(Problem(path.name, "", f"cannot be read: {exc}"))
+            problems.append(Problem(path.name, "", unreadable(path, exc)))
             continue
         raws[name] = raw
         frames[name] = _convert(raw, table, problems)
@@ -534,7 +561,7 @@ def iter_listing_chunks(context: Marketplace, rows: int = 200_000) -> Iterator[p
             first_row += len(frame)
             yield frame
     except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
-        problem = Problem(path.name, "", f"cannot be read: {exc}")
+        problem = Problem(path.name, "", unreadable(path, exc))
         raise DataContractError(path.parent, [problem]) from exc
 
 

@@ -126,6 +126,25 @@ def test_a_row_after_multi_line_text_is_named_by_the_line_it_starts_on(tmp_path:
     assert f"line {at} (listing_id L2)" in message, message
 
 
+def test_a_record_with_another_number_of_fields_is_named_by_its_line(tmp_path: Path) -> None:
+    tables = tiny_tables()
+    tables["listings"].loc[0, "description"] = "first line\nsecond line"  # L2 starts on line 4
+    write_tables(tmp_path / "bad", tables)
+    path = tmp_path / "bad" / "listings.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if line.startswith("L2,"))
+    lines[at] = lines[at].rstrip("\n") + ",one too many\n"
+    path.write_text("".join(lines))
+    with pytest.raises(DataContractError) as refused:
+        load_marketplace(tmp_path / "bad")
+    assert "listings.csv: cannot be read: records with another number of fields than the " \
+           "header's 13: line 4 (14 fields)" in str(refused.value)
+    from features.contract import iter_listing_chunks, load_context  # as `score` reads it
+
+    with pytest.raises(DataContractError, match="line 4 [(]14 fields[)]"):
+        list(iter_listing_chunks(load_context(tmp_path / "bad")))
+
+
 def test_a_bad_parquet_number_is_shown_as_a_number(tmp_path: Path) -> None:
     def change(f: pd.DataFrame) -> pd.DataFrame:
         f["price"] = pd.to_numeric(f["price"])
