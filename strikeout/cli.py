@@ -259,7 +259,8 @@ def evaluate(
     writable_file(out)
     tracking()
     try:
-        result = evaluate_model(model, data, out, settings.review_capacity_share)
+        result = evaluate_model(model, data, out, settings.review_capacity_share,
+                                settings.shap_sample)
     except (DataContractError, TrainingDataError, NotAListingModel, UnpricedCurrency) as exc:
         fail(str(exc))
     except MlflowException as exc:

@@ -37,6 +37,20 @@ def precision_at_share(y: np.ndarray, p: np.ndarray, share: float) -> float:
     return float(np.asarray(y)[top].mean())
 
 
+def lowest_threshold_within(p: np.ndarray, max_flagged: float) -> float | None:
+    """The lowest score threshold flagging at most `max_flagged` listings (score >= threshold).
+
+    Searched over the distinct scores themselves, so that a fixed grid cannot hide a threshold
+    between its last step and the top score. None when the listings tied at the top score
+    alone exceed `max_flagged`.
+    """
+    ordered = np.sort(np.asarray(p, dtype=float))
+    thresholds = np.unique(ordered)
+    flagged = len(ordered) - np.searchsorted(ordered, thresholds, side="left")
+    fits = flagged <= max_flagged  # flagged falls as the threshold rises
+    return float(thresholds[fits][0]) if fits.any() else None
+
+
 def score_report(y: np.ndarray, p: np.ndarray, capacity_share: float) -> dict[str, float]:
     """PR-AUC, ROC-AUC, recall at 90% precision, precision at capacity, ECE and Brier.
 

@@ -11,12 +11,13 @@ from pathlib import Path
 import matplotlib.pyplot as plt  # without a display matplotlib picks its Agg backend itself
 import numpy as np
 import pandas as pd
-from sklearn.calibration import calibration_curve
 from sklearn.metrics import precision_recall_curve
 
 from training.metrics import score_report
 
 NEW_SELLER_COLUMN = "seller__listings_before"
+RELIABILITY_BINS = 10
+MIN_BIN_LISTINGS = 20  # fewer, and a bin's observed rate is mostly noise
 
 
 @dataclass
@@ -75,37 +76,73 @@ def _png(fig: plt.Figure) -> bytes:
     return buf.getvalue()
 
 
-def pr_curve_png(curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> bytes:
+def pr_curve_png(curves: dict[str, tuple[np.ndarray, np.ndarray]], subject: str) -> bytes:
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for name, (y, p) in curves.items():
         prec, rec, _ = precision_recall_curve(y, p)
         ax.plot(rec, prec, label=name)
     ax.axhline(0.9, color="grey", lw=0.8, ls=":")
-    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall (test slice)",
+    ax.set(xlabel="recall", ylabel="precision", title=f"Precision-recall ({subject})",
            ylim=(0, 1.02))
     ax.legend(loc="lower left", fontsize=8)
     return _png(fig)
 
 
-def calibration_png(y: np.ndarray, p: np.ndarray, raw: np.ndarray | None) -> bytes:
+def reliability_bins(y: np.ndarray, p: np.ndarray, n_bins: int = RELIABILITY_BINS) -> pd.DataFrame:
+    """Listings, mean score and observed rate per equal-width score bin over [0, 1].
+
+    Equal-width rather than equal-count bins: most listings score near 0, and equal-count
+    bins would spend the plot there and average the whole 0.3-1.0 range into one point.
+    Empty bins are left out.
+    """
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    index = np.clip((p * n_bins).astype(int), 0, n_bins - 1)
+    frame = pd.DataFrame({"bin": index, "score": p, "counterfeit": y})
+    bins = frame.groupby("bin").agg(listings=("score", "size"), mean_score=("score", "mean"),
+                                    observed_rate=("counterfeit", "mean"))
+    bins.insert(0, "bin_low", bins.index / n_bins)
+    return bins.reset_index(drop=True)
+
+
+def calibration_png(y: np.ndarray, p: np.ndarray, raw: np.ndarray | None, subject: str) -> bytes:
+    """Reliability plot: one point per score bin, its listing count beside it.
+
+    Bins with fewer than `MIN_BIN_LISTINGS` listings are drawn hollow: their observed rate is
+    too noisy to read as miscalibration.
+    """
     fig, ax = plt.subplots(figsize=(6, 4.5))
     ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
     for name, scores in (("calibrated", p), ("raw booster", raw)):
         if scores is not None:
-            obs, pred = calibration_curve(y, scores, n_bins=12, strategy="quantile")
-            ax.plot(pred, obs, marker="o", ms=3, label=name)
-    ax.set(xlabel="mean predicted probability", ylabel="observed counterfeit rate",
-           title="Calibration (test slice)")
+            _plot_reliability(ax, reliability_bins(y, scores), name)
+    ax.set(xlabel=f"mean score in bin ({RELIABILITY_BINS} equal-width bins over 0-1)",
+           ylabel="observed counterfeit rate in bin", xlim=(0, 1), ylim=(-0.02, 1.02),
+           title=f"Calibration ({subject}); hollow: < {MIN_BIN_LISTINGS} listings")
+    ax.text(0.98, 0.02, "numbers: listings in the bin", transform=ax.transAxes, ha="right",
+            fontsize=7, color="grey")
     ax.legend(loc="upper left", fontsize=8)
     return _png(fig)
 
 
-def histogram_png(y: np.ndarray, p: np.ndarray) -> bytes:
+def _plot_reliability(ax: plt.Axes, bins: pd.DataFrame, name: str) -> None:
+    """Well-filled bins joined by a line, sparse ones hollow and apart, each with its count."""
+    enough = bins["listings"] >= MIN_BIN_LISTINGS
+    line, = ax.plot(bins.loc[enough, "mean_score"], bins.loc[enough, "observed_rate"],
+                    marker="o", ms=4, label=name)
+    colour = line.get_color()
+    ax.plot(bins.loc[~enough, "mean_score"], bins.loc[~enough, "observed_rate"], ls="none",
+            marker="o", ms=4, mfc="none", color=colour)
+    for _, row in bins.iterrows():
+        ax.annotate(f"{int(row['listings']):,}", (row["mean_score"], row["observed_rate"]),
+                    textcoords="offset points", xytext=(4, -9), fontsize=6, color=colour)
+
+
+def histogram_png(y: np.ndarray, p: np.ndarray, subject: str) -> bytes:
     fig, ax = plt.subplots(figsize=(6, 4.5))
     bins = np.linspace(0, 1, 41).tolist()
     for label, name in ((0, "legitimate"), (1, "counterfeit")):
         ax.hist(p[y == label], bins=bins, alpha=0.6, density=True, label=name)
-    ax.set(xlabel="score", ylabel="density", title="Scores by label (test slice)", yscale="log")
+    ax.set(xlabel="score", ylabel="density", title=f"Scores by label ({subject})", yscale="log")
     ax.legend(fontsize=8)
     return _png(fig)
 
@@ -164,16 +201,21 @@ def write_images(folder: Path, images: dict[str, bytes]) -> list[Path]:
 
 
 def build_report(model: object, evaluation: Evaluation, features: pd.DataFrame,
-                 where: str, sample_rows: int = 2000) -> tuple[str, dict[str, bytes]]:
-    """The HTML page and its plots for a scored, labelled slice (`model` is a ListingRiskModel)."""
+                 where: str, subject: str, sample_rows: int) -> tuple[str, dict[str, bytes]]:
+    """The HTML page and its plots for a scored, labelled slice (`model` is a ListingRiskModel).
+
+    `where` heads the page; `subject` names the slice in plot titles ("test slice"), since
+    `strikeout evaluate` reports on any dataset; `sample_rows` are explained by SHAP.
+    """
     booster = model.booster  # type: ignore[attr-defined]
     importance = pd.Series(booster.feature_importance("gain"), index=booster.feature_name())
     sample = features.sample(min(len(features), sample_rows), random_state=0)
     contributions = booster.predict(sample.to_numpy(), pred_contrib=True)[:, :-1]
     images = {
-        "pr_curve": pr_curve_png({"strikeout": (evaluation.y, evaluation.p)}),
-        "calibration_curve": calibration_png(evaluation.y, evaluation.p, evaluation.raw),
-        "score_histogram": histogram_png(evaluation.y, evaluation.p),
+        "pr_curve": pr_curve_png({"strikeout": (evaluation.y, evaluation.p)}, subject),
+        "calibration_curve": calibration_png(evaluation.y, evaluation.p, evaluation.raw,
+                                             subject),
+        "score_histogram": histogram_png(evaluation.y, evaluation.p, subject),
         "feature_importance": importance_png(importance),
         "shap_summary": shap_png(contributions, sample),
     }

@@ -174,7 +174,8 @@ def train(data_path: Path, config: TrainingConfig, progress: Progress = lambda _
         metrics = evaluation.flat_metrics()
         metrics["train_seconds"] = time.perf_counter() - started
         mlflow.log_metrics(metrics)
-        report_path = _log_report(model, evaluation, X["test"], split, briers)
+        report_path = _log_report(model, evaluation, X["test"], split, briers,
+                                  config.shap_sample)
         model_info = mlflow.pyfunc.log_model(
             name="model", python_model=model,
             signature=infer_signature(input_example(market),
@@ -208,10 +209,12 @@ def _flat_params(config: TrainingConfig) -> dict[str, object]:
 
 
 def _log_report(model: ListingRiskModel, evaluation: Evaluation, X_test: pd.DataFrame,
-                split: TimeSplit, briers: dict[str, float]) -> Path:
+                split: TimeSplit, briers: dict[str, float], shap_sample: int) -> Path:
     where = (f"test slice {split.bounds['test'][0]} to {split.bounds['test'][1]}; calibration: "
-             f"{model.calibrator.method} (cross-fitted Brier {briers})")
-    page, images = build_report(model, evaluation, X_test, where)
+             f"{model.calibrator.method}")
+    if briers:  # only `calibration = "auto"` cross-fits the methods to choose one
+        where += f" (cross-fitted Brier {briers})"
+    page, images = build_report(model, evaluation, X_test, where, "test slice", shap_sample)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for path in write_images(folder / "plots", images):
