@@ -213,6 +213,8 @@ def train(
                f"ECE {m['test_ece_before_calibration']:.4f} -> {m['test_ece']:.4f}  "
                f"Brier {m['test_brier_before_calibration']:.4f} -> {m['test_brier']:.4f}")
     typer.echo(f"report: {result.report_path}")
+    for caveat in result.caveats:
+        typer.echo(f"warning: {caveat}")
 
 
 @app.command()

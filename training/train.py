@@ -50,11 +50,14 @@ class TrainResult:
     model_uri: str
     metrics: dict[str, float]
     report_path: Path
+    caveats: tuple[str, ...] = ()  # what makes the run's figures less than they look
 
 
 def labelled(market: Marketplace) -> np.ndarray:
+    """The listings with a label (training and evaluation need both classes among them)."""
     if "label" not in market.listings:
-        raise TrainingDataError("listings has no 'label' column: training needs labelled data")
+        raise TrainingDataError("listings has no 'label' column: training and evaluation "
+                                "need labelled listings")
     mask = market.listings["label"].notna().to_numpy()
     y = market.listings.loc[mask, "label"].astype(int)
     if y.nunique() < 2:
@@ -128,6 +131,7 @@ def train(data_path: Path, config: TrainingConfig, progress: Progress = lambda _
         if y_all[mask].sum() == 0:
             raise TrainingDataError(f"the {name} slice holds no counterfeit listings; "
                                     "more data or a different split is needed")
+    caveats = _small_test_slice(y_all[slices["test"]])
 
     progress(STEPS[1])
     pipeline = FeaturePipeline(FeatureSettings(seed=config.booster.seed))
@@ -174,6 +178,8 @@ def train(data_path: Path, config: TrainingConfig, progress: Progress = lambda _
         metrics = evaluation.flat_metrics()
         metrics["train_seconds"] = time.perf_counter() - started
         mlflow.log_metrics(metrics)
+        if caveats:
+            mlflow.set_tag("caveats", " ".join(caveats))
         report_path = _log_report(model, evaluation, X["test"], split, briers,
                                   config.shap_sample)
         model_info = mlflow.pyfunc.log_model(
@@ -189,7 +195,22 @@ def train(data_path: Path, config: TrainingConfig, progress: Progress = lambda _
         client.set_registered_model_alias(config.registered_model_name, "challenger", version)
         client.set_model_version_tag(config.registered_model_name, version, "run_id",
                                      run.info.run_id)
-    return TrainResult(run.info.run_id, version, model_info.model_uri, metrics, report_path)
+    return TrainResult(run.info.run_id, version, model_info.model_uri, metrics, report_path,
+                       caveats)
+
+
+MIN_TEST_COUNTERFEITS = 30
+
+
+def _small_test_slice(y_test: np.ndarray) -> tuple[str, ...]:
+    """A caveat when the held-out slice has too few counterfeits for its figures (and the
+    promotion gate, which compares on it) to mean much."""
+    found = int(y_test.sum())
+    if found >= MIN_TEST_COUNTERFEITS:
+        return ()
+    return (f"the test slice holds only {found} counterfeit listings of {len(y_test):,}: its "
+            f"figures, and promotion decisions made on it, are rough (at least "
+            f"{MIN_TEST_COUNTERFEITS} wanted; more data or a larger test_share)",)
 
 
 def _full_mask(base: np.ndarray, sub: np.ndarray) -> np.ndarray:

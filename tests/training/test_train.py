@@ -62,6 +62,16 @@ def test_run_logs_metrics_artifacts_and_registers_challenger(trained: TrainResul
     fingerprint = json.loads(Path(mlflow.artifacts.download_artifacts(
         run_id=trained.run_id, artifact_path="data_fingerprint.json")).read_text())
     assert fingerprint["rows"]["listings"] == 20_000
+    assert trained.caveats == () and "caveats" not in run.data.tags  # enough counterfeits
+
+
+def test_a_test_slice_with_few_counterfeits_is_a_caveat_of_the_run() -> None:
+    from training.train import MIN_TEST_COUNTERFEITS, _small_test_slice
+
+    few = np.r_[np.ones(MIN_TEST_COUNTERFEITS - 1), np.zeros(500)]
+    [caveat] = _small_test_slice(few)
+    assert f"only {MIN_TEST_COUNTERFEITS - 1} counterfeit listings of 529" in caveat
+    assert _small_test_slice(np.r_[few, 1]) == ()
 
 
 def test_model_beats_chance_and_is_calibrated(trained: TrainResult) -> None:
