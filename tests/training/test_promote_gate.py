@@ -45,16 +45,17 @@ def config(**split: float) -> TrainingConfig:
 
 @pytest.fixture(scope="module")
 def versions(home: Path, dataset: Path) -> dict[str, TrainResult]:
-    """`early`: the default split; `late`: trained on all but the last 6% of the span."""
+    """`early`: the default split; `late`: trained on all but the last 6% of the span, and
+    the champion (each test may run alone, on any worker)."""
     early = train(dataset, config())
     late = train(dataset, config(gap_days=0, validation_share=0.02, calibration_share=0.02,
                                  test_share=0.06))
+    assert promote(config(), late.model_version).promoted  # the first: champion
     return {"early": early, "late": late}
 
 
 def test_a_champion_trained_later_is_compared_only_on_listings_it_never_saw(
         versions: dict[str, TrainResult], dataset: Path) -> None:
-    assert promote(config(), versions["late"].model_version).promoted  # the first: champion
     decision = promote(config(), versions["early"].model_version)
     client = MlflowClient()
     late_test_start = client.get_run(versions["late"].run_id).data.tags["test_start"]
