@@ -288,7 +288,7 @@ def unreadable(path: Path, exc: Exception) -> str:
             width = len(next(reader, []))
             line = reader.line_num
             for record in reader:
-                if len(record) != width:
+                if record and len(record) != width:  # blank lines are skipped, as Arrow does
                     ragged.append(f"line {line + 1} ({len(record)} fields)")
                     if len(ragged) == MAX_BAD_ROWS_SHOWN:
                         break

@@ -125,12 +125,13 @@ def _bucket_of(seller_id: pd.Series, buckets: int) -> np.ndarray:
     return (pd.util.hash_array(seller_id.to_numpy(dtype=object)) % np.uint64(buckets)).astype(int)
 
 
-def check_not_a_table(out_path: str, out_folder: str, data_folder: str) -> None:
-    """Refuse an `--out` in the dataset's own folder (`out_folder` and `data_folder`, both
-    absolute) named as one of its tables: it would overwrite the table, or be read in its
-    place (Parquet before CSV) by every later command on the dataset."""
-    stem = PurePosixPath(out_path.rstrip("/")).stem
-    if out_folder.rstrip("/") == data_folder.rstrip("/") and stem in TABLES:
+def check_not_a_table(out_path: str, qualified_out: str, qualified_data: str) -> None:
+    """Refuse an `--out` (`qualified_out`: absolute and normalised, as is `qualified_data`)
+    in the dataset's own folder and named as one of its tables: it would overwrite the
+    table, or be read in its place (Parquet before CSV) by every later command on it."""
+    folder, _, name = qualified_out.rstrip("/").rpartition("/")
+    stem = PurePosixPath(name).stem
+    if folder == qualified_data.rstrip("/") and stem in TABLES:
         raise ScoringError(f"--out {out_path} would overwrite or shadow the dataset's own "
                            f"{stem} table; write the scores elsewhere")
 
@@ -139,7 +140,7 @@ def score_dataset(model_uri: str, data_path: Path, out_path: Path, chunk_rows: i
                   since: pd.Timestamp | None = None,
                   progress: Callable[[int], None] = lambda _: None) -> BatchSummary:
     """Score every listing of `data_path` created at or after `since` (default: all)."""
-    check_not_a_table(str(out_path), str(out_path.resolve().parent), str(data_path.resolve()))
+    check_not_a_table(str(out_path), str(out_path.resolve()), str(data_path.resolve()))
     writer = _ScoreWriter(out_path)
     model = load_scorer(model_uri)
     # checked with the dataset's own tables, scored with the model's (`own_tables`)

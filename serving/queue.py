@@ -594,14 +594,17 @@ class ReviewQueue:
                 verdict: Decision = "upheld" if decision == "counterfeit" else "rejected"
                 for complaint_id in pending:
                     result = self.ledger.decide_within(tx, complaint_id, verdict, actor=reviewer,
-                                                       note=note, at=at_)
+                                                       note=note, at=at_, case_id=case_id)
                     outcomes.append(ComplaintOutcome(complaint_id, verdict,
                                                      result.strike_recorded, result.frozen_now))
             frozen = bool(frozen_among(tx.conn, [row.seller_id]))
             final = decision in FINAL_DECISIONS
+            # down by a counterfeit verdict, by any verdict on a frozen seller's listing (the
+            # ledger's rule for decided complaints), or before the decision
+            down = bool(down_among(tx.conn, [row.listing_id]))
             return CaseOutcome(case_id, decision, "decided" if final else "open",
                                "senior" if decision == "escalate" else row.tier,
-                               decision == "counterfeit", tuple(outcomes), frozen)
+                               down, tuple(outcomes), frozen)
 
         return self.ledger.store.write(work)
 

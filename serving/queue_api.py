@@ -260,7 +260,9 @@ class CaseDecisionResponse(BaseModel):
         description="The decision recorded.")
     status: Literal["open", "decided"] = Field(description="'open' after an escalation.")
     tier: TierName = Field(description="'senior' after an escalation.")
-    listing_taken_down: bool = Field(description="True if the listing was taken down.")
+    listing_taken_down: bool = Field(description=(
+        "True if the listing is taken down: by this decision (a counterfeit verdict, or "
+        "any verdict on a listing of a frozen seller) or before it."))
     complaints: list[ComplaintOutcomeResponse] = Field(
         description="The pending complaints this decision decided.")
     seller_frozen: bool = Field(description="Whether the seller is frozen afterwards.")

@@ -451,9 +451,7 @@ def score_dataset_spark(model_uri: str, data_path: str | Path, out_path: str | P
                            "ends in .csv")
     spark = spark or spark_session(config.master)
     files = HadoopFiles(spark)
-    qualified_out = files.qualified(out_path)
-    check_not_a_table(out_path, qualified_out.rstrip("/").rsplit("/", 1)[0],
-                      files.qualified(location))
+    check_not_a_table(out_path, files.qualified(out_path), files.qualified(location))
     check_output(files, out_path)
     context = load_small_tables(files, location)
     listings_uri = find_table_uri(files, location, "listings")

@@ -52,11 +52,12 @@ def writable_file(path: Path, flag: str = "--out") -> None:
     where a file should go, a folder that cannot be made or written to, a read-only file."""
     if path.is_dir():
         fail(f"{flag} {path} is a folder; name a file")
+    where = path.resolve()  # `a/b/..` makes no folder b
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path.parent):  # can a file be made there at all?
+        where.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=where.parent):  # can a file be made there at all?
             pass
-        if path.exists() and not os.access(path, os.W_OK):
+        if where.exists() and not os.access(where, os.W_OK):
             raise PermissionError(errno.EACCES, "the file is read-only")
     except OSError as exc:
         fail(f"cannot write {flag} {path}: {exc.strerror or exc}")

@@ -31,7 +31,8 @@ def test_synth_refuses_a_negative_seed(tmp_path: Path) -> None:
     assert not (tmp_path / "d").exists()
 
 
-@pytest.mark.parametrize("name", ["listings.csv", "listings.parquet", "brands.csv"])
+@pytest.mark.parametrize("name", ["listings.csv", "listings.parquet", "brands.csv",
+                                  "listings.parquet/x/.."])
 def test_score_refuses_to_write_over_its_own_dataset(tiny_dataset: Path, name: str) -> None:
     before = {p.name: p.read_bytes() for p in tiny_dataset.iterdir()}
     code, output = run("score", "--data", str(tiny_dataset), "--out", str(tiny_dataset / name),

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from functools import cached_property
 from typing import Any
 
 import lightgbm as lgb
@@ -28,7 +27,7 @@ from features.pipeline import FeaturePipeline
 from features.rings import RingIndex
 from training.calibration import Calibrator
 from training.config import BandConfig
-from training.row_predictor import RowPredictor
+from training.row_predictor import RowPredictor, uses_every_tree
 
 LISTING_COLUMNS = ("listing_id", "seller_id", "created_at", "title", "description", "brand",
                    "category", "price", "currency", "quantity", "ships_from", "image_count")
@@ -95,27 +94,33 @@ class ListingRiskModel(PythonModel):
             f"{', '.join(sorted(known))})")
 
     def raw_scores(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
-        """The booster's log-odds of features (a frame, or a matrix with the pipeline's columns)."""
+        """The booster's probability, before calibration, of features (a frame, or a matrix
+        with the pipeline's columns)."""
         values = np.asarray(features, dtype="float64")
-        if len(values) == 1:  # the service's usual call: LightGBM's single-row path
+        if len(values) == 1 and uses_every_tree(self.booster):  # the service's usual call
             return np.array([self.row_predictor.predict(values[0])])
         # one thread: small batches jitter badly with LightGBM's default threading
         threads = 1 if len(values) < 2000 else 0
         return np.asarray(self.booster.predict(values, num_threads=threads))
 
-    @cached_property
+    @property
     def row_predictor(self) -> RowPredictor:
-        return RowPredictor(self.booster)
+        """LightGBM's single-row path for this model's booster, set up on first use."""
+        predictor = self.__dict__.get("_row_predictor")
+        if predictor is None or predictor.booster is not self.booster:
+            predictor = self.__dict__["_row_predictor"] = RowPredictor(self.booster)
+        return predictor
 
     def warm_up(self) -> None:
         """Load the pipeline's compiled code and set up LightGBM's single-row path now,
         not in the first request that needs them."""
         self.pipeline.warm_up()
-        _ = self.row_predictor
+        if uses_every_tree(self.booster):
+            _ = self.row_predictor
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.pop("row_predictor", None)  # LightGBM's handle: built again where it is used
+        state.pop("_row_predictor", None)  # LightGBM's handle: built again where it is used
         return state
 
     def scores(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:

@@ -44,10 +44,11 @@ def model_uri(name: str, version: str) -> str:
     return f"models:/{name}/{version}"
 
 
-def holdout_targets(market: Marketplace, start: str, end: str) -> np.ndarray:
+def holdout_targets(market: Marketplace, start: pd.Timestamp) -> np.ndarray:
+    """The labelled listings created at or after `start`."""
     t = market.listings["created_at"]
     labelled = market.listings["label"].notna() if "label" in market.listings else t.isna()
-    return ((t >= pd.Timestamp(start)) & (t <= pd.Timestamp(end)) & labelled).to_numpy()
+    return ((t >= start) & labelled).to_numpy()
 
 
 def pr_auc_of(version_uri: str, market: Marketplace, targets: np.ndarray) -> float:
@@ -104,11 +105,11 @@ def _gate(client: MlflowClient, config: TrainingConfig, candidate: ModelVersion,
           champion: ModelVersion, data_path: Path | None) -> PromotionDecision:
     """Compare the two versions' PR-AUC on listings neither was fitted or calibrated on.
 
-    The slice is the candidate's held-out window, less any part of it before the champion's
-    own held-out window: a champion trained later than the candidate may have trained on
-    the candidate's test listings, and would win on listings it has seen. Read from the
-    candidate's dataset as it was trained on (its files' fingerprint), unless `data_path`
-    names other data.
+    Those are the labelled listings created from the later of the two held-out slices'
+    starts: a champion trained later than the candidate may have trained on the candidate's
+    test listings, and would win on listings it has seen. Read from the candidate's dataset
+    as it was trained on (its files' fingerprint), unless `data_path` names other data
+    (newer listings, say: every listing after that start is unseen by both).
     """
     name = config.registered_model_name
     tags = _run_tags(client, candidate)
@@ -119,16 +120,17 @@ def _gate(client: MlflowClient, config: TrainingConfig, candidate: ModelVersion,
     market = load_marketplace(path)
     if data_path is None:
         _check_unchanged(client, candidate, market, path)
-    start = max(pd.Timestamp(tags["test_start"]),
-                pd.Timestamp(_run_tags(client, champion)["test_start"]))
-    end = pd.Timestamp(tags["test_end"])
-    targets = holdout_targets(market, str(start), str(end))
+    own_start = pd.Timestamp(tags["test_start"])
+    champion_start = pd.Timestamp(_run_tags(client, champion)["test_start"])
+    start = max(own_start, champion_start)
+    targets = holdout_targets(market, start)
     if not targets.any():
-        raise PromotionError(
-            f"no labelled listings from {start} to {end} in that data: the candidate's held-out "
-            f"slice (from {tags['test_start']}) that the champion, version {champion.version}, "
-            f"did not train or calibrate on (its held-out slice starts at {start}); pass --data "
-            f"with labelled listings created after {start}")
+        why = (f"the champion, version {champion.version}, trained and calibrated on listings "
+               f"created before {champion_start}, after the candidate's held-out slice began "
+               f"({own_start})" if champion_start > own_start else
+               f"the candidate's held-out slice starts at {own_start}")
+        raise PromotionError(f"no labelled listings created at or after {start} in {path}: "
+                             f"{why}; pass --data with labelled listings created after {start}")
     classes = set(market.listings.loc[targets, "label"].astype(int))
     if classes != {0, 1}:
         raise PromotionError(
@@ -145,17 +147,23 @@ def _gate(client: MlflowClient, config: TrainingConfig, candidate: ModelVersion,
         verdict = (f"is {champ - cand:.4f} below champion {champ:.4f}, {within} the "
                    f"tolerance {config.promotion_tolerance}")
     reason = (f"candidate PR-AUC {cand:.4f} {verdict}, on {int(targets.sum())} held-out "
-              f"listings ({start} to {end})")
+              f"listings (created from {start})")
     return PromotionDecision(ok, str(candidate.version), str(champion.version), cand, champ,
                              reason)
 
 
 def _run_tags(client: MlflowClient, version: ModelVersion) -> dict[str, str]:
     """The tags of the run that trained `version`, which say its data and held-out slice."""
-    tags = client.get_run(version.run_id).data.tags if version.run_id else {}
-    if "test_start" not in tags or "test_end" not in tags:
-        raise PromotionError(f"model version {version.version} has no MLflow run of "
-                             "`strikeout train` to read its held-out slice from")
+    try:
+        tags = client.get_run(version.run_id).data.tags if version.run_id else {}
+    except MlflowException as exc:
+        raise PromotionError(f"model version {version.version}'s MLflow run cannot be read "
+                             f"({exc.message})") from exc
+    if "test_start" not in tags:
+        raise PromotionError(
+            f"model version {version.version} has no MLflow run of `strikeout train` to read "
+            f"its held-out slice from, so no listings are known to be unseen by it (a "
+            f"champion made elsewhere: move the alias in MLflow by hand)")
     return dict(tags)
 
 
@@ -163,8 +171,12 @@ def _check_unchanged(client: MlflowClient, version: ModelVersion, market: Market
                      path: Path) -> None:
     """Refuse a dataset whose files changed since `version` was trained on them: its
     held-out labels may no longer be the ones the model was held out from."""
-    logged = mlflow.artifacts.load_dict(f"runs:/{version.run_id}/data_fingerprint.json")
-    then: dict[str, str] = logged["file_sha256_16"]
+    try:
+        logged = mlflow.artifacts.load_dict(f"runs:/{version.run_id}/data_fingerprint.json")
+        then: dict[str, str] = logged["file_sha256_16"]
+    except (MlflowException, OSError, KeyError, TypeError) as exc:
+        raise PromotionError(f"version {version.version}'s run has no data fingerprint to "
+                             f"check {path} against ({exc}); pass --data DIR") from exc
     now = cast(dict[str, str], fingerprint(market)["file_sha256_16"])
     changed = sorted(n for n in set(then) | set(now) if then.get(n) != now.get(n))
     if changed:

@@ -22,11 +22,21 @@ _FLOAT64 = 1
 
 
 class RowPredictor:
-    """`booster.predict(row, num_threads=1)` for one row at a time, set up once."""
+    """`booster.predict(row, num_threads=1)` for one row at a time, set up once for `booster`
+    as it is (a booster trained further needs a new one).
+
+    Only for a booster that predicts with all its trees, as `strikeout train` leaves it
+    (trimmed to its best iteration): LightGBM keeps the number of trees to predict with on
+    the booster itself, and any later `predict` call with another number would change the
+    single-row path's answers behind its back.
+    """
 
     def __init__(self, booster: lgb.Booster) -> None:
         self.booster = booster  # the handle below lives as long as this reference
         self.columns = booster.num_feature()
+        if not uses_every_tree(booster):
+            raise ValueError("the booster predicts with fewer trees than it holds (its best "
+                             "iteration); LightGBM's single-row set-up would not stay so")
         self._config = ctypes.c_void_p()
         _safe_call(_LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
             booster._handle, ctypes.c_int(_PREDICT_NORMAL), ctypes.c_int(0), ctypes.c_int(-1),
@@ -51,3 +61,8 @@ class RowPredictor:
         config = getattr(self, "_config", None)
         if config is not None and config.value is not None:
             _LIB.LGBM_FastConfigFree(config)
+
+
+def uses_every_tree(booster: lgb.Booster) -> bool:
+    """Whether `booster.predict` uses every tree by default (no best iteration short of them)."""
+    return booster.best_iteration <= 0 or booster.best_iteration >= booster.current_iteration()

@@ -163,7 +163,9 @@ class DecisionOutcome:
     strike_recorded: bool
     frozen_now: bool
     seller_frozen: bool
-    listings_taken_down: int = 0  # the seller's listings that a freeze took down
+    # the seller's listings that a freeze took down, or the complaint's own listing of a
+    # seller frozen already
+    listings_taken_down: int = 0
 
 
 @dataclass(frozen=True)
@@ -371,18 +373,20 @@ class Ledger:
         return self.store.write(work)
 
     def decide_within(self, tx: WriteTx, complaint_id: str, decision: Decision, *, actor: str,
-                      note: str | None, at: datetime) -> DecisionOutcome:
+                      note: str | None, at: datetime, case_id: str | None = None
+                      ) -> DecisionOutcome:
         """`decide` inside the caller's write transaction, with the caller's own events.
 
-        The review queue decides a case's complaints this way, atomically with the case.
+        The review queue decides a case's complaints this way, atomically with the case
+        (`case_id`, which a takedown the decision causes names).
         """
         query = sa.select(complaints_table).where(complaints_table.c.complaint_id == complaint_id)
         row = _decidable(tx.conn.execute(query).first(), complaint_id)
         _check_owner(tx.conn, row, decision)
-        return self._decide(tx, row, decision, actor, note, at)
+        return self._decide(tx, row, decision, actor, note, at, case_id)
 
     def _decide(self, tx: WriteTx, row: sa.Row, decision: Decision, actor: str,
-                note: str | None, at: datetime) -> DecisionOutcome:
+                note: str | None, at: datetime, case_id: str | None = None) -> DecisionOutcome:
         # Replicas' clocks differ a little; a decision is never recorded before its filing.
         at = max(at, row.filed_at)
         tx.append(Event(
@@ -407,7 +411,7 @@ class Ledger:
             # a reviewer has now seen the listing under a frozen seller: it goes down, as
             # it would have gone down had the freeze come after this decision
             taken_down += take_down_frozen(tx, listing_id=row.listing_id, seller_id=row.seller_id,
-                                           actor=actor, at=at, brand=row.brand)
+                                           actor=actor, at=at, case_id=case_id, brand=row.brand)
         types = {e.type for e in follow}
         return DecisionOutcome(
             complaint=replace(ComplaintRecord.from_row(row), status=decision, resolved_at=at,

@@ -134,14 +134,15 @@ def test_a_record_with_another_number_of_fields_is_named_by_its_line(tmp_path: P
     lines = path.read_text().splitlines(keepends=True)
     at = next(i for i, line in enumerate(lines) if line.startswith("L2,"))
     lines[at] = lines[at].rstrip("\n") + ",one too many\n"
+    lines.insert(at, "\n")  # a blank line, which readers skip: not a record
     path.write_text("".join(lines))
     with pytest.raises(DataContractError) as refused:
         load_marketplace(tmp_path / "bad")
     assert "listings.csv: cannot be read: records with another number of fields than the " \
-           "header's 13: line 4 (14 fields)" in str(refused.value)
+           "header's 13: line 5 (14 fields) (" in str(refused.value)
     from features.contract import iter_listing_chunks, load_context  # as `score` reads it
 
-    with pytest.raises(DataContractError, match="line 4 [(]14 fields[)]"):
+    with pytest.raises(DataContractError, match="header's 13: line 5 [(]14 fields[)] [(]"):
         list(iter_listing_chunks(load_context(tmp_path / "bad")))
 
 

@@ -118,6 +118,29 @@ def test_a_complaint_decided_after_the_freeze_takes_its_listing_down_as_the_free
     assert ledger.verify().ok
 
 
+def test_a_not_counterfeit_case_of_a_frozen_sellers_listing_takes_it_down_and_says_so(
+        ledger: Ledger, history: HistoryStore, ledger_url: str) -> None:
+    for listing in ("L1", "L2", "L9"):
+        uphold(ledger, listing)
+    ledger.file_complaint(ComplaintFiling("L50", "S1", "Kathea"), actor="brand:Kathea")
+    queue = open_queue(ledger_url)
+    try:
+        [held] = [c for c in queue.claim("reviewer/a") if c.case.listing_id == "L50"]
+        outcome = queue.decide(held.case.case_id, "not_counterfeit", reviewer="reviewer/a")
+    finally:
+        queue.close()
+    assert outcome.listing_taken_down and outcome.seller_frozen
+    [down] = [t for t in ledger.takedowns() if t.listing_id == "L50"]
+    assert down.cause == "freeze"
+    assert [e[0] for e in takedown_events(ledger)].count("L50") == 1
+    with ledger.store.read() as conn:
+        case_of = conn.execute(sa.select(events_table.c.case_id).where(
+            events_table.c.type == str(EventType.LISTING_TAKEN_DOWN),
+            events_table.c.listing_id == "L50")).scalar()
+    assert case_of == held.case.case_id  # the takedown names the case that decided it
+    assert ledger.verify().ok
+
+
 def test_a_complaint_takes_down_a_frozen_sellers_listing_only_if_the_listing_systems_gave_it(
         ledger: Ledger, history: HistoryStore, ledger_url: str) -> None:
     for listing in ("L1", "L2", "L9"):

@@ -165,7 +165,8 @@ def test_input_and_output_mistakes_are_refused_before_scoring(
 
     with pytest.raises(ScoringError, match="ends in .csv"):
         score_dataset_spark(model_uri, dataset, tmp_path / "scores.csv", spark=spark)
-    for shadow in (dataset / "listings.parquet", f"{dataset}/./sellers.parquet/"):
+    for shadow in (dataset / "listings.parquet", f"{dataset}/./sellers.parquet/",
+                   f"{dataset}/listings.parquet/x/.."):
         with pytest.raises(ScoringError, match="overwrite or shadow the dataset's own"):
             score_dataset_spark(model_uri, dataset, shadow, spark=spark)
     assert not list(dataset.glob("*.parquet"))  # read first, scores there would be the data

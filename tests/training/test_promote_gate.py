@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from features.contract import load_marketplace, save_marketplace
+from features.contract import Marketplace, load_marketplace, save_marketplace
 from features.synthetic import SynthConfig, generate_marketplace
 from training.config import BoosterConfig, SplitConfig, TrainingConfig
 from training.registry import PromotionError, promote
@@ -63,9 +64,30 @@ def test_a_champion_trained_later_is_compared_only_on_listings_it_never_saw(
     assert pd.Timestamp(late_test_start) > pd.Timestamp(early_test_start)
     listings = load_marketplace(dataset).listings
     unseen = int((listings["created_at"] >= pd.Timestamp(late_test_start)).sum())
-    assert f"on {unseen} held-out listings ({late_test_start} to " in decision.reason
+    assert f"on {unseen} held-out listings (created from {late_test_start})" in decision.reason
     # the early model's own window would have held the late model's training listings
     assert int((listings["created_at"] >= pd.Timestamp(early_test_start)).sum()) > 2 * unseen
+
+
+def test_data_with_no_listing_unseen_by_both_is_refused_saying_why(
+        versions: dict[str, TrainResult], dataset: Path, tmp_path: Path) -> None:
+    client = MlflowClient()
+    client.set_registered_model_alias(NAME, "champion", versions["late"].model_version)
+    champion = client.get_model_version_by_alias(NAME, "champion")
+    champion_start = client.get_run(champion.run_id).data.tags["test_start"]
+    market = load_marketplace(dataset)
+    earlier = market.listings["created_at"] < pd.Timestamp(champion_start)
+    kept = market.listings.loc[earlier]
+    older = save_marketplace(Marketplace(
+        kept, market.sellers, market.complaints.loc[
+            market.complaints["listing_id"].isin(kept["listing_id"])
+            & (market.complaints["filed_at"] < pd.Timestamp(champion_start))],
+        market.brands, market.fx_rates), tmp_path / "older")
+    with pytest.raises(PromotionError, match=re.escape(
+            f"no labelled listings created at or after {champion_start} in {older}: the "
+            f"champion, version {champion.version}, trained and calibrated on listings created "
+            f"before {champion_start}")):
+        promote(config(), versions["early"].model_version, data_path=older)
 
 
 def test_a_dataset_changed_since_training_is_refused_unless_named(

@@ -81,8 +81,49 @@ def test_a_model_holding_one_pickles_without_it(booster: lgb.Booster) -> None:
     model.booster = booster
     one = rows(1, seed=6)
     before = model.raw_scores(one)
-    assert "row_predictor" in model.__dict__
+    assert "_row_predictor" in model.__dict__
     again = pickle.loads(pickle.dumps(model))
-    assert "row_predictor" not in again.__dict__
+    assert "_row_predictor" not in again.__dict__
     np.testing.assert_array_equal(again.raw_scores(one), before)
     np.testing.assert_array_equal(before, booster.predict(one, num_threads=1))
+
+
+def test_an_untrimmed_early_stopped_booster_keeps_to_booster_predict() -> None:
+    """LightGBM keeps the number of trees to predict with on the booster, so a later
+    `predict` asking for another number would move a single-row set-up made for the best
+    iteration: such a booster does not get one, and the model scores its rows as before."""
+    from training.model import ListingRiskModel
+
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(2000, 6))
+    y = (X[:, 0] + rng.normal(scale=2.0, size=2000) > 0).astype(int)
+    kept = lgb.train({"objective": "binary", "num_leaves": 31, "verbose": -1, "seed": 1},
+                     lgb.Dataset(X[:1500], y[:1500]), num_boost_round=200,
+                     valid_sets=[lgb.Dataset(X[1500:], y[1500:])], keep_training_booster=True,
+                     callbacks=[lgb.early_stopping(5, verbose=False)])
+    booster = pickle.loads(pickle.dumps(kept))  # as a model loaded from a file would be
+    assert 0 < booster.best_iteration < booster.current_iteration()  # untrimmed
+    with pytest.raises(ValueError, match="fewer trees than it holds"):
+        RowPredictor(booster)
+    model = ListingRiskModel.__new__(ListingRiskModel)
+    model.booster = booster
+    rows_ = rng.normal(size=(20, 6))
+    expected = booster.predict(rows_, num_threads=1)
+    booster.predict(rows_[:2], num_iteration=-1)  # another call asks for every tree
+    np.testing.assert_array_equal([model.raw_scores(r[None, :])[0] for r in rows_], expected)
+    assert "_row_predictor" not in model.__dict__
+
+
+def test_a_model_whose_booster_is_replaced_scores_one_row_with_the_new_one(
+        booster: lgb.Booster) -> None:
+    from training.model import ListingRiskModel
+
+    model = ListingRiskModel.__new__(ListingRiskModel)
+    model.booster = booster
+    one = rows(1, seed=9)
+    model.raw_scores(one)
+    other = lgb.train({"objective": "binary", "num_leaves": 4, "verbose": -1, "seed": 2},
+                      lgb.Dataset(rows(400, seed=10), np.r_[np.ones(200), np.zeros(200)]),
+                      num_boost_round=5)
+    model.booster = other
+    np.testing.assert_array_equal(model.raw_scores(one), other.predict(one, num_threads=1))
