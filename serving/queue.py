@@ -59,6 +59,7 @@ from serving.ledger.events import (
     utc,
 )
 from serving.ledger.ledger import Decision, Ledger, LedgerConflict, LedgerError, SellerState
+from serving.ledger.owners import confirmed_sellers
 from serving.ledger.store import (
     WriteTx,
     complaints_table,
@@ -363,15 +364,13 @@ class ReviewQueue:
         if not opens:
             with self.ledger.store.read() as conn:
                 plan = _score_plan(conn, [payloads[i] for i in latest.values()])
-                frozen = frozen_among(conn, {payloads[i].seller_id for i in latest.values()})
+                frozen = _frozen_owners(conn, [payloads[i] for i in latest.values()])
                 if frozen:  # a frozen seller's listing scored again is mostly down already
-                    listed = {payloads[i].listing_id for i in latest.values()
-                              if payloads[i].seller_id in frozen}
-                    to_take_down = listed - down_among(conn, listed)
+                    to_take_down = frozen - down_among(conn, frozen)
         if opens or to_take_down or any(action != "keep" for action, _ in plan.values()):
             def work(tx: WriteTx) -> dict[str, str | None]:
                 current = _score_plan(tx.conn, [payloads[i] for i in latest.values()])
-                frozen = frozen_among(tx.conn, {payloads[i].seller_id for i in latest.values()})
+                frozen = _frozen_owners(tx.conn, [payloads[i] for i in latest.values()])
                 for i in latest.values():
                     item = payloads[i]
                     action, case_id = current[item.listing_id]
@@ -380,7 +379,7 @@ class ReviewQueue:
                         tx.append(item.event(EventType.CASE_OPENED, case_id, actor))
                     elif action == "update":
                         tx.append(item.event(EventType.CASE_UPDATED, case_id, actor))
-                    if item.seller_id in frozen:  # listed after the freeze took the rest
+                    if item.listing_id in frozen:  # listed after the freeze took the rest
                         take_down_frozen(tx, listing_id=item.listing_id,
                                          seller_id=item.seller_id, actor=actor,
                                          at=item.scored_at, case_id=case_id, brand=item.brand)
@@ -707,6 +706,19 @@ class _ScorePayload:
         return Event(type=kind, actor=actor, at=self.scored_at, case_id=case_id,
                      listing_id=self.listing_id, seller_id=self.seller_id, brand=self.brand,
                      payload=self.payload)
+
+
+def _frozen_owners(conn: Connection, items: list[_ScorePayload]) -> set[str]:
+    """The listings among `items` whose seller is frozen and owns them: a listing the
+    listing systems first gave as another seller's is not taken down in this one's name
+    (a listing has one seller, as for complaints)."""
+    frozen = frozen_among(conn, {item.seller_id for item in items})
+    if not frozen:
+        return set()
+    theirs = [item for item in items if item.seller_id in frozen]
+    owners = confirmed_sellers(conn, [item.listing_id for item in theirs])
+    return {item.listing_id for item in theirs
+            if owners.get(item.listing_id, item.seller_id) == item.seller_id}
 
 
 def _score_plan(conn: Connection, items: Sequence[_ScorePayload]

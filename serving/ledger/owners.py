@@ -51,6 +51,18 @@ def named_seller(conn: Connection, listing_id: str) -> str | None:
     return None
 
 
+def confirmed_sellers(conn: Connection, listing_ids: Iterable[str]) -> dict[str, str]:
+    """The sellers the listing systems gave for those of `listing_ids` they gave one."""
+    ids = sorted(set(listing_ids))
+    found: dict[str, str] = {}
+    for start in range(0, len(ids), 500):
+        rows = conn.execute(sa.select(history_listings.c.listing_id,
+                                      history_listings.c.seller_id).where(
+            history_listings.c.listing_id.in_(ids[start:start + 500])))
+        found.update((listing, seller) for listing, seller in rows)
+    return found
+
+
 def confirmed_elsewhere(conn: Connection, listing_ids: Iterable[str], seller_id: str
                         ) -> set[str]:
     """Which of `listing_ids` the listing systems gave as another seller's."""

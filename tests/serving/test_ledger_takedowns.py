@@ -141,6 +141,21 @@ def test_a_not_counterfeit_case_of_a_frozen_sellers_listing_takes_it_down_and_sa
     assert ledger.verify().ok
 
 
+def test_scoring_another_sellers_listing_under_a_frozen_seller_takes_nothing_down(
+        ledger: Ledger, history: HistoryStore, ledger_url: str) -> None:
+    for listing in ("L21", "L22", "L23"):
+        uphold(ledger, listing, seller="S2")  # S2 frozen; L1 is S1's, as the store says
+    before = {t.listing_id for t in ledger.takedowns()}
+    queue = open_queue(ledger_url)
+    try:
+        score(queue, "L1", 0.2, "review", seller="S2")  # the request names the wrong seller
+        score(queue, "L80", 0.2, "review", seller="S2")  # a new listing of the frozen seller
+    finally:
+        queue.close()
+    assert {t.listing_id for t in ledger.takedowns()} - before == {"L80"}
+    assert ledger.verify().ok
+
+
 def test_a_complaint_takes_down_a_frozen_sellers_listing_only_if_the_listing_systems_gave_it(
         ledger: Ledger, history: HistoryStore, ledger_url: str) -> None:
     for listing in ("L1", "L2", "L9"):
