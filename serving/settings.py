@@ -52,9 +52,10 @@ class LedgerSettings(BaseSettings):
     )
     write_deadline_s: float = Field(
         default=20.0, gt=0,
-        description="No attempt of a write starts this long after its first began: the "
-        "write gives up busy (a 503 with Retry-After over HTTP). With busy_timeout_s, it "
-        "bounds how long a request waits for a locked ledger, inside BentoML's 60 s.",
+        description="A write held up by a lock gives up busy this long after its first "
+        "attempt began (a 503 with Retry-After over HTTP): no attempt waits for a SQLite "
+        "lock past it, whatever busy_timeout_s says, so a request hears back well inside "
+        "BentoML's 60 s.",
     )
     review_lease_minutes: float = Field(
         default=30.0, gt=0,

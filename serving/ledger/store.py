@@ -19,6 +19,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -340,6 +341,14 @@ class LedgerStore:
         first began (a caller over HTTP must hear back before its request times out).
         `attempt` must be safe to repeat."""
         started = time.monotonic()
+        # no attempt waits for a SQLite lock past the deadline (see _sqlite_begin)
+        wait_until = _WAIT_UNTIL.set(started + self.write_deadline_s)
+        try:
+            return self._retry(attempt, started)
+        finally:
+            _WAIT_UNTIL.reset(wait_until)
+
+    def _retry(self, attempt: Callable[[], T], started: float) -> T:
         for number in range(1, self.write_attempts + 1):
             try:
                 return attempt()
@@ -364,10 +373,14 @@ class LedgerStore:
         SQLite's and PostgreSQL's write-ahead logs are both written in order. Waiting for
         the disk was most of the cost of storing one scored listing.
         """
-        with self._unsynced_engine.begin() as conn:
-            if self.is_postgres:
-                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-            yield conn
+        wait_until = _WAIT_UNTIL.set(time.monotonic() + self.write_deadline_s)
+        try:
+            with self._unsynced_engine.begin() as conn:
+                if self.is_postgres:
+                    conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+                yield conn
+        finally:
+            _WAIT_UNTIL.reset(wait_until)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -400,7 +413,7 @@ def _create_engine(url: str, busy_timeout_s: float, synchronous: str = "FULL") -
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"timeout": busy_timeout_s})
         sa.event.listen(engine, "connect", _sqlite_connect(busy_timeout_s, synchronous))
-        sa.event.listen(engine, "begin", _sqlite_begin)
+        sa.event.listen(engine, "begin", _sqlite_begin(busy_timeout_s))
         return engine
     return sa.create_engine(url, pool_pre_ping=True)
 
@@ -420,13 +433,27 @@ def _sqlite_connect(busy_timeout_s: float, synchronous: str
     return connect
 
 
-def _sqlite_begin(conn: Connection) -> None:
-    # Writers take the write lock up front: a deferred transaction that later needs it
-    # can fail with SQLITE_BUSY at once (no waiting), an immediate one just waits its turn.
-    # (through the driver's own connection: SQLAlchemy's execution path cost more than BEGIN)
-    immediate = conn.get_execution_options().get(_WRITE, False)
-    conn.connection.driver_connection.execute(  # type: ignore[union-attr]
-        "BEGIN IMMEDIATE" if immediate else "BEGIN")
+def _sqlite_begin(busy_timeout_s: float) -> Callable[[Connection], None]:
+    def begin(conn: Connection) -> None:
+        # Writers take the write lock up front: a deferred transaction that later needs it
+        # can fail with SQLITE_BUSY at once (no waiting), an immediate one waits its turn,
+        # up to busy_timeout_s but never past the write's deadline (`LedgerStore.retrying`):
+        # a caller over HTTP must hear back before its request times out.
+        # (through the driver's own connection: SQLAlchemy's execution path cost more)
+        wait_s = busy_timeout_s
+        until = _WAIT_UNTIL.get()
+        if until is not None:
+            wait_s = max(0.001, min(wait_s, until - time.monotonic()))
+        driver = conn.connection.driver_connection
+        driver.execute(f"PRAGMA busy_timeout = {int(wait_s * 1000)}")  # type: ignore[union-attr]
+        immediate = conn.get_execution_options().get(_WRITE, False)
+        driver.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")  # type: ignore[union-attr]
+
+    return begin
+
+
+# when the write under way must give up (monotonic seconds), for `_sqlite_begin`
+_WAIT_UNTIL: ContextVar[float | None] = ContextVar("ledger_wait_until", default=None)
 
 
 def _is_transient(error: BaseException | None) -> bool:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from pydantic import ValidationError
 
+from features.contract import load_marketplace
+from serving.history_store import HistoryStore
 from serving.ledger.ledger import ComplaintFiling, Ledger
 from serving.ledger.store import (
     MIGRATIONS_PATH,
@@ -118,4 +122,24 @@ def test_a_write_gives_up_at_its_deadline_whatever_attempts_remain(tmp_path: Pat
             ledger.file_complaint(ComplaintFiling("L1", "S1", "Arvedo"), actor="b")
         attempts = int(str(busy.value).split("after ")[1].split(" attempts")[0])
         assert 1 < attempts < 10_000
+    ledger.close()
+
+
+def test_no_attempt_waits_for_the_lock_past_the_deadline(tmp_path: Path,
+                                                         tiny_dataset: Path) -> None:
+    """SQLite's busy wait applies to each attempt; it is cut to the time the deadline
+    leaves, so a first attempt cannot hold a request for the whole busy timeout."""
+    Ledger.open(LedgerSettings(home=tmp_path)).close()
+    with write_lock_held(tmp_path / "ledger.sqlite"):
+        ledger = Ledger.open(LedgerSettings(home=tmp_path, busy_timeout_s=30.0,
+                                            write_deadline_s=0.5))
+        with pytest.raises(LedgerBusyError) as busy:
+            ledger.file_complaint(ComplaintFiling("L1", "S1", "Arvedo"), actor="b")
+        waited = float(str(busy.value).split(" in ")[1].split(" s:")[0])
+        assert waited < 5.0  # the deadline's 0.5 s and a little, not the busy timeout's 30
+        history = HistoryStore(ledger.store)  # the service's unsynced writes are cut too
+        started = time.monotonic()
+        with pytest.raises((sa.exc.OperationalError, sqlite3.OperationalError), match="locked"):
+            history.add(listings=load_marketplace(tiny_dataset).listings.head(1))
+        assert time.monotonic() - started < 5.0
     ledger.close()
