@@ -87,12 +87,17 @@ class ListingIn(Closed):
     """One listing as the listing system sees it when it is created or edited."""
 
     listing_id: Identifier = Field(
-        description="The marketplace's id of the listing; scoring it again does not add it to "
-                    "the seller's history twice.")
-    seller_id: Identifier = Field(description="The seller offering the listing.")
+        description="The marketplace's id of the listing: not blank, no NUL character, once "
+                    "per request; scoring it again does not add it to the seller's history "
+                    "twice.")
+    seller_id: Identifier = Field(
+        description="The seller offering the listing (not blank, no NUL character). A "
+                    "listing first given as another seller's is not taken down in this one's "
+                    "name.")
     created_at: Moment = Field(
-        description="When the listing was created, ISO 8601 with a time zone (UTC preferred). "
-                    "Its features use only what was known before this moment.")
+        description="When the listing was created, ISO 8601 with a time zone (UTC preferred), "
+                    "from 1970-01-01 to 2261-12-31. Its features use only what was known "
+                    "before this moment.")
     title: TitleText = Field(
         description=f"Listing title, any script; may be empty; at most {MAX_TITLE_CHARS} "
                     "characters.")

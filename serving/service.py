@@ -139,7 +139,8 @@ admin_router = APIRouter(tags=["admin"], responses=KEY_REFUSALS)
 
 @admin_router.post(
     "/admin/reload", response_model=ReloadResponse,
-    summary="Load the model version the alias names now (admins)",
+    summary="Load the model version the alias names now, in the worker that answers "
+            "(admins); the other workers follow within STRIKEOUT_MODEL_POLL_S",
     responses={503: {"description": "The model cannot be resolved or loaded; the version "
                                     "scoring before keeps scoring."}})
 def reload_model(principal: Annotated[Principal, Depends(_admin)]) -> ReloadResponse:
