@@ -55,7 +55,10 @@ def service_metrics() -> ServiceMetrics:
                             "The model version scoring requests (1) and earlier ones (0).",
                             ["version"], multiprocess_mode="livemax"),
         refused=Counter("strikeout_score_refused",
-                        "/score requests refused before scoring, by reason.", ["reason"]),
+                        "/score requests the service refused before scoring, by reason "
+                        "(not ready, too many listings, invalid, overloaded, unavailable); "
+                        "the gate's refusals (key, role, body size, not JSON) are counted by "
+                        "status in strikeout_score_requests.", ["reason"]),
     )
 
 
