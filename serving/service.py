@@ -35,6 +35,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Sequence
+from importlib import metadata
 from typing import Annotated, Any
 
 import attrs
@@ -199,6 +200,20 @@ ERROR_DETAIL = {"type": "array", "items": {"type": "object"}, "title": "Error De
                                "and the rule (`msg`, `type`)."}
 
 
+SERVICE_DESCRIPTION = (
+    "Counterfeit-listing risk for a marketplace's listing systems (`POST /score`, "
+    "`POST /sellers`, the takedown feed `GET /takedowns`), the strike ledger for brands "
+    "and admins, and the reviewers' queue. Every route but the health checks, `/metrics` "
+    "and this spec takes `Authorization: Bearer <key>` of the role it names.")
+
+
+def _version() -> str:
+    try:
+        return metadata.version("strikeout")
+    except metadata.PackageNotFoundError:  # served from a copy of the source (a bento)
+        return "unknown"
+
+
 def described(spec: OpenAPISpecification) -> OpenAPISpecification:
     """Describe the fields of BentoML's and FastAPI's own schemas and /score's refusals.
 
@@ -214,6 +229,12 @@ def described(spec: OpenAPISpecification) -> OpenAPISpecification:
     invalid = (_get(spec.components, "schemas") or {}).get("InvalidArgument")
     if invalid is not None:  # BentoML declares a string; /score's 400s give a list
         (_get(invalid, "properties") or {})["detail"] = ERROR_DETAIL
+    spec = attrs.evolve(spec, info=_with(spec.info, title="strikeout",
+                                         description=SERVICE_DESCRIPTION, version=_version()))
+    readyz = _get(spec.paths.get("/readyz"), "get")
+    if readyz is not None:
+        _get(readyz, "responses").setdefault("503", {
+            "description": "Not ready yet: the model or the ledger is still loading."})
     score = spec.paths.get("/score")
     post = _get(score, "post") if score is not None else None
     if post is not None:

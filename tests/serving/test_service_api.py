@@ -306,6 +306,9 @@ def test_too_many_listings_or_too_big_a_body_is_a_413(api: Api) -> None:
 
 def test_the_spec_describes_every_field_and_every_route(api: Api) -> None:
     spec = api.client.get("/docs.json").json()
+    assert spec["info"]["title"] == "strikeout" and spec["info"]["version"] != "None"
+    assert "listing systems" in spec["info"]["description"]
+    assert "503" in spec["paths"]["/readyz"]["get"]["responses"]
     assert {"/score", "/complaints", "/complaints/{complaint_id}/decision",
             "/sellers/{seller_id}", "/sellers/{seller_id}/unfreeze",
             "/admin/reload", "/sellers"} <= set(spec["paths"])
