@@ -229,7 +229,7 @@ def described(spec: OpenAPISpecification) -> OpenAPISpecification:
     invalid = (_get(spec.components, "schemas") or {}).get("InvalidArgument")
     if invalid is not None:  # BentoML declares a string; /score's 400s give a list
         (_get(invalid, "properties") or {})["detail"] = ERROR_DETAIL
-    spec = attrs.evolve(spec, info=_with(spec.info, title="strikeout",
+    spec = attrs.evolve(spec, info=_with(spec.info, title="strikeout", contact=None,
                                          description=SERVICE_DESCRIPTION, version=_version()))
     readyz = _get(spec.paths.get("/readyz"), "get")
     if readyz is not None:

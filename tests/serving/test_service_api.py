@@ -308,6 +308,8 @@ def test_the_spec_describes_every_field_and_every_route(api: Api) -> None:
     spec = api.client.get("/docs.json").json()
     assert spec["info"]["title"] == "strikeout" and spec["info"]["version"] != "None"
     assert "listing systems" in spec["info"]["description"]
+    assert "BentoML" not in json.dumps(spec["info"])  # not BentoML's boilerplate or contact
+    assert spec["info"].get("contact", {}) is not None  # absent, not null
     assert "503" in spec["paths"]["/readyz"]["get"]["responses"]
     assert {"/score", "/complaints", "/complaints/{complaint_id}/decision",
             "/sellers/{seller_id}", "/sellers/{seller_id}/unfreeze",
