@@ -27,22 +27,6 @@ CONFIG = TrainingConfig(booster=BoosterConfig(n_estimators=30, early_stopping_ro
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A temporary MLflow store; MLflow's process-wide URIs are put back afterwards."""
-    from mlflow.tracking._model_registry import utils as registry
-    from mlflow.tracking._tracking_service import utils as tracking
-
-    path = tmp_path_factory.mktemp("home")
-    mp = pytest.MonkeyPatch()
-    mp.setattr(tracking, "_tracking_uri", tracking._tracking_uri)
-    mp.setattr(registry, "_registry_uri", registry._registry_uri)
-    mp.setenv("STRIKEOUT_HOME", str(path))
-    mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-    yield path
-    mp.undo()
-
-
-@pytest.fixture(scope="module")
 def report_calls(home: Path, tmp_path_factory: pytest.TempPathFactory
                  ) -> Iterator[tuple[TrainResult, list[dict[str, Any]]]]:
     """Trains CONFIG once, recording the arguments `build_report` is called with."""

@@ -21,16 +21,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mlflow-training")]
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("home")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("STRIKEOUT_HOME", str(path))
-    mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-    yield path
-    mp.undo()
-
-
-@pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     market = generate_marketplace(SynthConfig(n_listings=20_000, seed=11))
     return save_marketplace(market, tmp_path_factory.mktemp("data") / "market")
