@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal, get_args
@@ -17,7 +18,7 @@ from typing import Literal, get_args
 import sqlalchemy as sa
 
 from serving.ledger.events import MAX_ID_CHARS, check_text
-from serving.ledger.store import LedgerStore, WriteTx, api_keys_table
+from serving.ledger.store import LedgerStore, WriteTx, api_keys_table, complaints_table
 
 Role = Literal["scorer", "brand", "reviewer", "senior", "admin"]
 # "senior": a senior reviewer, who may do what a reviewer does and also works the senior
@@ -63,19 +64,70 @@ def create_key(store: LedgerStore, role: str, brand: str | None = None) -> Issue
     if role == "brand":
         if not brand or not brand.strip():
             raise ValueError("a brand key needs --brand NAME: the brand it files for")
-        check_text(brand, "brand", MAX_ID_CHARS)
+        check_brand(brand)
     elif brand is not None:
         raise ValueError(f"only brand keys belong to a brand; a {role} key takes no brand")
     principal = Principal(key_id=secrets.token_hex(6), role=role, brand=brand)  # type: ignore[arg-type]
     key = KEY_PREFIX + secrets.token_urlsafe(32)
 
     def work(tx: WriteTx) -> None:
+        if brand is not None:
+            check_not_a_variant(brand, known_brands(tx.conn))
         tx.conn.execute(api_keys_table.insert().values(
             key_id=principal.key_id, key_hash=key_hash(key), role=role, brand=brand,
             created_at=datetime.now(UTC)))
 
     store.write(work)
     return IssuedKey(key, principal)
+
+
+def check_brand(brand: str) -> None:
+    """Refuse a brand name that would not match the brand's complaints, or would print as
+    something else: brands are matched exactly, character for character."""
+    check_text(brand, "brand", MAX_ID_CHARS)
+    if brand != brand.strip():
+        raise ValueError(f"brand {brand!r} starts or ends with spaces; brands are matched "
+                         "exactly, so give it without them")
+    hidden = [c for c in brand if unicodedata.category(c) in _HIDDEN]
+    if hidden:
+        raise ValueError(f"brand {brand!r} contains a control or invisible character "
+                         f"(U+{ord(hidden[0]):04X}); brands are matched exactly")
+    if unicodedata.normalize("NFC", brand) != brand:
+        raise ValueError(f"brand {brand!r} is not in Unicode's composed form (NFC): give it "
+                         f"as {unicodedata.normalize('NFC', brand)!r}")
+
+
+_HIDDEN = {"Cc", "Cf", "Zl", "Zp", "Co", "Cn"}  # controls, format (zero-width), separators
+
+
+def known_brands(conn: sa.Connection) -> set[str]:
+    """The brands of existing keys and of the ledger's complaints."""
+    keys = sa.select(api_keys_table.c.brand).where(api_keys_table.c.brand.is_not(None))
+    filed = sa.select(complaints_table.c.brand)
+    return set(conn.execute(sa.union(keys, filed)).scalars())
+
+
+def check_not_a_variant(brand: str, known: set[str]) -> None:
+    """Refuse a brand that differs from one the ledger knows only in case, spacing or
+    Unicode form: its key would see none of that brand's complaints."""
+    if brand in known:
+        return
+    same = sorted(b for b in known if _folded(b) == _folded(brand))
+    if same:
+        raise ValueError(f"brand {brand!r} differs from {same[0]!r}, which the ledger "
+                         f"knows, only in case or spacing; brands are matched exactly: "
+                         f"give --brand {same[0]!r}")
+
+
+def _folded(brand: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", brand).casefold().split())
+
+
+def printable(text: str) -> str:
+    """`text` with any character that would not print as itself (tab, newline, controls,
+    zero-width) escaped, for one-line-per-row listings."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
 
 
 class UnknownKey(ValueError):

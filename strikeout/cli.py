@@ -429,7 +429,7 @@ def keys_revoke(
 @keys_app.command("list")
 def keys_list() -> None:
     """Every key: id, role, brand, created and revoked (UTC); never the key itself."""
-    from serving.keys import list_keys
+    from serving.keys import list_keys, printable
 
     ledger = open_ledger(existing=True)
     try:
@@ -439,7 +439,8 @@ def keys_list() -> None:
     typer.echo("key_id\trole\tbrand\tcreated_at\trevoked_at")
     for r in records:
         revoked = r.revoked_at.isoformat(timespec="seconds") if r.revoked_at else "-"
-        typer.echo(f"{r.principal.key_id}\t{r.principal.role}\t{r.principal.brand or '-'}\t"
+        brand = printable(r.principal.brand) if r.principal.brand else "-"
+        typer.echo(f"{r.principal.key_id}\t{r.principal.role}\t{brand}\t"
                    f"{r.created_at.isoformat(timespec='seconds')}\t{revoked}")
 
 

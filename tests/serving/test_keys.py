@@ -8,8 +8,16 @@ import pytest
 import sqlalchemy as sa
 
 from serving.gate import KeyCache
-from serving.keys import ROLES, UnknownKey, authenticate, create_key, list_keys, revoke_key
-from serving.ledger.ledger import Ledger
+from serving.keys import (
+    ROLES,
+    UnknownKey,
+    authenticate,
+    create_key,
+    list_keys,
+    printable,
+    revoke_key,
+)
+from serving.ledger.ledger import ComplaintFiling, Ledger
 from serving.ledger.store import api_keys_table
 
 
@@ -47,6 +55,41 @@ def test_bad_key_requests_are_refused(ledger: Ledger, role: str, brand: str | No
                                       message: str) -> None:
     with pytest.raises(ValueError, match=message):
         create_key(ledger.store, role, brand)
+
+
+@pytest.mark.parametrize(
+    ("brand", "message"),
+    [("Nike ", "starts or ends with spaces"), (" Nike", "starts or ends with spaces"),
+     ("Ni\u200bke", "invisible character \\(U\\+200B\\)"),
+     ("Acme\t2026-01-01\nfeedface\tadmin", "control or invisible character \\(U\\+0009\\)"),
+     ("Cafe\u0301", "not in Unicode's composed form \\(NFC\\): give it as 'Caf\u00e9'")],
+)
+def test_a_brand_that_would_not_match_its_complaints_gets_no_key(
+        ledger: Ledger, brand: str, message: str) -> None:
+    """Brands are matched exactly: a key for 'Nike ' would see none of Nike's complaints,
+    and a tab or newline would forge rows in `keys list`."""
+    with pytest.raises(ValueError, match=message):
+        create_key(ledger.store, "brand", brand)
+    assert list_keys(ledger.store) == []
+
+
+def test_a_brand_differing_from_a_known_one_only_in_case_or_spacing_gets_no_key(
+        ledger: Ledger) -> None:
+    create_key(ledger.store, "brand", "Nike Air")
+    ledger.file_complaint(ComplaintFiling("L1", "S1", "Arvedo", "fake"), actor="importer")
+    for variant, known in (("nike air", "Nike Air"), ("Nike  Air", "Nike Air"),
+                           ("NIKE AIR", "Nike Air"), ("arvedo", "Arvedo")):
+        with pytest.raises(ValueError, match=f"differs from '{known}'.*give --brand '{known}'"):
+            create_key(ledger.store, "brand", variant)
+    assert create_key(ledger.store, "brand", "Arvedo").principal.brand == "Arvedo"
+    assert create_key(ledger.store, "brand", "Nike Air").principal.brand == "Nike Air"
+    assert len(list_keys(ledger.store)) == 3
+
+
+def test_listed_text_prints_on_one_line_as_itself() -> None:
+    assert printable("Nike") == "Nike"
+    assert printable("Caf\u00e9 \u5c71") == "Caf\u00e9 \u5c71"
+    assert printable("Acme\tx\ny\u200b") == "Acme\\tx\\ny\\u200b"
 
 
 def test_a_revoked_key_authenticates_nobody_and_stays_listed(ledger: Ledger) -> None:
