@@ -6,8 +6,11 @@ against a seller who does not own the listing, or a listing taken down in anothe
 seller's name:
 
 1. the listing systems' own record (the history store: listings scored or imported);
-2. else the seller of the listing's first review case;
-3. else the seller named by the listing's first complaint.
+2. else the seller of the listing's first scored review case;
+3. else the seller named by the listing's first complaint not rejected.
+
+A rejected complaint names no one: one brand's mistaken complaint must not keep every
+other brand from complaining about the listing under its right seller.
 
 `confirmed_seller` reads the first, which is the marketplace's word: a frozen seller's
 listing is taken down on a complaint only when the listing systems said it is that
@@ -28,12 +31,14 @@ from serving.ledger.store import complaints_table
 
 _CONFIRMED = sa.select(history_listings.c.seller_id).where(
     history_listings.c.listing_id == sa.bindparam("listing"))
-_FIRST_CASE = (sa.select(review_cases_table.c.seller_id)
-               .where(review_cases_table.c.listing_id == sa.bindparam("listing"))
-               .order_by(review_cases_table.c.opened_seq).limit(1))
-_FIRST_COMPLAINT = (sa.select(complaints_table.c.seller_id)
-                    .where(complaints_table.c.listing_id == sa.bindparam("listing"))
-                    .order_by(complaints_table.c.filed_seq).limit(1))
+_FIRST_SCORED_CASE = (sa.select(review_cases_table.c.seller_id)
+                      .where(review_cases_table.c.listing_id == sa.bindparam("listing"),
+                             review_cases_table.c.scored.is_(True))
+                      .order_by(review_cases_table.c.opened_seq).limit(1))
+_FIRST_STANDING_COMPLAINT = (sa.select(complaints_table.c.seller_id)
+                             .where(complaints_table.c.listing_id == sa.bindparam("listing"),
+                                    complaints_table.c.status != "rejected")
+                             .order_by(complaints_table.c.filed_seq).limit(1))
 
 
 def confirmed_seller(conn: Connection, listing_id: str) -> str | None:
@@ -42,9 +47,10 @@ def confirmed_seller(conn: Connection, listing_id: str) -> str | None:
 
 
 def named_seller(conn: Connection, listing_id: str) -> str | None:
-    """The seller the listing's first review case, else its first complaint, named: the
-    listing's seller where the listing systems have not given one (`confirmed_seller`)."""
-    for query in (_FIRST_CASE, _FIRST_COMPLAINT):
+    """The seller the listing's first scored review case, else its first complaint not
+    rejected, named: the listing's seller where the listing systems have not given one
+    (`confirmed_seller`)."""
+    for query in (_FIRST_SCORED_CASE, _FIRST_STANDING_COMPLAINT):
         seller = conn.execute(query, {"listing": listing_id}).scalar()
         if seller is not None:
             return str(seller)

@@ -50,12 +50,18 @@ class StrikeModel:
         self.counting: dict[str, set[tuple[str, str]]] = defaultdict(set)
         self.frozen: dict[str, bool] = defaultdict(bool)
         self.freezes: Counter[str] = Counter()
-        self.owner: dict[str, str] = {}  # a listing's seller: the first complaint's
+        self.filed: dict[str, list[tuple[str, str]]] = defaultdict(list)  # (complaint, seller)
+        self.rejected: set[str] = set()
         self.decided: dict[str, set[str]] = defaultdict(set)  # listings a reviewer has seen
         self.down: set[str] = set()  # listings taken down (a listing id is one listing)
 
-    def file(self, seller: str, listing: str) -> None:
-        self.owner.setdefault(listing, seller)
+    def file(self, complaint_id: str, seller: str, listing: str) -> None:
+        self.filed[listing].append((complaint_id, seller))
+
+    def owner(self, listing: str) -> str | None:
+        """A listing's seller: the one its first complaint not rejected names."""
+        return next((seller for complaint_id, seller in self.filed[listing]
+                     if complaint_id not in self.rejected), None)
 
     def decide(self, seller: str, listing: str) -> None:
         self.decided[seller].add(listing)
@@ -121,7 +127,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 self.ledger.file_complaint(filing, actor="brand", idempotency_key=idem)
             assert count_events(self.ledger) == before
             return earlier[1]
-        owner = self.model.owner.get(listing)
+        owner = self.model.owner(listing)
         if earlier is None and owner not in (None, seller):
             with pytest.raises(ListingOfAnotherSeller):
                 self.ledger.file_complaint(filing, actor="brand", idempotency_key=idem)
@@ -137,7 +143,7 @@ class LedgerMachine(RuleBasedStateMachine):
             self.filed[(brand, idem)] = (filing, filed.complaint.complaint_id)
             self.status[filed.complaint.complaint_id] = "pending"
             self.about[filed.complaint.complaint_id] = filing
-            self.model.file(seller, listing)
+            self.model.file(filed.complaint.complaint_id, seller, listing)
         return filed.complaint.complaint_id
 
     @rule(target=complaints, seller=st.sampled_from(SELLERS),
@@ -168,6 +174,8 @@ class LedgerMachine(RuleBasedStateMachine):
         self.model.decide(filing.seller_id, filing.listing_id)
         if decision == "upheld":
             self.model.uphold(filing.seller_id, filing.listing_id, filing.brand)
+        else:
+            self.model.rejected.add(complaint_id)
 
     @rule(seller=st.sampled_from(SELLERS))
     def unfreeze(self, seller: str) -> None:

@@ -197,6 +197,24 @@ def test_a_brand_cannot_name_a_known_listing_under_another_seller(
     assert all(c.listing_id != "L1" for c in ledger.seller("S2").complaints)
 
 
+def test_a_rejected_complaint_no_longer_says_whose_listing_it_is(ledger: Ledger) -> None:
+    """One brand's mistaken complaint, once rejected, keeps no other brand (nor itself)
+    from complaining about the listing under its right seller."""
+    wrong = ledger.file_complaint(ComplaintFiling("L50", "S2", "Arvedo"), actor="brand:Arvedo")
+    with pytest.raises(ListingOfAnotherSeller):  # pending, it still names the seller
+        ledger.file_complaint(ComplaintFiling("L50", "S1", "Kathea"), actor="brand:Kathea")
+    ledger.decide(wrong.complaint.complaint_id, "rejected", actor="reviewer")
+    right = ledger.file_complaint(ComplaintFiling("L50", "S1", "Kathea"), actor="brand:Kathea")
+    assert right.created
+    again = ledger.file_complaint(ComplaintFiling("L50", "S1", "Arvedo"), actor="brand:Arvedo")
+    assert again.created
+    with pytest.raises(ListingOfAnotherSeller):  # now the standing complaints name S1
+        ledger.file_complaint(ComplaintFiling("L50", "S2", "Arvedo"), actor="brand:Arvedo")
+    ledger.decide(right.complaint.complaint_id, "upheld", actor="reviewer")
+    assert [s.listing_id for s in ledger.seller("S1").strikes] == ["L50"]
+    assert ledger.verify().ok
+
+
 def test_a_complaint_filed_before_the_listing_was_known_cannot_strike_another_seller(
         ledger: Ledger, history: HistoryStore, ledger_url: str) -> None:
     early = ledger.file_complaint(ComplaintFiling("L60", "S1", "Kathea"), actor="brand:Kathea")
