@@ -226,11 +226,12 @@ class _Raw:
                     reader = csv.reader(text)
                     next(reader, None)  # the header
                     line = reader.line_num
-                    for record, _ in enumerate(reader):
-                        starts.append(line + 1)
+                    for fields in reader:
+                        if fields:  # a blank line is no record: the table reader skips it
+                            starts.append(line + 1)
+                            if len(starts) > row + 4 * MAX_BAD_ROWS_SHOWN:
+                                break
                         line = reader.line_num
-                        if record >= row + 4 * MAX_BAD_ROWS_SHOWN:
-                            break
             except (OSError, UnicodeDecodeError, csv.Error):
                 starts.clear()
         return starts[row] if row < len(starts) else row + 2
@@ -262,16 +263,37 @@ def _read_text_table(path: Path, table: Table) -> pd.DataFrame:
     """Read a table with every contract column as text (CSV) or as stored (Parquet)."""
     wanted = set(table.column_names)
     if path.suffix == ".csv":
-        convert = pacsv.ConvertOptions(
-            column_types={c: pa.string() for c in table.column_names},
-            strings_can_be_null=False,
-        )
-        arrow = pacsv.read_csv(path, convert_options=convert)
+        arrow = pacsv.read_csv(path, parse_options=CSV_PARSE,
+                               convert_options=_csv_convert(_csv_columns(path, wanted)))
     else:
         arrow = pq.read_table(path)
     _check_header(arrow.column_names, wanted)
     keep = [c for c in arrow.column_names if c in wanted]
     return arrow.select(keep).to_pandas()
+
+
+# RFC 4180: a quoted field may hold line breaks (Arrow, by default, splits the file into
+# blocks at any line break and fails when one falls inside a field)
+CSV_PARSE = pacsv.ParseOptions(newlines_in_values=True)
+
+
+def _csv_columns(path: Path, wanted: Collection[str]) -> list[str]:
+    """The contract columns in a CSV file's header, checked: only they are read, so an
+    extra column is ignored whatever it holds (Arrow would guess its type from the first
+    block and fail on a later value that does not fit)."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as text:
+            header = next(csv.reader(text), [])
+    except csv.Error as exc:
+        raise pa.ArrowInvalid(f"the header cannot be read: {exc}") from exc
+    _check_header(header, wanted)
+    return [c for c in header if c in wanted]
+
+
+def _csv_convert(columns: list[str]) -> pacsv.ConvertOptions:
+    """Read `columns` (not empty: Arrow reads every column for none) as text, as written."""
+    return pacsv.ConvertOptions(column_types={c: pa.string() for c in columns},
+                                strings_can_be_null=False, include_columns=columns or None)
 
 
 def unreadable(path: Path, exc: Exception) -> str:
@@ -501,11 +523,9 @@ _EMPTY_DTYPES = {"string": "str", "timestamp": "datetime64[ns, UTC]", "number": 
 def _raw_listing_batches(path: Path, rows: int) -> Iterator[pd.DataFrame]:
     wanted = TABLES["listings"].column_names
     if path.suffix == ".csv":
-        convert = pacsv.ConvertOptions(column_types={c: pa.string() for c in wanted},
-                                       strings_can_be_null=False)
-        reader = pacsv.open_csv(path, convert_options=convert,
+        reader = pacsv.open_csv(path, parse_options=CSV_PARSE,
+                                convert_options=_csv_convert(_csv_columns(path, wanted)),
                                 read_options=pacsv.ReadOptions(block_size=16 << 20))
-        _check_header(reader.schema.names, wanted)
         batches: Iterable[pa.RecordBatch] = reader
     else:
         parquet = pq.ParquetFile(path)

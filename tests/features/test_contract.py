@@ -126,6 +126,51 @@ def test_a_row_after_multi_line_text_is_named_by_the_line_it_starts_on(tmp_path:
     assert f"line {at} (listing_id L2)" in message, message
 
 
+def test_a_row_after_blank_lines_is_named_by_its_own_line(tmp_path: Path) -> None:
+    tables = tiny_tables()
+    tables["listings"].loc[2, "price"] = "-7"  # L3, on line 4
+    folder = write_tables(tmp_path / "bad", tables)
+    path = folder / "listings.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    lines[2:2] = ["\n", "\n"]  # blank lines, which the reader skips: L3 is on line 6
+    path.write_text("".join(lines))
+    with pytest.raises(DataContractError, match=r"line 6 \(listing_id L3\): '-7'"):
+        load_marketplace(folder)
+
+
+def big_listings(rows: int) -> dict[str, pd.DataFrame]:
+    """The tiny tables with `rows` listings of long descriptions over several lines, and
+    extra columns that are empty or numbers until their last row: a file of many blocks."""
+    tables = tiny_tables()
+    one = tables["listings"].iloc[[0]]
+    listings = one.loc[one.index.repeat(rows)].reset_index(drop=True)
+    listings["listing_id"] = [f"B{i:06d}" for i in range(rows)]
+    listings["description"] = [f"Item {i}.\nCondition: new.\r\n" + "x" * 600
+                               for i in range(rows)]
+    listings["moderator_note"] = [""] * (rows - 1) + ["checked by ops"]
+    listings["ticket"] = [str(i) for i in range(rows - 1)] + ["see ticket"]
+    tables["listings"] = listings
+    return tables
+
+
+def test_line_breaks_in_quoted_fields_and_odd_extra_columns_load_at_any_size(
+        tmp_path: Path) -> None:
+    """RFC 4180 lets a quoted field hold line breaks, and extra columns are ignored
+    whatever they hold, in a file of many read blocks too (1 MiB for a whole read,
+    16 MiB for `score`'s chunked read)."""
+    from features.contract import iter_listing_chunks, load_context
+
+    rows = 28_000
+    folder = write_tables(tmp_path / "big", big_listings(rows))
+    assert (folder / "listings.csv").stat().st_size > 17 << 20
+    whole = load_marketplace(folder).listings
+    assert len(whole) == rows and "moderator_note" not in whole
+    assert whole["description"].iat[-1].startswith(f"Item {rows - 1}.\nCondition: new.\r\n")
+    chunks = list(iter_listing_chunks(load_context(folder), rows=10_000))
+    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), whole,
+                                  check_dtype=False)
+
+
 def test_a_record_with_another_number_of_fields_is_named_by_its_line(tmp_path: Path) -> None:
     tables = tiny_tables()
     tables["listings"].loc[0, "description"] = "first line\nsecond line"  # L2 starts on line 4
