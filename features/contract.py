@@ -349,6 +349,12 @@ def _convert(raw: _Raw, table: Table, problems: list[Problem]) -> pd.DataFrame:
                 problems.append(Problem(file, col.name, "required column is missing"))
             continue
         series = frame[col.name]
+        stored = _wrong_storage(series, col.kind)
+        if stored is not None:
+            problems.append(Problem(file, col.name, stored))
+            missing = "Int64" if col.kind == "integer" else _EMPTY_DTYPES[col.kind]
+            out[col.name] = pd.Series(np.nan, index=series.index).astype(missing)
+            continue
         text = _as_text(series) if col.kind in ("string", "boolean") else None
         empty = _emptiness(series)
         if not col.may_be_empty and empty.any():
@@ -367,6 +373,22 @@ def _convert(raw: _Raw, table: Table, problems: list[Problem]) -> pd.DataFrame:
                 problems.append(Problem(file, col.name, col.rule_text, rows, n))
         out[col.name] = value
     return pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
+
+
+def _wrong_storage(series: pd.Series, kind: Kind) -> str | None:
+    """What is wrong with a column a Parquet file stores as a type no value of `kind` has
+    (a boolean or a duration as a timestamp, a moment or a boolean as a number), or None.
+    Text is parsed cell by cell; a CSV file's columns are all text."""
+    types = pd.api.types
+    if kind == "timestamp":
+        wrong = types.is_bool_dtype(series) or types.is_timedelta64_dtype(series) or (
+            types.is_numeric_dtype(series))
+    elif kind in ("number", "integer"):
+        wrong = types.is_bool_dtype(series) or types.is_timedelta64_dtype(series) or (
+            types.is_datetime64_any_dtype(series))
+    else:
+        wrong = False
+    return f"is stored as {series.dtype}, not as a {KIND_TEXT[kind]}" if wrong else None
 
 
 FIRST_MOMENT = pd.Timestamp.min.tz_localize("UTC")

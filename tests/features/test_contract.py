@@ -211,6 +211,23 @@ def test_non_numeric_price_in_parquet_names_the_row(tmp_path: Path) -> None:
     assert "row 0 (listing_id L1): 'twelve'" in message
 
 
+@pytest.mark.parametrize(
+    ("column", "values", "stored"),
+    [("created_at", [True, False, True, False], "bool"),
+     ("created_at", pd.to_timedelta([1, 2, 3, 4], unit="D"), "timedelta64"),
+     ("price", pd.to_datetime(["2020-01-01"] * 4, utc=True), "datetime64"),
+     ("price", [True, False, True, True], "bool"),
+     ("quantity", [True, False, True, True], "bool")])
+def test_a_parquet_column_stored_as_another_kind_is_named_not_read_as_numbers(
+        tmp_path: Path, column: str, values: object, stored: str) -> None:
+    def change(f: pd.DataFrame) -> pd.DataFrame:
+        f[column] = values
+        return f
+
+    message = broken(tmp_path, "listings", change, fmt="parquet")
+    assert f"listings.parquet, column '{column}': is stored as {stored}" in message, message
+
+
 def test_unknown_currency(tmp_path: Path) -> None:
     def change(f: pd.DataFrame) -> pd.DataFrame:
         f.loc[3, "currency"] = "XYZ"
