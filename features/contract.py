@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Collection, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -577,6 +577,7 @@ def iter_listing_chunks(context: Marketplace, rows: int = 200_000) -> Iterator[p
     table = TABLES["listings"]
     seen = np.empty(0, dtype=np.uint64)
     first_row = 0
+    found: list[Problem] = []
     try:
         for text in _raw_listing_batches(path, rows):
             raw = _Raw(path, text, first_row)
@@ -598,13 +599,26 @@ def iter_listing_chunks(context: Marketplace, rows: int = 200_000) -> Iterator[p
             raws.update({n: _Raw(p, pd.DataFrame()) for n, p in context.sources.items()
                          if n != "listings"})
             problems.extend(_cross_checks(raws, {**context.tables(), "listings": frame}))
-            if problems:
-                raise DataContractError(path.parent, problems)
             first_row += len(frame)
+            if problems or found:  # from the first bad chunk on, the rest is only checked
+                found = _merged(found, problems)
+                continue
             yield frame
     except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
-        problem = Problem(path.name, "", unreadable(path, exc))
-        raise DataContractError(path.parent, [problem]) from exc
+        found.append(Problem(path.name, "", unreadable(path, exc)))
+    if found:  # every problem in the file at once, as `load_marketplace` reports them
+        raise DataContractError(path.parent, found)
+
+
+def _merged(problems: list[Problem], more: list[Problem]) -> list[Problem]:
+    """`problems` and `more`, a rule broken in several chunks reported once, with the
+    first rows and the count of all of them."""
+    out = {(p.file, p.column, p.message): p for p in problems}
+    for p in more:
+        old = out.get((p.file, p.column, p.message))
+        out[p.file, p.column, p.message] = p if old is None else replace(
+            old, rows=(*old.rows, *p.rows)[:MAX_BAD_ROWS_SHOWN], count=old.count + p.count)
+    return list(out.values())
 
 
 def check_new_dataset_folder(folder: Path | str) -> None:

@@ -326,3 +326,19 @@ def test_chunked_read_names_rows_by_place_in_file_and_finds_cross_chunk_duplicat
     folder = write_tables(tmp_path / "fx", tables)
     with pytest.raises(DataContractError, match=r"line 4 \(listing_id L3\): 'XYZ'"):
         list(iter_listing_chunks(load_context(folder), rows=2))
+
+
+def test_a_chunked_read_reports_every_problem_in_the_file_at_once(tmp_path: Path) -> None:
+    from features.contract import iter_listing_chunks, load_context
+
+    tables = tiny_tables()
+    tables["listings"].loc[[0, 3], "price"] = "-1"
+    tables["listings"].loc[2, "quantity"] = "0"
+    folder = write_tables(tmp_path / "bad", tables)
+    with pytest.raises(DataContractError) as refused:
+        list(iter_listing_chunks(load_context(folder), rows=1))
+    assert len(refused.value.problems) == 2, refused.value
+    message = str(refused.value)
+    assert "column 'price'" in message and "line 2 (listing_id L1): '-1', " \
+        "line 5 (listing_id L4): '-1'" in message, message
+    assert "column 'quantity'" in message and "line 4 (listing_id L3)" in message, message
