@@ -37,7 +37,12 @@ from serving.ledger.events import (
     event_body,
     format_time,
 )
-from serving.ledger.owners import confirmed_elsewhere, confirmed_seller, named_seller
+from serving.ledger.owners import (
+    confirmed_elsewhere,
+    confirmed_seller,
+    confirmed_sellers,
+    named_seller,
+)
 from serving.ledger.projections import LEDGER_PROJECTIONS
 from serving.ledger.rules import Standing, Strike, StrikeRules, UpheldComplaint, consequences
 from serving.ledger.store import (
@@ -524,12 +529,15 @@ class Ledger:
         `ImportConflict`: a caller that writes something else with the import (the history
         store's listings) checks first."""
         complaints = market.complaints
-        with self.store.read() as conn:
-            known = {r.complaint_id: ComplaintRecord.from_row(r) for r in conn.execute(
-                sa.select(complaints_table))}
         owners = dict(zip(market.listings["listing_id"], market.listings["seller_id"],
                           strict=True))
-        actions, conflicts, unchanged = _import_plan(complaints, known, owners)
+        with self.store.read() as conn:  # the ledger as it was before this import
+            known = {r.complaint_id: ComplaintRecord.from_row(r) for r in conn.execute(
+                sa.select(complaints_table))}
+            confirmed = confirmed_sellers(conn, complaints["listing_id"])
+            named = _named_sellers(conn, complaints, known, {*owners, *confirmed})
+        actions, conflicts, unchanged = _import_plan(complaints, known, owners,
+                                                     (confirmed, named))
         if conflicts:
             shown = "\n".join(f"  - {c}" for c in conflicts[:10])
             more = f"\n  (and {len(conflicts) - 10} more)" if len(conflicts) > 10 else ""
@@ -554,6 +562,7 @@ class Ledger:
                 complaints_table.c.complaint_id == action.filing_id)).first()
             if action.decision is None:
                 if row is None:
+                    _check_import_owner(tx.conn, action.filing_id, action.filing, None)
                     tx.append(_filed_event(action.filing, action.filing_id, actor, action.at, None))
                     down = take_down_if_frozen(
                         tx, listing_id=action.filing.listing_id,
@@ -562,6 +571,7 @@ class Ledger:
                     report = replace(report, filed=report.filed + 1,
                                      takedowns=report.takedowns + down)
             elif row is not None and row.status == "pending":
+                _check_import_owner(tx.conn, action.filing_id, action.filing, action.decision)
                 outcome = self._decide(tx, row, action.decision, actor, None, action.at)
                 report = replace(report, decided=report.decided + 1,
                                  strikes=report.strikes + outcome.strike_recorded,
@@ -597,14 +607,32 @@ class _FreezeRow:
 FUTURE_TOLERANCE = timedelta(days=1)
 
 
+def _named_sellers(conn: Connection, complaints: pd.DataFrame,
+                   known: dict[str, ComplaintRecord], given: set[str]) -> dict[str, str]:
+    """`named_seller` of the new complaints' listings, but those that the history store or
+    the dataset's listings give a seller (`given`): the listing systems' word outranks a
+    review case's or a complaint's."""
+    asked = {listing for complaint, listing in zip(
+        complaints["complaint_id"], complaints["listing_id"], strict=True)
+        if complaint not in known and listing not in given}
+    found = {listing: named_seller(conn, listing) for listing in sorted(asked)}
+    return {listing: seller for listing, seller in found.items() if seller is not None}
+
+
 def _import_plan(complaints: pd.DataFrame, known: dict[str, ComplaintRecord],
-                 owners: dict[str, str]) -> tuple[list[_ImportAction], list[str], int]:
+                 owners: dict[str, str], held: tuple[dict[str, str], dict[str, str]]
+                 ) -> tuple[list[_ImportAction], list[str], int]:
     """The import's actions, in time order; the complaints it must refuse; those it leaves.
 
-    `owners`: the dataset's listings and their sellers. A complaint naming another seller
-    than its listing's is refused, as the API refuses it: its strike would fall on a seller
-    who does not own the listing. So is one filed or decided in the future.
+    `owners`: the dataset's listings and their sellers; `held`: the ledger's own, before
+    the import: the listing systems' (`confirmed_seller`) and the named ones
+    (`_named_sellers`). A complaint naming another seller than its listing's is refused,
+    as the API refuses it: its strike would fall on a seller who does not own the listing.
+    One the ledger holds already is refused only if the import would uphold it against
+    the listing systems' record, as `decide` refuses it. So is one filed or decided in the
+    future.
     """
+    confirmed, named = held
     actions: list[_ImportAction] = []
     conflicts: list[str] = []
     unchanged = 0
@@ -633,17 +661,29 @@ def _import_plan(complaints: pd.DataFrame, known: dict[str, ComplaintRecord],
         status = str(row.status)
         decision: Decision | None = status if status in DECISIONS else None  # type: ignore[assignment]
         old = known.get(row.complaint_id)
-        if old is None:
-            actions.append(_ImportAction(filed_at, 0, row.complaint_id, filing))
-        elif (old.listing_id, old.seller_id, old.brand, format_time(old.filed_at)) != (
+        if old is not None and (old.listing_id, old.seller_id, old.brand,
+                                format_time(old.filed_at)) != (
                 filing.listing_id, filing.seller_id, filing.brand, format_time(filed_at)):
             conflicts.append(f"complaint {row.complaint_id}: listing, seller, brand or filed_at "
                              f"differ from the ledger's")
             continue
-        elif old.status != "pending" and decision is not None and decision != old.status:
+        if old is not None and old.status != "pending" and decision not in (None, old.status):
             conflicts.append(f"complaint {row.complaint_id} is {decision} in the dataset but "
                              f"{old.status} in the ledger")
             continue
+        if old is None:  # to be filed: whose listing it is, as `file_complaint` asks
+            holder = confirmed.get(row.listing_id, named.get(row.listing_id))
+        elif old.status == "pending" and decision == "upheld":  # as `decide` asks
+            holder = confirmed.get(row.listing_id)
+        else:
+            holder = None
+        if holder is not None and holder != row.seller_id:
+            conflicts.append(f"complaint {row.complaint_id} names seller {row.seller_id!r}, "
+                             f"but the ledger holds listing {row.listing_id!r} as a listing "
+                             f"of seller {holder!r}")
+            continue
+        if old is None:
+            actions.append(_ImportAction(filed_at, 0, row.complaint_id, filing))
         if decision is not None and (old is None or old.status == "pending"):
             actions.append(_ImportAction(_timestamp(row.resolved_at), 1, row.complaint_id,
                                          filing, decision))
@@ -740,6 +780,21 @@ def _check_owner(conn: Connection, row: sa.Row, decision: Decision) -> None:
             f"complaint {row.complaint_id} names seller {row.seller_id!r}, but the listing "
             f"systems give listing {row.listing_id!r} as another seller's: it cannot be "
             f"upheld; reject it, and the brand may file again against the right seller")
+
+
+def _check_import_owner(conn: Connection, complaint_id: str, filing: ComplaintFiling,
+                        decision: Decision | None) -> None:
+    """`plan_import`'s check of the listing systems' record, again in the write transaction:
+    they may have given the listing as another seller's since the plan was made."""
+    if decision not in (None, "upheld"):
+        return
+    owner = confirmed_seller(conn, filing.listing_id)
+    if owner is not None and owner != filing.seller_id:
+        raise ImportConflict(
+            f"complaint {complaint_id} names seller {filing.seller_id!r}, but the listing "
+            f"systems gave listing {filing.listing_id!r} as a listing of seller {owner!r} "
+            f"while the import ran: it stopped there (the batches before it stand; importing again "
+            f"names what is left to refuse)")
 
 
 def _check_case(conn: Connection, complaint_id: str, senior: bool, actor: str,

@@ -9,12 +9,13 @@ import pytest
 from typer.testing import CliRunner
 
 from features.contract import DataContractError, load_marketplace
-from serving.history_store import HistoryStore
+from serving.history_store import HistoryStore, import_listings
 from serving.ledger.events import EventType
-from serving.ledger.ledger import ImportConflict, ImportReport, Ledger
+from serving.ledger.ledger import ComplaintFiling, ImportConflict, ImportReport, Ledger
 from serving.settings import LedgerSettings
 from strikeout.cli import app
 from tests.conftest import tiny_tables, write_tables
+from tests.serving.conftest import open_ledger
 from tests.serving.test_ledger_rules import count_events
 
 # S1 gets three upheld Arvedo complaints; in time of decision C2 comes last, so the freeze
@@ -137,6 +138,124 @@ def test_a_reimport_that_gives_a_listing_another_seller_says_the_first_owner_sta
     assert again.exit_code == 0, again.output
     assert "warning: 1 listing(s) of the dataset are stored under another seller" in again.output
     assert "L3 (S1 in the dataset, stored as S2's)" in again.output
+
+
+def complaint_row(complaint_id: str, listing: str, seller: str, brand: str, filed_at: str,
+                  status: str = "pending", resolved_at: str = "") -> pd.DataFrame:
+    return pd.DataFrame([[complaint_id, listing, seller, brand, filed_at, status, resolved_at]],
+                        columns=COMPLAINTS.columns)
+
+
+def moved_dataset(folder: Path) -> Path:
+    """The dataset with listing L3 (S2's) given to a new seller S3, and an upheld complaint
+    CNEW1 against S3 about it; without C5, which names S2 about L3."""
+    tables = tiny_tables()
+    sellers = tables["sellers"]
+    tables["sellers"] = pd.concat([sellers, pd.DataFrame(
+        [["S3", "2026-01-01T00:00:00Z", "FR", "true"]], columns=sellers.columns)])
+    listings = tables["listings"]
+    listings.loc[listings["listing_id"] == "L3", "seller_id"] = "S3"
+    complaints = pd.concat([COMPLAINTS.drop(index=4), complaint_row(
+        "CNEW1", "L3", "S3", "Arvedo", "2026-03-10T00:00:00Z", "upheld", "2026-03-11T00:00:00Z")])
+    return write_tables(folder, {**tables, "complaints": complaints})
+
+
+def test_the_cli_refuses_a_complaint_about_a_listing_the_ledger_holds_as_another_sellers(
+        ledger_url: str, tmp_path: Path) -> None:
+    """The history store holds L3 as S2's (the first write stands): a dataset that gives L3
+    to S3 must not get S3 a strike for it; the refusal writes nothing, not even the
+    dataset's listings, and importing the first dataset again still changes nothing."""
+    env = {"STRIKEOUT_HOME": str(tmp_path / "home"), "STRIKEOUT_LEDGER_URL": ledger_url}
+    first = dataset(tmp_path / "a")
+    assert CliRunner().invoke(app, ["ledger", "import", "--data", str(first)],
+                              env=env).exit_code == 0
+    ledger = open_ledger(ledger_url)
+    try:
+        events, history = count_events(ledger), HistoryStore(ledger.store).head()
+        refused = CliRunner().invoke(app, ["ledger", "import", "--data",
+                                           str(moved_dataset(tmp_path / "b"))], env=env)
+        assert refused.exit_code == 2, refused.output
+        assert "1 complaint(s)" in refused.output
+        assert "complaint CNEW1 names seller 'S3', but the ledger holds listing 'L3' as a " \
+               "listing of seller 'S2'" in refused.output
+        assert count_events(ledger) == events
+        assert HistoryStore(ledger.store).head() == history
+        assert ledger.complaint("CNEW1") is None
+        assert ledger.seller("S3").strikes == ()
+        assert ledger.verify().ok
+        again = CliRunner().invoke(app, ["ledger", "import", "--data", str(first)], env=env)
+        assert again.exit_code == 0, again.output
+        assert "filed 0, decided 0, unchanged 6; 0 strike(s)" in again.output
+        assert count_events(ledger) == events
+        assert HistoryStore(ledger.store).head() == history
+    finally:
+        ledger.close()
+
+
+def test_import_cannot_uphold_a_complaint_the_listing_systems_since_gave_another_seller(
+        ledger: Ledger, tmp_path: Path) -> None:
+    """A brand's complaint naming S1 about L3, filed before the listing systems gave L3 as
+    S2's: as `decide` would, the import refuses to uphold it (it may reject it)."""
+    filed = ledger.file_complaint(ComplaintFiling("L3", "S1", "Arvedo"), actor="brand:Arvedo")
+    import_listings(HistoryStore(ledger.store), load_marketplace(dataset(tmp_path / "a")))
+    tables = tiny_tables()
+    listings = tables["listings"]
+    listings.loc[listings["listing_id"] == "L3", "seller_id"] = "S1"
+    at = filed.complaint.filed_at.isoformat()
+
+    def with_decision(folder: Path, status: str) -> Path:
+        return write_tables(folder, {**tables, "complaints": complaint_row(
+            filed.complaint.complaint_id, "L3", "S1", "Arvedo", at, status, at)})
+
+    with pytest.raises(ImportConflict, match=r"1 complaint\(s\)") as err:
+        ledger.import_history(with_decision(tmp_path / "upheld", "upheld"))
+    assert "holds listing 'L3' as a listing of seller 'S2'" in str(err.value)
+    assert count_events(ledger) == 1
+    assert ledger.import_history(with_decision(tmp_path / "rejected", "rejected")) == \
+        ImportReport(decided=1)
+    assert ledger.seller("S1").strikes == ()
+
+
+def test_a_new_complaint_must_name_the_seller_the_ledger_named(ledger: Ledger,
+                                                               tmp_path: Path) -> None:
+    """L8 is in no listing system: the brand that complained first named its seller, S2;
+    the import refuses another brand's complaint naming S1, as the API would."""
+    ledger.file_complaint(ComplaintFiling("L8", "S2", "Kathea"), actor="brand:Kathea")
+    complaints = pd.concat([COMPLAINTS, complaint_row("C7", "L8", "S1", "Arvedo",
+                                                      "2026-03-11T00:00:00Z")])
+    with pytest.raises(ImportConflict, match=r"1 complaint\(s\)") as err:
+        ledger.import_history(dataset(tmp_path / "d", complaints))
+    assert "complaint C7 names seller 'S1', but the ledger holds listing 'L8' as a listing " \
+           "of seller 'S2'" in str(err.value)
+    assert count_events(ledger) == 1
+
+
+def test_a_listing_given_to_another_seller_while_the_import_runs_stops_it(
+        ledger: Ledger, tmp_path: Path) -> None:
+    """The plan is checked before anything is written; its writes check again, in their
+    transaction, for a listing the listing systems gave meanwhile (here L1, to S2)."""
+    folder = dataset(tmp_path / "d")
+    plan = ledger.plan_import(load_marketplace(folder), folder)
+    tables = tiny_tables()
+    listings = tables["listings"]
+    listings.loc[listings["listing_id"] == "L1", "seller_id"] = "S2"
+    import_listings(HistoryStore(ledger.store),
+                    load_marketplace(write_tables(tmp_path / "scored", tables)))
+    with pytest.raises(ImportConflict, match=r"complaint C1 names seller 'S1', but the listing "
+                                             r"systems gave listing 'L1' as a listing of "
+                                             r"seller 'S2' while the import ran"):
+        ledger.apply_import(plan)
+    assert count_events(ledger) == 0
+
+
+def test_the_datasets_listings_outrank_a_seller_only_a_complaint_named(
+        ledger: Ledger, tmp_path: Path) -> None:
+    """A brand named S1 as L4's seller before any listing system gave L4 a seller; the
+    dataset's listings give it to S2, and that stands, as a scored listing would."""
+    ledger.file_complaint(ComplaintFiling("L4", "S1", "Arvedo"), actor="brand:Arvedo")
+    complaints = pd.concat([COMPLAINTS, complaint_row("C7", "L4", "S2", "Kathea",
+                                                      "2026-03-11T00:00:00Z")])
+    assert ledger.import_history(dataset(tmp_path / "d", complaints)).filed == 7
 
 
 def test_a_broken_dataset_is_refused(ledger: Ledger, tmp_path: Path) -> None:
