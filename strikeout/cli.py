@@ -453,9 +453,12 @@ def ledger_import(
     from serving.ledger.ledger import ImportConflict
     from serving.ledger.store import LedgerBusyError
 
+    try:
+        market = load_marketplace(data)  # a broken dataset leaves no new ledger behind
+    except DataContractError as exc:
+        fail(str(exc))
     ledger = open_ledger()
     try:
-        market = load_marketplace(data)
         plan = ledger.plan_import(market, data)  # refused before anything is written
         # listings first: a freeze in the complaint history takes its seller's listings down
         history = import_listings(HistoryStore(ledger.store), market)

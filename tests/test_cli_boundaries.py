@@ -100,6 +100,16 @@ def test_a_model_that_is_not_a_strikeout_model_is_named_as_such(
             command, output)
 
 
+def test_a_broken_dataset_leaves_no_new_ledger_behind(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    home = tmp_path / "home"
+    code, output = run("ledger", "import", "--data", str(tmp_path / "data"),
+                       env={"STRIKEOUT_HOME": str(home)})
+    assert code == 2 and "table missing: no listings.csv" in output, output
+    code, output = run("ledger", "seller", "S1", env={"STRIKEOUT_HOME": str(home)})
+    assert code == 2 and "no ledger" in output.lower(), output
+
+
 def test_keys_are_listed_and_revoked_by_id(tmp_path: Path) -> None:
     env = {"STRIKEOUT_LEDGER_URL": f"sqlite:///{tmp_path / 'ledger.sqlite'}"}
     code, output = run("keys", "create", "--role", "brand", "--brand", "Arvedo", env=env)
