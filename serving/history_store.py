@@ -676,9 +676,9 @@ def _columns(rows: Sequence[Sequence[Any]]) -> Arrays:
     n = len(rows)
     values = list(zip(*rows, strict=True))[1:] if rows else [()] * len(HISTORY_COLUMNS)
     named = dict(zip(HISTORY_COLUMNS, values, strict=True))
-    texts = pa.array([v for name in _TEXTS for v in named[name]], type=pa.large_string())
     integers = np.array([named[name] for name in _INTEGERS], dtype=np.int64)
-    columns: dict[str, Any] = {name: texts.slice(k * n, n) for k, name in enumerate(_TEXTS)}
+    columns: dict[str, Any] = dict(zip(_TEXTS, text_arrays([named[name] for name in _TEXTS]),
+                                       strict=True))
     columns.update(zip(_INTEGERS, integers.reshape(len(_INTEGERS), n), strict=True))
     columns["price"] = np.array(named["price"], dtype=np.float64)
     return {name: columns[name] for name in HISTORY_COLUMNS}
@@ -728,19 +728,36 @@ def _arrays(rows: Sequence[Sequence[Any]], names: Sequence[str],
     values = dict(zip(names, zip(*rows, strict=True) if rows else [()] * len(names),
                       strict=True))
     data: dict[str, Any] = {}
-    for name in columns or names:
+    wanted = columns or names
+    text_names = [n for n in wanted if n not in (*_STORED, "price", "quantity", "image_count",
+                                                  "business_verified")]
+    texts = dict(zip(text_names, text_arrays([values.get(n, [""] * len(rows))
+                                              for n in text_names]), strict=True))
+    for name in wanted:
         column = values.get(name, [""] * len(rows))
-        if name in _STORED:
+        if name in texts:
+            data[name] = texts[name]
+        elif name in _STORED:
             data[name] = np.asarray(column, dtype=np.int64)
         elif name == "price":
             data[name] = np.asarray(column, dtype=np.float64)
         elif name in ("quantity", "image_count"):
             data[name] = np.asarray(column, dtype=np.int64)
-        elif name == "business_verified":
-            data[name] = np.asarray(column, dtype=bool)
         else:
-            data[name] = pa.array(column, type=pa.large_string())
+            data[name] = np.asarray(column, dtype=bool)  # business_verified
     return data
+
+
+def text_arrays(columns: Sequence[Sequence[str]]) -> list[pa.Array]:
+    """Columns of text as slices of one Arrow array (large_string): on the request path,
+    where each array built costs microseconds (pyarrow reads an environment variable in
+    every `pa.array` call)."""
+    whole = pa.array([v for values in columns for v in values], type=pa.large_string())
+    out, start = [], 0
+    for values in columns:
+        out.append(whole.slice(start, len(values)))
+        start += len(values)
+    return out
 
 
 def stacked(*tables: Arrays) -> Arrays:

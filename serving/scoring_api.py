@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import numpy as np
-import pyarrow as pa
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -27,7 +26,7 @@ from pydantic import (
 )
 
 from features.columns import Arrays
-from serving.history_store import epoch_ns
+from serving.history_store import epoch_ns, text_arrays
 
 MAX_ID_CHARS = 200
 MAX_TITLE_CHARS = 1_000
@@ -230,7 +229,7 @@ def listing_arrays(listings: Sequence[ListingIn]) -> tuple[Arrays, Arrays]:
         if x.has_seller:
             first.setdefault(x.seller_id, x)
     given = list(first.values())
-    texts = _text_columns([[getattr(x, name) for x in listings] for name in _LISTING_TEXTS]
+    texts = text_arrays([[getattr(x, name) for x in listings] for name in _LISTING_TEXTS]
                           + [[x.seller_id for x in given], [x.country for x in given]])
     data: dict[str, Any] = {}
     for name in LISTING_COLUMNS:
@@ -254,16 +253,6 @@ def listing_arrays(listings: Sequence[ListingIn]) -> tuple[Arrays, Arrays]:
 
 _LISTING_TEXTS = tuple(name for name in LISTING_COLUMNS
                        if name not in ("created_at", "price", "quantity", "image_count"))
-
-
-def _text_columns(columns: list[list[str]]) -> list[pa.Array]:
-    """`columns` of text as slices of one Arrow array (large_string)."""
-    whole = pa.array([v for values in columns for v in values], type=pa.large_string())
-    out, start = [], 0
-    for values in columns:
-        out.append(whole.slice(start, len(values)))
-        start += len(values)
-    return out
 
 
 # listing_id, score, band, reasons, model_version, seller_frozen
