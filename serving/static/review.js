@@ -6,14 +6,23 @@
 (() => {
   const KEY_NAME = "strikeout.reviewerKey";
   const RETRY_S = 5;  // after the queue could not be reached
+  const PARAMS = new URLSearchParams(location.search);
+  const TIER = PARAMS.get("tier") === "senior" ? "senior" : "standard";
+  // With no case held, the page asks for new work this often (`?refill_s=` changes it).
+  const REFILL_S = Number(PARAMS.get("refill_s")) > 0 ? Number(PARAMS.get("refill_s")) : 30;
   const DECISIONS = { c: "counterfeit", n: "not_counterfeit", e: "escalate" };
   const DONE_WORDS = { counterfeit: "counterfeit", not_counterfeit: "not counterfeit",
                        escalate: "escalated" };
+  const NOT_DECIDABLE = { decided: "This case is already decided",
+                          escalated: "This case went to the senior queue",
+                          closed: "This case was closed outside the queue",
+                          "claimed-elsewhere": "This case is no longer yours" };
+  const REPEATABLE = new Set(["j", "k"]);  // holding these keys moves on; nothing else repeats
   const $ = (selector) => document.querySelector(selector);
-  const TIER = new URLSearchParams(location.search).get("tier") === "senior" ? "senior" : "standard";
 
-  const state = { ids: [], index: 0, selected: new Set(), chain: Promise.resolve(),
-                  worked: false, renewing: null };
+  const state = { ids: [], index: 0, selected: new Set(), saving: new Set(), notes: new Map(),
+                  chain: Promise.resolve(), worked: false, renewing: null, refilling: null,
+                  claimFailed: false };
 
   class Refused extends Error {
     constructor(status, detail) { super(detail); this.status = status; }
@@ -34,6 +43,12 @@
       throw new Refused(response.status, typeof detail === "string" ? detail : JSON.stringify(detail));
     }
     return options.html ? response.text() : response.json();
+  }
+
+  // Claims, renewals and decisions run one at a time, in the order asked; moving between
+  // cases never waits for them.
+  function enqueue(task) {
+    state.chain = state.chain.then(task).catch((error) => say(error.message, true));
   }
 
   function fragment(html) {
@@ -74,19 +89,17 @@
     if (escalate) escalate.hidden = TIER === "senior";  // escalated cases end here
     if (document.activeElement instanceof HTMLElement) document.activeElement.blur();
     const leaseMs = Number(document.body.dataset.leaseMinutes) * 60_000;
-    if (state.renewing === null) {
-      // in turn with the keys' actions, so a renewal never lands inside a decision
-      state.renewing = setInterval(() => {
-        state.chain = state.chain.then(renew).catch((error) => say(error.message, true));
-      }, leaseMs / 3);
-    }
-    await claim();
+    if (state.renewing === null) state.renewing = setInterval(() => enqueue(renew), leaseMs / 3);
+    scheduleRefill(REFILL_S);
+    enqueue(claim);
   }
 
   function signOut(why = "") {
     sessionStorage.removeItem(KEY_NAME);
     clearInterval(state.renewing);
     state.renewing = null;
+    clearTimeout(state.refilling);
+    state.refilling = null;
     $("#sign-in").hidden = false;
     $("#desk").hidden = true;
     $("#bar").hidden = true;
@@ -105,6 +118,12 @@
     if (actor) $("#who").textContent = actor.textContent;
   }
 
+  // After work is done the numbers are a courtesy: failing to fetch them loses nothing.
+  async function refreshStatsIfUp() {
+    try { await refreshStats(); } catch (_) { /* the header keeps its last numbers */ }
+  }
+
+  // Claims a batch (the reviewer's live leases first, then new cases); true if it came.
   async function claim() {
     let html;
     try {
@@ -113,46 +132,113 @@
       if (error.status === 403) {
         signOut(TIER === "senior" ? `${error.message}: sign in with a senior reviewer key.`
                                   : error.message);
+      } else if (error.status !== 401) {
+        const retrySeconds = Math.min(RETRY_S, REFILL_S);
+        say(`Cannot claim cases: ${error.message}; trying again in ${retrySeconds} s ` +
+            "(r to try now).", true);
+        state.claimFailed = true;
+        scheduleRefill(retrySeconds);
       }
-      else say(`Cannot claim cases: ${error.message}`, true);
-      return;
+      return false;
     }
-    const parts = fragment(html);
+    if (state.claimFailed) say("");
+    state.claimFailed = false;
+    showBatch(fragment(html));
+    await refreshStatsIfUp();
+    return true;
+  }
+
+  function showBatch(parts) {
     const list = parts.querySelector(".batch-list");
     const cards = parts.querySelector(".cards");
     $("#batch").replaceChildren(list || parts.querySelector(".empty") || "");
     $("#case").replaceChildren(cards || "");
     state.ids = list ? [...list.querySelectorAll("li")].map((li) => li.dataset.caseId) : [];
     state.selected.clear();
+    state.saving.clear();
+    state.notes.clear();
+    $("#note").value = "";
     for (const li of document.querySelectorAll("#batch li")) {
       li.addEventListener("click", () => show(state.ids.indexOf(li.dataset.caseId)));
     }
     show(0);
-    await refreshStats();
+  }
+
+  // With no case held, the page asks for new work every REFILL_S seconds while it is on
+  // screen, so a reviewer waiting on an empty queue gets the next cases without a key.
+  function scheduleRefill(seconds) {
+    clearTimeout(state.refilling);
+    state.refilling = setTimeout(refill, seconds * 1000);
+  }
+
+  function refill() {
+    scheduleRefill(REFILL_S);
+    if (!document.hidden && !holdsCases()) enqueue(claim);
+  }
+
+  // The `r` key: new work now if none is held; the numbers at the top, in any case.
+  async function lookForWork() {
+    if (holdsCases()) {
+      const open = state.ids.filter(isOpen).length;
+      say(`${open} case${open > 1 ? "s" : ""} of this batch still open: j / k to ` +
+          `${open > 1 ? "them" : "it"}.`);
+      await refreshStatsIfUp();
+      return;
+    }
+    say("Looking for new cases…");
+    if (await claim()) say(holdsCases() ? "" : "No new cases yet; the page keeps looking.");
   }
 
   function item(id) { return document.querySelector(`#batch li[data-case-id="${CSS.escape(id)}"]`); }
   function card(id) { return document.querySelector(`#case .case-card[data-case-id="${CSS.escape(id)}"]`); }
+  function currentId() { return state.ids[state.index]; }
   function isOpen(id) { return item(id)?.dataset.status === "open"; }
+  function isDecidable(id) { return isOpen(id) && !state.saving.has(id); }
+  function holdsCases() { return state.ids.some(isOpen); }
+
+  // The batch list's line for a case: its status, the words shown, and why (said again if
+  // the reviewer tries to decide it).
+  function mark(id, status, words, why = "") {
+    const li = item(id);
+    li.dataset.status = status;
+    li.dataset.why = why;
+    li.querySelector(".item-state").textContent = words;
+  }
 
   function show(index) {
     if (!state.ids.length) return;
+    keepNote();
     state.index = Math.max(0, Math.min(index, state.ids.length - 1));
-    const current = state.ids[state.index];
+    const current = currentId();
     for (const id of state.ids) {
       card(id).hidden = id !== current;
       item(id).classList.toggle("current", id === current);
     }
     item(current).scrollIntoView({ block: "nearest" });
     $("#case").scrollTop = 0;
+    $("#note").value = state.notes.get(current) || "";
+  }
+
+  // A note belongs to the case it was typed on: it stays with that case while the
+  // reviewer looks at others, and comes back with it.
+  function keepNote() {
+    const id = currentId();
+    const text = $("#note").value;
+    if (id && text) state.notes.set(id, text);
+    else if (id) state.notes.delete(id);
   }
 
   function toggleSelected() {
-    const id = state.ids[state.index];
-    if (!id || !isOpen(id)) return;
+    const id = currentId();
+    if (!id || !isDecidable(id)) return;
     if (state.selected.has(id)) state.selected.delete(id); else state.selected.add(id);
     item(id).classList.toggle("selected", state.selected.has(id));
     say(state.selected.size ? `${state.selected.size} selected: c / n / e decides them all.` : "");
+  }
+
+  function unselect(id) {
+    state.selected.delete(id);
+    item(id)?.classList.remove("selected");
   }
 
   // --- leases ---------------------------------------------------------------------------
@@ -175,14 +261,13 @@
     }
     const lost = outcome.lost.filter(isOpen);
     for (const id of lost) {
-      const li = item(id);
-      li.dataset.status = "claimed-elsewhere";
-      li.querySelector(".item-state").textContent = "lease ran out";
+      mark(id, "claimed-elsewhere", "lease ran out", "its lease ran out while the page was idle");
+      unselect(id);
     }
     if (!lost.length) return;
     const gone = `${lost.length} case${lost.length > 1 ? "s" : ""} went back to the queue ` +
                  "while the page was idle";
-    if (state.ids.some(isOpen)) {
+    if (holdsCases()) {
       say(`${gone}; j / k to the others.`, true);
     } else {
       say(`${gone}; here is a new batch.`, true);
@@ -192,36 +277,94 @@
 
   // --- deciding -------------------------------------------------------------------------
 
-  async function decide(decision) {
+  // A decision key decides the case on screen when it is pressed (or the selected cases),
+  // with the note typed on it. The cases are marked as saving at once: a second key on
+  // them does nothing, and keys for other cases wait their turn.
+  function pressDecision(decision) {
     if (decision === "escalate" && TIER === "senior") {
       say("This is the senior queue: decide the case with c / n.", true);
       return;
     }
-    const targets = state.selected.size ? [...state.selected] : [state.ids[state.index]];
-    const open = targets.filter((id) => id && isOpen(id));
-    if (!open.length) { say("This case is already decided; j / k to move.", true); return; }
+    const pressedOn = currentId();
+    const targets = state.selected.size ? [...state.selected] : [pressedOn];
+    const ids = targets.filter((id) => id && isDecidable(id));
+    if (!ids.length) { say(whyNotDecidable(targets[0]), true); return; }
     const note = $("#note").value.trim() || null;
-    const done = [];
-    for (const id of open) {
+    for (const id of ids) markSaving(id, true);
+    say(`Saving ${ids.join(", ")}…`);
+    enqueue(() => decide(ids, decision, note, pressedOn));
+  }
+
+  function whyNotDecidable(id) {
+    if (!id) return "No case to decide here; r looks for new cases.";
+    if (state.saving.has(id)) return `${id} is still being saved.`;
+    const li = item(id);
+    const why = li.dataset.why ? `: ${li.dataset.why}` : "";
+    const then = holdsCases() ? "j / k to move" : "r looks for new cases";
+    return `${NOT_DECIDABLE[li.dataset.status] || "This case cannot be decided"}${why}; ${then}.`;
+  }
+
+  function markSaving(id, saving) {
+    if (saving) state.saving.add(id); else state.saving.delete(id);
+    const li = item(id);
+    li.classList.toggle("saving", saving);
+    li.querySelector(".item-state").textContent = saving ? "saving…" : "";
+  }
+
+  // Posts each decision in turn and reports every outcome, saved or not. A saved decision
+  // is shown decided from the server's answer, whatever happens after.
+  async function decide(ids, decision, note, pressedOn) {
+    const outcomes = [];
+    let saved = 0;
+    let failed = false;
+    for (const [at, id] of ids.entries()) {
+      let outcome;
       try {
-        const outcome = await call(`cases/${encodeURIComponent(id)}/decision`,
-                                   { method: "POST", json: { decision, note } });
-        done.push(describe(outcome));
-        await settle(id, decision);
+        outcome = await call(`cases/${encodeURIComponent(id)}/decision`,
+                             { method: "POST", json: { decision, note } });
       } catch (error) {
-        if (error.status === 401) return;
-        say(`${id}: ${error.message}`, true);
-        if (error.status === 409) await settle(id, null, error.message);
-        await refreshStats();
-        return;
+        if (error.status === 401) {
+          signedOutWhileDeciding(error, ids.slice(at), outcomes);
+          return;
+        }
+        markSaving(id, false);
+        failed = true;
+        outcomes.push(`${id}: not saved, ${refusalWords(error)}`);
+        if (error.status === 409) await refused(id, error);
+        continue;
       }
+      markSaving(id, false);
+      mark(id, decision === "escalate" ? "escalated" : "decided", DONE_WORDS[decision]);
+      unselect(id);
+      outcomes.push(describe(outcome));
+      saved += 1;
+      await rereadCard(id);
     }
-    for (const id of state.selected) item(id)?.classList.remove("selected");
-    state.selected.clear();
-    $("#note").value = "";
-    say(done.join(" · "));
-    await refreshStats();
-    await next();
+    if (saved) forgetNote(pressedOn);
+    say(outcomes.join(" · "), failed);
+    // Moving on is for a reviewer still looking at the case decided, not one who moved.
+    if (currentId() === pressedOn && !isOpen(pressedOn)) showNextOpen();
+    await refreshStatsIfUp();
+    if (!holdsCases()) await claim();
+  }
+
+  function refusalWords(error) {
+    const holder = /claimed by (\S+)/.exec(error.message);
+    return error.status === 409 && holder ? `another reviewer holds it (${error.message})`
+                                          : error.message;
+  }
+
+  function signedOutWhileDeciding(error, unsaved, outcomes) {
+    const cases = unsaved.join(", ");
+    const lost = unsaved.length > 1 ? `The decisions on ${cases} were not saved.`
+                                    : `The decision on ${cases} was not saved.`;
+    const before = outcomes.length ? ` Before that: ${outcomes.join(" · ")}.` : "";
+    signOut(`Sign-in refused: ${error.message}. ${lost}${before}`);
+  }
+
+  function forgetNote(id) {
+    state.notes.delete(id);
+    if (currentId() === id) $("#note").value = "";
   }
 
   function describe(outcome) {
@@ -233,35 +376,49 @@
     return parts.join(", ");
   }
 
-  // Re-render a case's card from the server after `decision` (null: the server refused,
-  // saying why in `refusal`); a case another reviewer holds leaves play, one still open
-  // and ours stays decidable.
-  async function settle(id, decision, refusal = "") {
-    const li = item(id);
-    const html = await call(`review/cases/${encodeURIComponent(id)}`, { html: true });
-    const fresh = fragment(html).querySelector(".case-card");
+  // The server refused a decision (409): a case another reviewer holds leaves play; one
+  // decided or closed meanwhile shows so.
+  async function refused(id, error) {
+    const why = refusalWords(error);
+    const holder = /claimed by (\S+)/.exec(error.message);
+    if (holder) mark(id, "claimed-elsewhere", `held by ${holder[1]}`, why);
+    const status = await rereadCard(id);
+    if (!holder && status && status !== "open") mark(id, status, status, why);
+  }
+
+  // Re-renders a case's card from the server and returns its status; a card that cannot
+  // be read again stays as it was (the list and the message say what happened).
+  async function rereadCard(id) {
+    let fresh;
+    try {
+      const html = await call(`review/cases/${encodeURIComponent(id)}`, { html: true });
+      fresh = fragment(html).querySelector(".case-card");
+    } catch (_) {
+      return null;
+    }
     const old = card(id);
     fresh.hidden = old.hidden;
     old.replaceWith(fresh);
-    let status = decision === "escalate" ? "escalated" : fresh.dataset.status;
-    let words = decision ? DONE_WORDS[decision] : status;
-    const holder = /claimed by (\S+)/.exec(refusal);
-    if (status === "open" && holder) {
-      status = "claimed-elsewhere";
-      words = `held by ${holder[1]}`;
-    }
-    li.dataset.status = status;
-    li.querySelector(".item-state").textContent = words;
+    return fresh.dataset.status;
   }
 
-  async function next() {
+  function showNextOpen() {
     const after = state.ids.slice(state.index + 1).concat(state.ids.slice(0, state.index + 1));
-    const open = after.find(isOpen);
+    const open = after.find(isDecidable);
     if (open) show(state.ids.indexOf(open));
-    else await claim();
   }
 
   // --- keys -----------------------------------------------------------------------------
+
+  function keyAction(key) {
+    if (key === "j") return () => show(state.index + 1);
+    if (key === "k") return () => show(state.index - 1);
+    if (key === "x") return toggleSelected;
+    if (key === "r") return () => enqueue(lookForWork);
+    if (key === "/") return () => $("#note").focus();
+    if (key in DECISIONS) return () => pressDecision(DECISIONS[key]);
+    return null;
+  }
 
   function onKey(event) {
     if ($("#desk").hidden || event.ctrlKey || event.metaKey || event.altKey) return;
@@ -271,17 +428,12 @@
       return;
     }
     const key = event.key.toLowerCase();
-    let action;
-    if (key === "j") action = () => show(state.index + 1);
-    else if (key === "k") action = () => show(state.index - 1);
-    else if (key === "x") action = toggleSelected;
-    else if (key in DECISIONS) action = () => decide(DECISIONS[key]);
-    else if (key === "/") { $("#note").focus(); event.preventDefault(); return; }
-    else return;
+    const action = keyAction(key);
+    if (!action) return;
     event.preventDefault();
-    // Keys act in the order pressed, each on the case current when its turn comes, so
-    // pressing on while a decision is still being saved never hits the wrong case.
-    state.chain = state.chain.then(action).catch((error) => say(error.message, true));
+    // A key held down repeats: that may move through the cases, never decide them.
+    if (event.repeat && !REPEATABLE.has(key)) return;
+    action();
   }
 
   document.addEventListener("DOMContentLoaded", () => {

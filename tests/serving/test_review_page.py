@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, Route, ViewportSize, expect, sync_playwright
 
 from features.contract import load_marketplace
-from serving.keys import create_key
+from serving.keys import create_key, revoke_key
 from serving.labels import export_labels
 from serving.ledger.ledger import ComplaintFiling
 from serving.queue import PriceReference, ReviewQueue
@@ -38,7 +38,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 REPO_PATH = Path(__file__).resolve().parents[2]
 ARTIFACTS_PATH = REPO_PATH / "test-artifacts"
 DOCS_SCREENSHOT_PATH = REPO_PATH / "docs" / "review-page.png"
-VIEWPORT = {"width": 1280, "height": 800}
+VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 
 
 def seed(home: Path) -> tuple[str, str, dict[str, str]]:
@@ -133,6 +133,59 @@ def now_showing(page: Page, case_id: str) -> None:
 def decided(page: Page, case_id: str, status: str = "decided") -> None:
     expect(page.locator(f'#batch li[data-case-id="{case_id}"]')).to_have_attribute(
         "data-status", status)
+
+
+@contextmanager
+def review_page(chromium_path: Path) -> Iterator[Page]:
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_page(viewport=VIEWPORT)
+        finally:
+            browser.close()
+
+
+def sign_in(page: Page, base: str, key: str, query: str = "") -> None:
+    page.goto(f"{base}/review{query}")
+    page.fill("#key", key)
+    page.press("#key", "Enter")
+
+
+def add_case(home: Path, listing_id: str, **fields: object) -> str:
+    """One more listing scored high, at the top of the queue, in the running server's
+    ledger; returns its case id."""
+    queue = ReviewQueue.open(LedgerSettings(home=home))
+    try:
+        scored = listing(listing_id, price=5000.0, quantity=100, **fields)  # type: ignore[arg-type]
+        case_id = queue.record_score(scored, 0.99, "high", REASONS, "strikeout-listing-risk/3",
+                                     datetime.now(UTC))
+    finally:
+        queue.close()
+    assert case_id is not None
+    return case_id
+
+
+def new_reviewer(home: Path) -> tuple[str, str]:
+    """Another reviewer's key and its key id."""
+    queue = ReviewQueue.open(LedgerSettings(home=home))
+    try:
+        issued = create_key(queue.ledger.store, "reviewer")
+    finally:
+        queue.close()
+    return issued.key, issued.principal.key_id
+
+
+def fail_with(status: int, detail: str) -> Callable[[Route], None]:
+    """A route handler that answers every request it catches with `status` and `detail`."""
+    return lambda route: route.fulfill(status=status, content_type="application/json",
+                                       body=f'{{"detail": "{detail}"}}')
+
+
+def case_via_api(base: str, key: str, case_id: str) -> dict[str, object]:
+    response = httpx.get(f"{base}/cases/{case_id}", headers={"Authorization": f"Bearer {key}"},
+                         timeout=10)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
 
 
 def test_a_reviewer_clears_the_queue_with_the_keyboard(
@@ -332,3 +385,241 @@ def test_the_page_renews_its_claims_while_the_reviewer_works(
                 expect(page.locator("#batch .empty")).to_be_visible()  # the other has all
             finally:
                 browser.close()
+
+
+def test_a_held_decision_key_decides_only_the_case_on_screen(
+        chromium_path: Path, served: Served) -> None:
+    """Holding `c` down repeats its keydown; the repeats must not decide the cases the page
+    moves on to, which the reviewer has not seen."""
+    base, (key, _), cases, _ = served
+    with review_page(chromium_path) as page:
+        sign_in(page, base, key)
+        expect(page.locator("#batch li")).to_have_count(5)
+        now_showing(page, cases["bag"])
+        page.keyboard.down("c")
+        for _ in range(3):
+            page.keyboard.down("c")  # auto-repeat: `event.repeat` is true
+        page.keyboard.up("c")
+        decided(page, cases["bag"])
+        now_showing(page, cases["watch"])
+        page.keyboard.press("n")  # a fresh press decides the case now on screen
+        expect(page.locator("#message")).to_contain_text(f"{cases['watch']}: not counterfeit")
+        expect(page.locator('#batch li[data-status="open"]')).to_have_count(3)
+    assert case_via_api(base, key, cases["watch"])["decision"] == "not_counterfeit"
+    assert case_via_api(base, key, cases["phone"])["status"] == "open"
+
+
+def test_a_slow_save_shows_saving_and_moving_on_does_not_wait_for_it(
+        chromium_path: Path, served: Served) -> None:
+    """While a decision is being saved, its case takes no second decision and says so; `j`
+    moves at once, and the page does not move on again when the save ends."""
+    base, (key, _), cases, _ = served
+    held: list[Route] = []
+    with review_page(chromium_path) as page:
+        page.route("**/cases/*/decision", lambda route: held.append(route))  # answered later
+        sign_in(page, base, key)
+        now_showing(page, cases["bag"])
+        page.keyboard.press("c")
+        bag = page.locator(f'#batch li[data-case-id="{cases["bag"]}"]')
+        expect(bag.locator(".item-state")).to_have_text("saving…")
+        page.keyboard.press("c")  # the same case again, while it saves
+        expect(page.locator("#message")).to_have_text(f"{cases['bag']} is still being saved.")
+        page.keyboard.press("j")
+        now_showing(page, cases["watch"])  # at once, not after the save
+        deadline = time.monotonic() + 10
+        while not held and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
+        assert len(held) == 1
+        held[0].continue_()
+        expect(page.locator("#message")).to_contain_text(f"{cases['bag']}: counterfeit")
+        decided(page, cases["bag"])
+        now_showing(page, cases["watch"])  # the reviewer had moved on: no advance past it
+
+
+def test_a_saved_decision_stays_saved_when_the_page_cannot_read_the_case_again(
+        chromium_path: Path, served: Served) -> None:
+    """The decision's answer is what counts: a failed re-read of the case does not make a
+    saved decision look failed, and in a bulk run one failure keeps the others' outcomes."""
+    base, (key, _), cases, _ = served
+    with review_page(chromium_path) as page:
+        sign_in(page, base, key)
+        now_showing(page, cases["bag"])
+        page.route("**/review/cases/**", fail_with(503, "busy"))
+        page.keyboard.press("c")
+        decided(page, cases["bag"])
+        expect(page.locator("#message")).to_have_text(
+            f"{cases['bag']}: counterfeit, listing taken down, 1 strike, seller frozen")
+        now_showing(page, cases["watch"])
+        page.unroute("**/review/cases/**")
+
+        page.keyboard.press("x")
+        page.keyboard.press("j")
+        reported = current(page)
+        page.route(f"**/cases/{reported}/decision", fail_with(503, "the ledger is busy"))
+        page.keyboard.press("x")
+        page.keyboard.press("j")
+        page.keyboard.press("x")
+        page.keyboard.press("n")
+        message = page.locator("#message")
+        expect(message).to_have_text(
+            f"{cases['watch']}: not counterfeit · {reported}: not saved, the ledger is busy · "
+            f"{cases['phone']}: not counterfeit")
+        expect(message).to_have_class("message bad")
+        decided(page, cases["watch"])
+        decided(page, cases["phone"])
+        decided(page, reported, "open")
+        expect(page.locator("#batch li.selected")).to_have_count(1)  # only the one not saved
+        expect(page.locator("#batch li.selected")).to_have_attribute("data-case-id", reported)
+
+
+def test_an_empty_batch_asks_for_new_work(chromium_path: Path, tmp_path: Path) -> None:
+    """Every case is another reviewer's: a failed claim is tried again, and the empty page
+    asks for new cases by itself (every second here) and on `r`."""
+    home = tmp_path / "home"
+    with serving(home) as (base, (key, _), _, _):
+        other, _ = new_reviewer(home)
+        taken = httpx.post(f"{base}/queue/claim", json={"limit": 10}, timeout=10,
+                           headers={"Authorization": f"Bearer {other}"})
+        assert len(taken.json()["cases"]) == 5
+        with review_page(chromium_path) as page:
+            page.route("**/review/claim", fail_with(503, "the ledger is not open yet"))
+            sign_in(page, base, key, "?refill_s=1")
+            expect(page.locator("#message")).to_contain_text(
+                "Cannot claim cases: the ledger is not open yet; trying again in 1 s")
+            page.unroute("**/review/claim")
+            expect(page.locator("#batch .empty")).to_be_visible()  # tried again
+            expect(page.locator("#message")).to_have_text("")
+            expect(page.locator('.shortcuts [data-key="r"]')).to_contain_text("new cases")
+            page.keyboard.press("c")
+            expect(page.locator("#message")).to_contain_text("r looks for new cases")
+
+            fresh = add_case(home, "L-fresh")
+            expect(page.locator("#batch li")).to_have_count(1)  # found without a key
+            now_showing(page, fresh)
+            expect(page.locator("#stat-claimed")).to_have_text("6")
+            page.keyboard.press("c")
+            decided(page, fresh)
+            expect(page.locator("#batch .empty")).to_be_visible()
+
+            page.goto(f"{base}/review")  # the usual interval: longer than this test waits
+            expect(page.locator("#batch .empty")).to_be_visible()
+            later = add_case(home, "L-later")
+            page.keyboard.press("r")
+            now_showing(page, later)
+            expect(page.locator("#stat-claimed")).to_have_text("6")
+
+
+def meta_ids(page: Page) -> list[float]:
+    """Where the case panel's listing, seller and case ids start, left to right."""
+    boxes = [code.bounding_box() for code in page.locator(".case-card:visible .meta code").all()]
+    return [box["x"] for box in boxes if box is not None]
+
+
+def test_a_bidi_override_in_a_listing_id_does_not_reorder_the_case_line(
+        chromium_path: Path, served: Served) -> None:
+    base, (key, _), _, home = served
+    spoofed = add_case(home, "L-\u202etxet-desrever", seller="S-\u202eesrever")
+    with review_page(chromium_path) as page:
+        sign_in(page, base, key)
+        now_showing(page, spoofed)
+        listing_x, seller_x, case_x = meta_ids(page)
+        assert listing_x < seller_x < case_x
+        head = page.locator(".case-card:visible .seller h3")
+        frozen_free = head.locator("bdi").bounding_box()
+        assert frozen_free is not None
+        seller_word = head.evaluate("h => { const r = document.createRange(); "
+                                    "r.setStart(h.firstChild, 0); r.setEnd(h.firstChild, 6); "
+                                    "return r.getBoundingClientRect().x; }")
+        assert seller_word < frozen_free["x"]  # "Seller" before the id, not after it
+
+
+def test_ids_of_200_characters_wrap_inside_the_case_panel(
+        chromium_path: Path, served: Served) -> None:
+    base, (key, _), _, home = served
+    long_case = add_case(home, "L" + "0123456789" * 19 + "987654321",
+                         seller="S" + "9876543210" * 19 + "012345678")
+    with review_page(chromium_path) as page:
+        sign_in(page, base, key)
+        now_showing(page, long_case)
+        overflow = page.evaluate("""() => [
+            document.querySelector("#case"),
+            document.querySelector(".case-card:not([hidden]) .meta"),
+            document.querySelector(".case-card:not([hidden]) .seller h3"),
+        ].map((e) => e.scrollWidth - e.clientWidth)""")
+        assert overflow == [0, 0, 0]
+
+
+def test_a_case_another_reviewer_took_over_says_who_holds_it(
+        chromium_path: Path, tmp_path: Path) -> None:
+    """With 3-second leases and an idle page, another reviewer claims the case on screen;
+    deciding it says that reviewer holds it, the first time and every time after."""
+    home = tmp_path / "home"
+    with serving(home, review_lease_minutes="0.05") as (base, (key, _), cases, _):
+        other, other_id = new_reviewer(home)
+        with review_page(chromium_path) as page:
+            sign_in(page, base, key)
+            now_showing(page, cases["bag"])
+            deadline = time.monotonic() + 30
+            taken: list[dict[str, object]] = []
+            while not taken and time.monotonic() < deadline:  # once the page's lease lapses
+                page.wait_for_timeout(500)
+                taken = httpx.post(f"{base}/queue/claim", json={"limit": 1}, timeout=10,
+                                   headers={"Authorization": f"Bearer {other}"}
+                                   ).json()["cases"]
+            assert [c["case_id"] for c in taken] == [cases["bag"]]
+            page.keyboard.press("c")
+            message = page.locator("#message")
+            expect(message).to_contain_text(
+                f"{cases['bag']}: not saved, another reviewer holds it (case {cases['bag']} is "
+                f"claimed by reviewer/{other_id} until")
+            decided(page, cases["bag"], "claimed-elsewhere")
+            now_showing(page, cases["watch"])  # out of play: the page moved on
+            page.keyboard.press("k")
+            now_showing(page, cases["bag"])
+            page.keyboard.press("c")
+            expect(message).to_contain_text(
+                f"This case is no longer yours: another reviewer holds it (case {cases['bag']} "
+                f"is claimed by reviewer/{other_id}")
+        assert case_via_api(base, other, cases["bag"])["status"] == "open"
+
+
+def test_a_key_revoked_before_a_decision_says_the_decision_was_not_saved(
+        chromium_path: Path, served: Served) -> None:
+    base, _, cases, home = served
+    key, key_id = new_reviewer(home)
+    with review_page(chromium_path) as page:
+        sign_in(page, base, key)
+        now_showing(page, cases["bag"])
+        queue = ReviewQueue.open(LedgerSettings(home=home))
+        try:
+            revoke_key(queue.ledger.store, key_id)
+        finally:
+            queue.close()
+        page.keyboard.press("c")
+        expect(page.locator("#sign-in-error")).to_have_text(
+            f"Sign-in refused: unknown key. The decision on {cases['bag']} was not saved.")
+        expect(page.locator("#sign-in")).to_be_visible()
+
+
+def test_a_note_goes_with_the_case_it_was_typed_on(
+        chromium_path: Path, served: Served) -> None:
+    base, (key, _), cases, _ = served
+    with review_page(chromium_path) as page:
+        sign_in(page, base, key)
+        now_showing(page, cases["bag"])
+        page.keyboard.press("/")
+        page.keyboard.type("invoice checked: fake")
+        page.keyboard.press("Escape")
+        page.keyboard.press("j")
+        expect(page.locator("#note")).to_have_value("")
+        page.keyboard.press("n")
+        decided(page, cases["watch"])
+        page.keyboard.press("k")
+        page.keyboard.press("k")
+        now_showing(page, cases["bag"])
+        expect(page.locator("#note")).to_have_value("invoice checked: fake")  # kept for it
+        page.keyboard.press("c")
+        decided(page, cases["bag"])
+        expect(page.locator("#note")).to_have_value("")
+    assert case_via_api(base, key, cases["watch"])["note"] is None
+    assert case_via_api(base, key, cases["bag"])["note"] == "invoice checked: fake"
