@@ -257,6 +257,21 @@ class HistoryStore:
         rows.sort(key=itemgetter(2, 0))  # (created_at, listing_id): the columns start alike
         return _frame(rows, names, LISTING_COLUMNS)
 
+    def recent_sellers(self, limit: int, scan_rows: int = 200_000) -> list[str]:
+        """Up to `limit` sellers of the latest stored listings (the last `scan_rows`),
+        most recently active first."""
+        query = (sa.select(listings_table.c.seller_id)
+                 .order_by(listings_table.c.seq.desc()).limit(scan_rows))
+        with self.engine.connect() as conn:
+            found = dict.fromkeys(conn.execute(query).scalars())
+        return list(found)[:limit]
+
+    def cached_history(self, seller_ids: Sequence[str]) -> dict[str, CachedSeller]:
+        """The sellers' stored listings, read through the cache (as `snapshot` reads them)."""
+        with self.store.read() as conn:
+            self._check_epoch()
+            return self.cache.read(conn, list(dict.fromkeys(seller_ids)))
+
     def snapshot(self, seller_ids: Sequence[str], scoring: Collection[str] = ()
                  ) -> SellerSnapshot:
         """The sellers' history, their complaints and whether they are frozen, all as of one moment.

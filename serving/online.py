@@ -44,6 +44,7 @@ from serving.seller_events import SellerEventsCache
 
 RESULT_COLUMNS = ("listing_id", "score", "band", "reasons", "model_version", "seller_frozen")
 UNREAD = pd.DataFrame()  # a table `FeaturePipeline.listing_events` does not read
+WARM_CHUNK = 500  # sellers read and derived together by `OnlineScorer.warm_up`
 REREAD_ROWS = 1_000  # listing rows re-read behind the last seen one: PostgreSQL may commit
 # a lower sequence number after a higher one; re-adding rows to the index changes nothing.
 # SQLite commits one writer at a time, in sequence order, so there nothing is re-read.
@@ -62,6 +63,8 @@ class Model(Protocol):
                       with_reasons: bool = True, ring_index: RingIndex | None = None,
                       reasons_for: np.ndarray | None = None,
                       earlier: EarlierListings | None = None) -> dict[str, Any]: ...
+
+    def warm_up(self) -> None: ...
 
 
 class ScoreFeed(Protocol):
@@ -256,6 +259,21 @@ class OnlineScorer:
     @property
     def version(self) -> str:
         return str(self.model.version)
+
+    def warm_up(self, sellers: int) -> int:
+        """Make the first requests after a start or a model reload as fast as later ones:
+        load the model's compiled code, then read the stored listings of the `sellers`
+        most recently active sellers into the caches and derive their events (a cold
+        seller's first request reads and derives its whole history). The caches then
+        hold what those requests would read: scores do not change. The number warmed."""
+        self.model.warm_up()
+        if not sellers or not self.history.cache.max_rows:
+            return 0
+        recent = self.history.recent_sellers(min(sellers, self.events.max_sellers))
+        for start in range(0, len(recent), WARM_CHUNK):
+            self.events.earlier(self.history.cached_history(recent[start:start + WARM_CHUNK]),
+                                {})
+        return len(recent)
 
     @cached_property
     def currencies(self) -> frozenset[str]:

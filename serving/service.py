@@ -335,7 +335,10 @@ class Strikeout:
         assert self.ledger is not None
         ring = RingState(model, self.history, self.ledger, self.settings.ring_refresh_s)
         scorer = OnlineScorer(model, self.history, ring, ReviewFeed(self.queue, model))
-        model.warm_up()  # compiled code loaded before the freeze and the first request
+        # compiled code and the active sellers' history loaded before the freeze and the
+        # first request (a reload builds this while the previous model goes on scoring)
+        warmed = scorer.warm_up(self.settings.warm_sellers)
+        log.info("model %s: warmed the caches with %d sellers", model.version, warmed)
         # The model and its indexes are long-lived: out of the collector's sight, a full
         # collection no longer walks them while requests wait (a reload leaves the old
         # ones to reference counting, which frees all but cycles).

@@ -133,6 +133,12 @@ class ServingSettings(LedgerSettings):
         description="How often the cross-seller ring index picks up what other replicas "
         "stored and strikes recorded since (the service's own listings count at once).",
     )
+    warm_sellers: int = Field(
+        default=5000, ge=0,
+        description="Sellers, the most recently active, whose stored listings a worker "
+        "reads into its caches when it loads a model, at start and on each reload, before "
+        "the model scores: their first requests then cost what later ones do. 0: none.",
+    )
     connection_max_age_s: float = Field(
         default=5.0, ge=0,
         description="A keep-alive connection in use this long gets `Connection: close` on "

@@ -428,6 +428,41 @@ def test_a_listing_stored_meanwhile_by_another_writer_is_read_from_the_store(
     assert [row[4] for row in kept if row[0] == moment] == [3]  # its quantity, not ours
 
 
+def test_a_warmed_up_scorer_derives_no_history_for_active_sellers_and_scores_alike(
+        online: Online) -> None:
+    """A worker loading a model warms its caches with the most recently active sellers'
+    stored listings: their first requests then derive no history, and their features are
+    those a cold scorer computes."""
+    market = online.world.market
+
+    def scorer() -> OnlineScorer:
+        history = HistoryStore(online.ledger.store)  # a cache of its own
+        return OnlineScorer(online.model, history,
+                            RingState(online.model, history, online.ledger, refresh_s=0.0))
+
+    cold, warm = scorer(), scorer()
+    assert warm.warm_up(40) == 40
+    recent = warm.history.recent_sellers(40)
+    assert set(warm.events.sellers) == set(recent)
+    moment = market.listings["created_at"].max() + timedelta(days=200)
+    new = pd.concat([listing_like(market, listing_id=f"warm-{i}", seller_id=seller,
+                                  created_at=moment + timedelta(seconds=i))
+                     for i, seller in enumerate(recent[:8])], ignore_index=True)
+    derived: dict[str, list[str]] = {"cold": [], "warm": []}
+    features = {}
+    for name, which in (("cold", cold), ("warm", warm)):
+        derive = which.events.derive
+        which.events.derive = lambda listings, codes, derive=derive, name=name: (
+            derived[name].extend(listings["listing_id"].to_pylist()) or derive(listings, codes))
+        batch = which.prepare(plain_arrays(new, LISTING_COLUMNS),
+                              plain_arrays(NO_SELLERS, SELLER_COLUMNS))
+        features[name] = online.model.pipeline.transform(
+            batch.market, ring_index=which.ring.index, earlier=batch.earlier)
+    assert derived["warm"] == [] and derived["cold"]  # the cold one read the histories
+    pd.testing.assert_frame_equal(features["warm"], features["cold"])
+    assert not online.history.listings(recent[:8])["listing_id"].str.startswith("warm-").any()
+
+
 def test_a_lost_database_connection_makes_the_scorer_build_its_caches_afresh(
         online: Online) -> None:
     """What the scorer built on reads made before a connection to the database broke
