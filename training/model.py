@@ -9,6 +9,7 @@ treats the rows themselves as all the history there is.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -33,6 +34,7 @@ LISTING_COLUMNS = ("listing_id", "seller_id", "created_at", "title", "descriptio
                    "category", "price", "currency", "quantity", "ships_from", "image_count")
 SELLER_COLUMNS = ("registered_at", "country", "business_verified")
 TOP_REASONS = 3
+REASONS_MEMO_ROWS = 10_000  # rows whose reasons a loaded model remembers (~1 KB each)
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ class ListingRiskModel(PythonModel):
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("_row_predictor", None)  # LightGBM's handle: built again where it is used
+        state.pop("_reasons_memo", None)
         return state
 
     def scores(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -135,17 +138,37 @@ class ListingRiskModel(PythonModel):
         if not len(features):
             return []
         values = np.asarray(features, dtype="float64")
-        contrib = np.asarray(self.booster.predict(values, pred_contrib=True,
-                                                  num_threads=1))[:, :-1]
+        keys = [row.tobytes() for row in values]
+        known = self.reasons_memo
+        missing = [i for i, key in enumerate(keys) if key not in known]
+        if missing:
+            contrib = np.asarray(self.booster.predict(values[missing], pred_contrib=True,
+                                                      num_threads=1))[:, :-1]
+            for i, row in zip(missing, contrib, strict=True):
+                top = np.argsort(-row)[:TOP_REASONS]
+                known[keys[i]] = tuple(
+                    Reason(names[j], describe(names[j], float(values[i, j])),
+                           round(float(row[j]), 4))
+                    for j in top if row[j] > 0)
         out = []
-        for i in range(len(features)):
-            top = np.argsort(-contrib[i])[:TOP_REASONS]
-            out.append([
-                Reason(names[j], describe(names[j], float(values[i, j])),
-                       round(float(contrib[i, j]), 4))
-                for j in top if contrib[i, j] > 0
-            ])
+        for key in keys:
+            known.move_to_end(key)
+            out.append(list(known[key]))
+        while len(known) > REASONS_MEMO_ROWS:
+            known.popitem(last=False)
         return out
+
+    @property
+    def reasons_memo(self) -> OrderedDict[bytes, tuple[Reason, ...]]:
+        """The reasons of recently explained rows, by their feature values: a listing
+        scored again unchanged (its features are as of its creation, so they stay put) is
+        explained without LightGBM's contributions again, a millisecond a row. The same
+        values get the same contributions from one booster: the reasons are the same."""
+        memo, booster = self.__dict__.get("_reasons_memo", (None, None))
+        if memo is None or booster is not self.booster:
+            memo = OrderedDict()
+            self.__dict__["_reasons_memo"] = (memo, self.booster)
+        return memo
 
     def score(self, market: Marketplace, targets: np.ndarray | None = None,
               with_reasons: bool = True, ring_index: RingIndex | None = None) -> pd.DataFrame:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import lightgbm
 import mlflow
 import numpy as np
 import pandas as pd
@@ -132,6 +133,48 @@ def test_replica_far_under_reference_scores_higher_than_at_retail(
         scored = model.score(m, (m.listings["listing_id"] == listing["listing_id"]).to_numpy())
         scores[listing["listing_id"]] = float(scored["score"].iloc[0])
     assert scores["REPLICA"] > scores["RETAIL"]
+
+
+def test_reasons_of_rows_explained_before_are_remembered_and_the_same(
+        trained: TrainResult, dataset: Path) -> None:
+    """A row explained before (a listing scored again unchanged) gets the same reasons
+    without LightGBM's contributions again; a new booster forgets them; the memory is
+    bounded and stays out of the pickled model."""
+    import pickle
+
+    from training import model as model_module
+
+    model = _model(trained)
+    features = model.pipeline.transform(load_marketplace(dataset)).to_numpy()[:40]
+    fresh = model.reasons(features)
+    assert any(fresh)
+    calls = []
+    booster = model.booster
+    predict = booster.predict
+
+    def counted(values, **kwargs):
+        calls.append(len(values))
+        return predict(values, **kwargs)
+
+    booster.predict = counted
+    try:
+        again = model.reasons(np.concatenate([features[::-1], features[:1] + 1.0]))
+    finally:
+        del booster.predict
+    assert again[:40] == fresh[::-1]
+    assert calls == [1]  # only the row not seen before
+    again[0].clear()  # what a caller does to its lists leaves the memory as it was
+    assert model.reasons(features[-1:]) == fresh[-1:]
+    assert "_reasons_memo" not in pickle.loads(pickle.dumps(model)).__dict__
+    model.booster = lightgbm.Booster(model_str=booster.model_to_string())
+    assert len(model.reasons_memo) == 0  # another booster, other contributions
+    limit = model_module.REASONS_MEMO_ROWS
+    model_module.REASONS_MEMO_ROWS = 10
+    try:
+        model.reasons(features)
+        assert len(model.reasons_memo) == 10
+    finally:
+        model_module.REASONS_MEMO_ROWS = limit
 
 
 def test_renaming_a_seller_everywhere_changes_nothing(trained: TrainResult, dataset: Path) -> None:
