@@ -34,6 +34,7 @@ import shutil
 import sys
 import tempfile
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from importlib import metadata
 from typing import Annotated, Any
@@ -360,7 +361,8 @@ class Strikeout:
         self.metrics.batch_listings.observe(len(rows))
         for row in rows:
             self.metrics.scores.observe(row[1])
-            self.metrics.bands.labels(band=row[2]).inc()
+        for band, count in Counter(row[2] for row in rows).items():  # a label lookup a band
+            self.metrics.bands.labels(band=band).inc(count)
         out, start = [], 0
         for request in requests:
             out.append(rows[start:start + len(request)])

@@ -347,6 +347,18 @@ def test_metrics_count_requests_scores_bands_and_the_model_version(api: Api) -> 
         assert line in text, line
 
 
+def test_the_band_counter_counts_every_listing_scored(api: Api) -> None:
+    def counted() -> float:
+        text = api.client.get("/metrics").text
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("strikeout_listings_scored_total{"))
+
+    before = counted()
+    listings = [listing_json(api.later.iloc[i]) for i in range(2, 7)]
+    assert api.score(listings).status_code == 200
+    assert counted() == before + 5
+
+
 def test_metrics_name_no_path(api: Api) -> None:
     """Paths hold ids, and anyone can make one up: no series is labelled with one, so
     none is made per id or per made-up path (the workers' metric files grow with them)."""
