@@ -311,6 +311,8 @@ class Strikeout:
                 self._stopping.wait(BOOT_RETRY_S)
         else:
             return
+        if self.settings.wal_checkpoint_s:
+            ledger.store.checkpoint_in_background(self.settings.wal_checkpoint_s)
         self.history = HistoryStore(ledger.store)
         self.queue = ReviewQueue(ledger, self.settings)
         self.keys = KeyCache(ledger.store, self.settings.auth_cache_s)

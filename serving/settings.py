@@ -133,6 +133,12 @@ class ServingSettings(LedgerSettings):
         description="How often the cross-seller ring index picks up what other replicas "
         "stored and strikes recorded since (the service's own listings count at once).",
     )
+    wal_checkpoint_s: float = Field(
+        default=1.0, ge=0,
+        description="SQLite ledger: each worker checkpoints the write-ahead log this often in "
+        "a thread of its own, not in whichever write on the request path finds the log long "
+        "(serving/ledger/checkpoints.py). 0: SQLite's own checkpoints.",
+    )
     warm_sellers: int = Field(
         default=5000, ge=0,
         description="Sellers, the most recently active, whose stored listings a worker "

@@ -34,6 +34,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
+from serving.ledger.checkpoints import WalCheckpointer, no_autocheckpoint
 from serving.ledger.events import (
     GENESIS_HASH,
     Event,
@@ -273,12 +274,27 @@ class LedgerStore:
         self.connection_losses = 0
         for engine in {self.engine, self._unsynced_engine}:
             sa.event.listen(engine, "invalidate", self._connection_lost)
+        self.checkpointer: WalCheckpointer | None = None
         self._migrate()
+
+    def checkpoint_in_background(self, every_s: float) -> None:
+        """SQLite: checkpoint the write-ahead log every `every_s` seconds in a thread of
+        its own, not in whichever commit of this process finds it long
+        (serving/ledger/checkpoints.py). Nothing on PostgreSQL or in memory."""
+        if self._unsynced_engine is self.engine or self.checkpointer is not None:
+            return
+        for engine in (self.engine, self._unsynced_engine):
+            sa.event.listen(engine, "connect", no_autocheckpoint)
+            engine.dispose()  # the connections made from now on
+        self.checkpointer = WalCheckpointer(str(self.engine.url.database), every_s)
+        self.checkpointer.start()
 
     def _connection_lost(self, *_: Any) -> None:
         self.connection_losses += 1
 
     def close(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.engine.dispose()
         self._unsynced_engine.dispose()
 

@@ -59,6 +59,33 @@ def test_sqlite_runs_in_wal_with_full_sync(sqlite_url: str) -> None:
         store.close()
 
 
+def test_background_checkpoints_take_the_wal_copies_off_the_writers(
+        sqlite_url: str, tiny_dataset: Path) -> None:
+    """With checkpoints in the background, no commit of this store copies the log back
+    (SQLite's `wal_autocheckpoint` is off on its connections): a thread of its own does,
+    and what was written reads back whole."""
+    store = LedgerStore(sqlite_url)
+    history = HistoryStore(store)
+    try:
+        store.checkpoint_in_background(0.05)
+        assert store.checkpointer is not None
+        for engine in (store.engine, store._unsynced_engine):
+            with engine.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+        listings = load_marketplace(tiny_dataset).listings
+        for i in range(30):
+            history.add(listings=listings.assign(listing_id=listings["listing_id"] + f"-{i}"))
+        taken = store.checkpointer.checkpoints
+        deadline = time.monotonic() + 10
+        while store.checkpointer.checkpoints < taken + 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert store.checkpointer.checkpoints >= taken + 2
+        assert len(history.listings(listings["seller_id"].unique())) == 30 * len(listings)
+    finally:
+        store.close()
+    assert store.checkpointer is not None and not store.checkpointer._thread.is_alive()
+
+
 def test_ledger_writes_wait_for_the_disk_and_history_writes_do_not(ledger_url: str) -> None:
     postgres = not ledger_url.startswith("sqlite")
     # the test server does not sync by default (fast tests): these sessions do
