@@ -265,15 +265,18 @@ class OnlineScorer:
         load the model's compiled code, then read the stored listings of the `sellers`
         most recently active sellers into the caches and derive their events (a cold
         seller's first request reads and derives its whole history). The caches then
-        hold what those requests would read: scores do not change. The number warmed."""
+        hold what those requests would read: scores do not change. The caches drop the
+        least recently read first, so the most recent sellers are read last. The number of
+        those sellers the caches hold after."""
         self.model.warm_up()
         if not sellers or not self.history.cache.max_rows:
             return 0
-        recent = self.history.recent_sellers(min(sellers, self.events.max_sellers))
-        for start in range(0, len(recent), WARM_CHUNK):
-            self.events.earlier(self.history.cached_history(recent[start:start + WARM_CHUNK]),
-                                {})
-        return len(recent)
+        oldest_first = self.history.recent_sellers(min(sellers, self.events.max_sellers))[::-1]
+        for start in range(0, len(oldest_first), WARM_CHUNK):
+            chunk = oldest_first[start:start + WARM_CHUNK]
+            self.events.earlier(self.history.cached_history(chunk), {})
+        held = set(self.events.sellers)
+        return sum(seller in held for seller in oldest_first)
 
     @cached_property
     def currencies(self) -> frozenset[str]:

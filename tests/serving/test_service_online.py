@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from features.columns import plain_arrays
 from features.contract import Marketplace
+from serving import online as online_module
 from serving.batch import load_scorer
 from serving.history_store import LISTING_COLUMNS, SELLER_COLUMNS, HistoryStore, taken
 from serving.ledger.cases import review_cases_table
@@ -429,7 +430,7 @@ def test_a_listing_stored_meanwhile_by_another_writer_is_read_from_the_store(
 
 
 def test_a_warmed_up_scorer_derives_no_history_for_active_sellers_and_scores_alike(
-        online: Online) -> None:
+        online: Online, monkeypatch: pytest.MonkeyPatch) -> None:
     """A worker loading a model warms its caches with the most recently active sellers'
     stored listings: their first requests then derive no history, and their features are
     those a cold scorer computes."""
@@ -444,6 +445,16 @@ def test_a_warmed_up_scorer_derives_no_history_for_active_sellers_and_scores_ali
     assert warm.warm_up(40) == 40
     recent = warm.history.recent_sellers(40)
     assert set(warm.events.sellers) == set(recent)
+    small = HistoryStore(online.ledger.store, cache_rows=300)  # fewer rows than the 40 hold
+    rows = online.history.listings(recent, with_text=False)["seller_id"].value_counts()
+    assert rows[recent].sum() > 300
+    kept = OnlineScorer(online.model, small,
+                        RingState(online.model, small, online.ledger, refresh_s=0.0))
+    monkeypatch.setattr(online_module, "WARM_CHUNK", 5)  # read a few sellers at a time
+    held = kept.warm_up(40)
+    most_recent = [s for s in recent if s in set(kept.events.sellers)]
+    assert 0 < held == len(most_recent) < 40
+    assert most_recent == recent[:held]  # the most recently active are the ones kept
     moment = market.listings["created_at"].max() + timedelta(days=200)
     new = pd.concat([listing_like(market, listing_id=f"warm-{i}", seller_id=seller,
                                   created_at=moment + timedelta(seconds=i))
