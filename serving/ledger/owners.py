@@ -6,11 +6,14 @@ against a seller who does not own the listing, or a listing taken down in anothe
 seller's name:
 
 1. the listing systems' own record (the history store: listings scored or imported);
-2. else the seller of the listing's first scored review case;
-3. else the seller named by the listing's first complaint not rejected.
+2. else the seller in whose name the ledger took the listing down (takedowns are final);
+3. else the seller of the listing's first scored review case;
+4. else the seller named by the listing's first complaint not rejected.
 
 A rejected complaint names no one: one brand's mistaken complaint must not keep every
-other brand from complaining about the listing under its right seller.
+other brand from complaining about the listing under its right seller. But a listing
+taken down as a frozen seller's (a decided complaint does that, rejected too) stays
+that seller's.
 
 `confirmed_seller` reads the first, which is the marketplace's word: a frozen seller's
 listing is taken down on a complaint only when the listing systems said it is that
@@ -31,6 +34,10 @@ from serving.ledger.store import complaints_table
 
 _CONFIRMED = sa.select(history_listings.c.seller_id).where(
     history_listings.c.listing_id == sa.bindparam("listing"))
+# the takedowns projection's table, by name (serving/ledger/takedowns.py imports this module)
+_TAKEDOWNS = sa.table("ledger_takedowns", sa.column("listing_id"), sa.column("seller_id"))
+_TAKEN_DOWN_AS = sa.select(_TAKEDOWNS.c.seller_id).where(
+    _TAKEDOWNS.c.listing_id == sa.bindparam("listing"))
 _FIRST_SCORED_CASE = (sa.select(review_cases_table.c.seller_id)
                       .where(review_cases_table.c.listing_id == sa.bindparam("listing"),
                              review_cases_table.c.scored.is_(True))
@@ -47,10 +54,10 @@ def confirmed_seller(conn: Connection, listing_id: str) -> str | None:
 
 
 def named_seller(conn: Connection, listing_id: str) -> str | None:
-    """The seller the listing's first scored review case, else its first complaint not
-    rejected, named: the listing's seller where the listing systems have not given one
-    (`confirmed_seller`)."""
-    for query in (_FIRST_SCORED_CASE, _FIRST_STANDING_COMPLAINT):
+    """The seller the listing was taken down as, else the one its first scored review
+    case, else its first complaint not rejected, named: the listing's seller where the
+    listing systems have not given one (`confirmed_seller`)."""
+    for query in (_TAKEN_DOWN_AS, _FIRST_SCORED_CASE, _FIRST_STANDING_COMPLAINT):
         seller = conn.execute(query, {"listing": listing_id}).scalar()
         if seller is not None:
             return str(seller)

@@ -53,20 +53,22 @@ class StrikeModel:
         self.filed: dict[str, list[tuple[str, str]]] = defaultdict(list)  # (complaint, seller)
         self.rejected: set[str] = set()
         self.decided: dict[str, set[str]] = defaultdict(set)  # listings a reviewer has seen
-        self.down: set[str] = set()  # listings taken down (a listing id is one listing)
+        self.down: dict[str, str] = {}  # listing taken down -> the seller it went down as
 
     def file(self, complaint_id: str, seller: str, listing: str) -> None:
         self.filed[listing].append((complaint_id, seller))
 
     def owner(self, listing: str) -> str | None:
-        """A listing's seller: the one its first complaint not rejected names."""
-        return next((seller for complaint_id, seller in self.filed[listing]
-                     if complaint_id not in self.rejected), None)
+        """A listing's seller: the one it was taken down as, else the one its first
+        complaint not rejected names."""
+        return self.down.get(listing) or next(
+            (seller for complaint_id, seller in self.filed[listing]
+             if complaint_id not in self.rejected), None)
 
     def decide(self, seller: str, listing: str) -> None:
         self.decided[seller].add(listing)
         if self.frozen[seller]:  # seen under a frozen seller: down, as a freeze takes it
-            self.down.add(listing)
+            self.down.setdefault(listing, seller)
 
     def uphold(self, seller: str, listing: str, brand: str) -> None:
         if (listing, brand) in self.struck[seller]:
@@ -79,7 +81,8 @@ class StrikeModel:
         if len(in_scope) >= STRIKES_TO_FREEZE:
             self.frozen[seller] = True
             self.freezes[seller] += 1
-            self.down |= self.decided[seller]
+            for seen in self.decided[seller]:
+                self.down.setdefault(seen, seller)
             event("a seller was frozen")
 
     def lift(self, seller: str) -> None:
@@ -200,7 +203,7 @@ class LedgerMachine(RuleBasedStateMachine):
         assert self.ledger.frozen_sellers(SELLERS) == {
             s for s in SELLERS if self.model.frozen[s]}
         downs = [t.listing_id for t in self.ledger.takedowns(limit=1000)]
-        assert len(downs) == len(set(downs)) and set(downs) == self.model.down
+        assert len(downs) == len(set(downs)) and set(downs) == set(self.model.down)
 
 
 class AllBrandsMachine(LedgerMachine):

@@ -215,6 +215,21 @@ def test_a_rejected_complaint_no_longer_says_whose_listing_it_is(ledger: Ledger)
     assert ledger.verify().ok
 
 
+def test_a_listing_taken_down_as_a_frozen_sellers_stays_that_sellers(ledger: Ledger) -> None:
+    """A complaint decided while its seller is frozen takes the listing down in that
+    seller's name, rejected too: no brand may then have it struck as another seller's."""
+    for listing in ("L61", "L62", "L63"):
+        uphold(ledger, listing)  # S1 frozen
+    rejected = ledger.file_complaint(ComplaintFiling("L71", "S1", "Arvedo"), actor="brand:Arvedo")
+    ledger.decide(rejected.complaint.complaint_id, "rejected", actor="reviewer")
+    assert [(t.listing_id, t.seller_id) for t in ledger.takedowns()
+            if t.listing_id == "L71"] == [("L71", "S1")]
+    with pytest.raises(ListingOfAnotherSeller):
+        ledger.file_complaint(ComplaintFiling("L71", "S2", "Kathea"), actor="brand:Kathea")
+    assert not ledger.seller("S2").strikes
+    assert ledger.verify().ok
+
+
 def test_a_complaint_filed_before_the_listing_was_known_cannot_strike_another_seller(
         ledger: Ledger, history: HistoryStore, ledger_url: str) -> None:
     early = ledger.file_complaint(ComplaintFiling("L60", "S1", "Kathea"), actor="brand:Kathea")
