@@ -64,15 +64,17 @@ def create_key(store: LedgerStore, role: str, brand: str | None = None) -> Issue
     if role == "brand":
         if not brand or not brand.strip():
             raise ValueError("a brand key needs --brand NAME: the brand it files for")
-        check_brand(brand)
+        check_text(brand, "brand", MAX_ID_CHARS)
     elif brand is not None:
         raise ValueError(f"only brand keys belong to a brand; a {role} key takes no brand")
     principal = Principal(key_id=secrets.token_hex(6), role=role, brand=brand)  # type: ignore[arg-type]
     key = KEY_PREFIX + secrets.token_urlsafe(32)
 
     def work(tx: WriteTx) -> None:
-        if brand is not None:
-            check_not_a_variant(brand, known_brands(tx.conn))
+        known = known_brands(tx.conn) if brand is not None else set()
+        if brand is not None and brand not in known:  # a brand the ledger holds is as it is
+            check_brand(brand)
+            check_not_a_variant(brand, known)
         tx.conn.execute(api_keys_table.insert().values(
             key_id=principal.key_id, key_hash=key_hash(key), role=role, brand=brand,
             created_at=datetime.now(UTC)))
@@ -82,9 +84,8 @@ def create_key(store: LedgerStore, role: str, brand: str | None = None) -> Issue
 
 
 def check_brand(brand: str) -> None:
-    """Refuse a brand name that would not match the brand's complaints, or would print as
-    something else: brands are matched exactly, character for character."""
-    check_text(brand, "brand", MAX_ID_CHARS)
+    """Refuse a new brand name that would not match the brand's complaints, or would print
+    as something else: brands are matched exactly, character for character."""
     if brand != brand.strip():
         raise ValueError(f"brand {brand!r} starts or ends with spaces; brands are matched "
                          "exactly, so give it without them")

@@ -86,6 +86,16 @@ def test_a_brand_differing_from_a_known_one_only_in_case_or_spacing_gets_no_key(
     assert len(list_keys(ledger.store)) == 3
 
 
+def test_a_brand_the_ledger_holds_gets_a_key_as_it_is_spelt_there(ledger: Ledger) -> None:
+    """Complaints imported with an odd spelling ('Nike ' or a decomposed 'Café') keep
+    it: a key for exactly that brand is what matches them."""
+    for odd in ("Nike ", "Cafe\u0301"):
+        ledger.file_complaint(ComplaintFiling("L1", "S1", odd, "fake"), actor="importer")
+        assert create_key(ledger.store, "brand", odd).principal.brand == odd
+    with pytest.raises(ValueError, match="give --brand 'Nike '"):
+        create_key(ledger.store, "brand", "Nike")
+
+
 def test_listed_text_prints_on_one_line_as_itself() -> None:
     assert printable("Nike") == "Nike"
     assert printable("Caf\u00e9 \u5c71") == "Caf\u00e9 \u5c71"
