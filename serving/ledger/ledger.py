@@ -633,11 +633,13 @@ def _import_plan(complaints: pd.DataFrame, known: dict[str, ComplaintRecord],
     future.
     """
     confirmed, named = held
+    named = dict(named)  # and the sellers this import's own complaints name, first filed first
     actions: list[_ImportAction] = []
     conflicts: list[str] = []
     unchanged = 0
     horizon = now() + FUTURE_TOLERANCE  # clocks differ a little, not by days
-    for row in complaints.itertuples(index=False):
+    in_filing_order = complaints.sort_values(["filed_at", "complaint_id"], kind="stable")
+    for row in in_filing_order.itertuples(index=False):
         try:
             check_text(row.complaint_id, "complaint_id", MAX_ID_CHARS)
             filing = ComplaintFiling(row.listing_id, row.seller_id, row.brand)
@@ -684,6 +686,8 @@ def _import_plan(complaints: pd.DataFrame, known: dict[str, ComplaintRecord],
             continue
         if old is None:
             actions.append(_ImportAction(filed_at, 0, row.complaint_id, filing))
+            if decision != "rejected" and row.listing_id not in owners:
+                named.setdefault(row.listing_id, row.seller_id)
         if decision is not None and (old is None or old.status == "pending"):
             actions.append(_ImportAction(_timestamp(row.resolved_at), 1, row.complaint_id,
                                          filing, decision))

@@ -230,6 +230,25 @@ def test_a_new_complaint_must_name_the_seller_the_ledger_named(ledger: Ledger,
     assert count_events(ledger) == 1
 
 
+def test_two_complaints_of_one_import_cannot_name_two_sellers_for_one_listing(
+        ledger: Ledger, tmp_path: Path) -> None:
+    """L9 is in no listing system: within one dataset too, the first complaint not
+    rejected names its seller, and a later one naming another is refused, as the API
+    would refuse it; a rejected one names no one."""
+    complaints = pd.concat([
+        COMPLAINTS,
+        complaint_row("C10", "L9", "S1", "Arvedo", "2026-03-11T00:00:00Z"),
+        complaint_row("C11", "L9", "S2", "Kathea", "2026-03-12T00:00:00Z"),
+        complaint_row("C12", "L10", "S2", "Kathea", "2026-03-11T00:00:00Z", "rejected",
+                      "2026-03-11T12:00:00Z"),
+        complaint_row("C13", "L10", "S1", "Arvedo", "2026-03-12T00:00:00Z")])
+    with pytest.raises(ImportConflict, match=r"1 complaint\(s\)") as err:
+        ledger.import_history(dataset(tmp_path / "d", complaints))
+    assert "complaint C11 names seller 'S2', but the ledger holds listing 'L9' as a listing " \
+           "of seller 'S1'" in str(err.value)
+    assert count_events(ledger) == 0
+
+
 def test_a_listing_given_to_another_seller_while_the_import_runs_stops_it(
         ledger: Ledger, tmp_path: Path) -> None:
     """The plan is checked before anything is written; its writes check again, in their
