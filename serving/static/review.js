@@ -340,7 +340,7 @@
       saved += 1;
       await rereadCard(id);
     }
-    if (saved) forgetNote(pressedOn);
+    if (saved === ids.length) forgetNote(pressedOn);  // kept to try again if any failed
     say(outcomes.join(" · "), failed);
     // Moving on is for a reviewer still looking at the case decided, not one who moved.
     if (currentId() === pressedOn && !isOpen(pressedOn)) showNextOpen();

@@ -623,3 +623,27 @@ def test_a_note_goes_with_the_case_it_was_typed_on(
         expect(page.locator("#note")).to_have_value("")
     assert case_via_api(base, key, cases["watch"])["note"] is None
     assert case_via_api(base, key, cases["bag"])["note"] == "invoice checked: fake"
+
+
+def test_a_note_stays_when_a_decision_it_went_with_was_not_saved(
+        chromium_path: Path, served: Served) -> None:
+    """A bulk decision takes the note typed on the case on screen; if one of its cases
+    is not saved, the note stays there for the second try."""
+    base, (key, _), cases, _ = served
+    with review_page(chromium_path) as page:
+        sign_in(page, base, key)
+        now_showing(page, cases["bag"])
+        page.keyboard.press("x")
+        page.keyboard.press("j")
+        on_screen = current(page)
+        page.keyboard.press("x")
+        page.keyboard.press("/")
+        page.keyboard.type("seller sent an invoice")
+        page.keyboard.press("Escape")
+        page.route(f"**/cases/{on_screen}/decision", fail_with(503, "the ledger is busy"))
+        page.keyboard.press("n")
+        expect(page.locator("#message")).to_contain_text(f"{on_screen}: not saved")
+        decided(page, cases["bag"])
+        decided(page, on_screen, "open")
+        expect(page.locator("#note")).to_have_value("seller sent an invoice")
+    assert case_via_api(base, key, cases["bag"])["note"] == "seller sent an invoice"
