@@ -173,7 +173,8 @@
 
   function refill() {
     scheduleRefill(REFILL_S);
-    if (!document.hidden && !holdsCases()) enqueue(claim);
+    // asked again when its turn comes: a claim queued behind a slow one may find work
+    if (!document.hidden && !holdsCases()) enqueue(() => (holdsCases() ? false : claim()));
   }
 
   // The `r` key: new work now if none is held; the numbers at the top, in any case.
@@ -198,8 +199,10 @@
 
   // The batch list's line for a case: its status, the words shown, and why (said again if
   // the reviewer tries to decide it).
+  // (a case no longer listed, after a new batch replaced the list, has no line to mark)
   function mark(id, status, words, why = "") {
     const li = item(id);
+    if (!li) return;
     li.dataset.status = status;
     li.dataset.why = why;
     li.querySelector(".item-state").textContent = words;
@@ -307,6 +310,7 @@
   function markSaving(id, saving) {
     if (saving) state.saving.add(id); else state.saving.delete(id);
     const li = item(id);
+    if (!li) return;
     li.classList.toggle("saving", saving);
     li.querySelector(".item-state").textContent = saving ? "saving…" : "";
   }
@@ -397,6 +401,7 @@
       return null;
     }
     const old = card(id);
+    if (!old) return fresh.dataset.status;  // a new batch replaced the list meanwhile
     fresh.hidden = old.hidden;
     old.replaceWith(fresh);
     return fresh.dataset.status;
