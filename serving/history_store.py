@@ -671,7 +671,16 @@ def _processors(dialect: sa.Dialect, lookup: Lookup, types: tuple[Any, ...]
 
 _ROW_ID = 1 + HISTORY_COLUMNS.index("listing_id")  # in `_SELLER_ROWS` rows, after seq
 _INTEGERS = ("created_at", "quantity", "image_count")
-_TEXTS = tuple(name for name in HISTORY_COLUMNS if name not in (*_INTEGERS, "price"))
+_NOT_TEXT = frozenset({*_STORED, "price", "quantity", "image_count", "business_verified"})
+
+
+def text_columns(names: Sequence[str]) -> tuple[str, ...]:
+    """Which of the contract's columns `names` hold text (the others: moments, numbers,
+    flags)."""
+    return tuple(name for name in names if name not in _NOT_TEXT)
+
+
+_TEXTS = text_columns(HISTORY_COLUMNS)
 
 
 def _by_seller(rows: list[Sequence[Any]]) -> dict[str, list[Sequence[Any]]]:
@@ -744,8 +753,7 @@ def _arrays(rows: Sequence[Sequence[Any]], names: Sequence[str],
                       strict=True))
     data: dict[str, Any] = {}
     wanted = columns or names
-    text_names = [n for n in wanted if n not in (*_STORED, "price", "quantity", "image_count",
-                                                  "business_verified")]
+    text_names = text_columns(wanted)
     texts = dict(zip(text_names, text_arrays([values.get(n, [""] * len(rows))
                                               for n in text_names]), strict=True))
     for name in wanted:

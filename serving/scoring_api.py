@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from features.columns import Arrays
-from serving.history_store import epoch_ns, text_arrays
+from serving.history_store import epoch_ns, text_arrays, text_columns
 
 MAX_ID_CHARS = 200
 MAX_TITLE_CHARS = 1_000
@@ -251,8 +251,7 @@ def listing_arrays(listings: Sequence[ListingIn]) -> tuple[Arrays, Arrays]:
     return data, sellers
 
 
-_LISTING_TEXTS = tuple(name for name in LISTING_COLUMNS
-                       if name not in ("created_at", "price", "quantity", "image_count"))
+_LISTING_TEXTS = text_columns(LISTING_COLUMNS)
 
 
 # listing_id, score, band, reasons, model_version, seller_frozen

@@ -776,14 +776,17 @@ def _chain_problem(event: RecordedEvent, expected_seq: int, prev_hash: str) -> s
 def _check_owner(conn: Connection, row: sa.Row, decision: Decision) -> None:
     """Refuse to uphold a complaint whose listing the listing systems give as another
     seller's: it was filed before they did, and its strike would fall on the wrong seller."""
-    if decision != "upheld":
-        return
-    owner = confirmed_seller(conn, row.listing_id)
-    if owner is not None and owner != row.seller_id:
+    if decision == "upheld" and _given_to_another(conn, row.listing_id, row.seller_id):
         raise ListingOfAnotherSeller(
             f"complaint {row.complaint_id} names seller {row.seller_id!r}, but the listing "
             f"systems give listing {row.listing_id!r} as another seller's: it cannot be "
             f"upheld; reject it, and the brand may file again against the right seller")
+
+
+def _given_to_another(conn: Connection, listing_id: str, seller_id: str) -> str | None:
+    """The seller the listing systems give the listing to, if another than `seller_id`."""
+    owner = confirmed_seller(conn, listing_id)
+    return owner if owner is not None and owner != seller_id else None
 
 
 def _check_import_owner(conn: Connection, complaint_id: str, filing: ComplaintFiling,
@@ -792,8 +795,8 @@ def _check_import_owner(conn: Connection, complaint_id: str, filing: ComplaintFi
     they may have given the listing as another seller's since the plan was made."""
     if decision not in (None, "upheld"):
         return
-    owner = confirmed_seller(conn, filing.listing_id)
-    if owner is not None and owner != filing.seller_id:
+    owner = _given_to_another(conn, filing.listing_id, filing.seller_id)
+    if owner is not None:
         raise ImportConflict(
             f"complaint {complaint_id} names seller {filing.seller_id!r}, but the listing "
             f"systems gave listing {filing.listing_id!r} as a listing of seller {owner!r} "
