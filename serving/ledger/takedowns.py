@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 from serving.history_store import listings_table as history_listings
 from serving.ledger.cases import review_cases_table
 from serving.ledger.events import Event, EventType, RecordedEvent
-from serving.ledger.owners import confirmed_elsewhere
+from serving.ledger.owners import confirmed_sellers, named_seller
 from serving.ledger.store import (
     UtcDateTime,
     WriteTx,
@@ -128,7 +128,11 @@ def take_down_seller(tx: WriteTx, freeze: RecordedEvent) -> int:
         cases.seller_id == seller_id, cases.scored.is_(True))).scalars())
     reviewed = set(tx.conn.execute(sa.select(complaints.listing_id).where(
         complaints.seller_id == seller_id, complaints.status != "pending")).scalars())
-    known.update(reviewed - confirmed_elsewhere(tx.conn, reviewed, seller_id))
+    confirmed = confirmed_sellers(tx.conn, reviewed)
+    # not a listing the ledger gives another seller: the listing systems did, or (this
+    # seller's complaint rejected) a later complaint named another
+    known.update(listing for listing in reviewed if confirmed.get(listing) == seller_id or (
+        listing not in confirmed and named_seller(tx.conn, listing) in (None, seller_id)))
     down = set(tx.conn.execute(sa.select(takedowns_table.c.listing_id).where(
         takedowns_table.c.seller_id == seller_id)).scalars())
     reason = f"seller {seller_id} frozen: {freeze.reason}"

@@ -82,7 +82,8 @@ class StrikeModel:
             self.frozen[seller] = True
             self.freezes[seller] += 1
             for seen in self.decided[seller]:
-                self.down.setdefault(seen, seller)
+                if self.owner(seen) in (None, seller):  # not one the ledger gives another
+                    self.down.setdefault(seen, seller)
             event("a seller was frozen")
 
     def lift(self, seller: str) -> None:

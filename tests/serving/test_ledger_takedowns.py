@@ -230,6 +230,23 @@ def test_a_listing_taken_down_as_a_frozen_sellers_stays_that_sellers(ledger: Led
     assert ledger.verify().ok
 
 
+def test_a_freeze_leaves_a_listing_a_later_complaint_gave_another_seller(
+        ledger: Ledger) -> None:
+    """S1's complaint about L81 was rejected, and another brand then named S2 as its
+    seller: when S1 is frozen, L81 is not taken down as S1's."""
+    rejected = ledger.file_complaint(ComplaintFiling("L81", "S1", "Arvedo"), actor="brand:Arvedo")
+    ledger.decide(rejected.complaint.complaint_id, "rejected", actor="reviewer")
+    ledger.file_complaint(ComplaintFiling("L81", "S2", "Kathea"), actor="brand:Kathea")
+    mine = ledger.file_complaint(ComplaintFiling("L82", "S1", "Arvedo"), actor="brand:Arvedo")
+    ledger.decide(mine.complaint.complaint_id, "rejected", actor="reviewer")
+    for listing in ("L83", "L84", "L85"):
+        uphold(ledger, listing)  # S1 frozen
+    down = {t.listing_id: t.seller_id for t in ledger.takedowns()}
+    assert "L81" not in down
+    assert down["L82"] == "S1"  # its own rejected complaint's listing: seen under S1
+    assert ledger.verify().ok
+
+
 def test_a_complaint_filed_before_the_listing_was_known_cannot_strike_another_seller(
         ledger: Ledger, history: HistoryStore, ledger_url: str) -> None:
     early = ledger.file_complaint(ComplaintFiling("L60", "S1", "Kathea"), actor="brand:Kathea")
