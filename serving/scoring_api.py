@@ -229,23 +229,20 @@ def listing_arrays(listings: Sequence[ListingIn]) -> tuple[Arrays, Arrays]:
         if x.has_seller:
             first.setdefault(x.seller_id, x)
     given = list(first.values())
-    texts = text_arrays([[getattr(x, name) for x in listings] for name in _LISTING_TEXTS]
-                          + [[x.seller_id for x in given], [x.country for x in given]])
-    data: dict[str, Any] = {}
-    for name in LISTING_COLUMNS:
-        if name == "created_at":
-            data[name] = np.array([epoch_ns(x.created_at) for x in listings], dtype=np.int64)
-        elif name == "price":
-            data[name] = np.array([x.price for x in listings], dtype=np.float64)
-        elif name in ("quantity", "image_count"):
-            data[name] = np.array([getattr(x, name) for x in listings], dtype=np.int64)
-        else:
-            data[name] = texts[_LISTING_TEXTS.index(name)]
+    *texts, seller_ids, countries = text_arrays(
+        [[getattr(x, name) for x in listings] for name in _LISTING_TEXTS]
+        + [[x.seller_id for x in given], [x.country for x in given]])
+    data: dict[str, Any] = dict(zip(_LISTING_TEXTS, texts, strict=True))
+    data["created_at"] = np.array([epoch_ns(x.created_at) for x in listings], dtype=np.int64)
+    data["price"] = np.array([x.price for x in listings], dtype=np.float64)
+    for name in ("quantity", "image_count"):
+        data[name] = np.array([getattr(x, name) for x in listings], dtype=np.int64)
+    data = {name: data[name] for name in LISTING_COLUMNS}
     sellers = {
-        "seller_id": texts[-2],
+        "seller_id": seller_ids,
         "registered_at": np.array([epoch_ns(x.registered_at) for x in given],  # type: ignore[arg-type]
                                   dtype=np.int64),
-        "country": texts[-1],
+        "country": countries,
         "business_verified": np.array([bool(x.business_verified) for x in given], dtype=bool),
     }
     return data, sellers

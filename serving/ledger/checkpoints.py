@@ -45,7 +45,7 @@ class WalCheckpointer:
             self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(self.path, isolation_level=None)  # this thread's own
         try:
             while not self._stop.wait(self.every_s):
                 try:

@@ -181,6 +181,13 @@ def fail_with(status: int, detail: str) -> Callable[[Route], None]:
                                        body=f'{{"detail": "{detail}"}}')
 
 
+def type_note(page: Page, text: str) -> None:
+    """Type a note for the case on screen, as a reviewer does: `/`, the text, Escape."""
+    page.keyboard.press("/")
+    page.keyboard.type(text)
+    page.keyboard.press("Escape")
+
+
 def case_via_api(base: str, key: str, case_id: str) -> dict[str, object]:
     response = httpx.get(f"{base}/cases/{case_id}", headers={"Authorization": f"Bearer {key}"},
                          timeout=10)
@@ -243,9 +250,7 @@ def test_a_reviewer_clears_the_queue_with_the_keyboard(
             page.keyboard.press("j")
             page.keyboard.press("x")
             expect(page.locator("#batch li.selected")).to_have_count(2)
-            page.keyboard.press("/")
-            page.keyboard.type("both: replica listings")
-            page.keyboard.press("Escape")
+            type_note(page, "both: replica listings")
             page.keyboard.press("c")
             # the batch is done, so the page claims again at once: the outcome message stays
             expect(page.locator("#message")).to_contain_text(
@@ -607,9 +612,7 @@ def test_a_note_goes_with_the_case_it_was_typed_on(
     with review_page(chromium_path) as page:
         sign_in(page, base, key)
         now_showing(page, cases["bag"])
-        page.keyboard.press("/")
-        page.keyboard.type("invoice checked: fake")
-        page.keyboard.press("Escape")
+        type_note(page, "invoice checked: fake")
         page.keyboard.press("j")
         expect(page.locator("#note")).to_have_value("")
         page.keyboard.press("n")
@@ -637,9 +640,7 @@ def test_a_note_stays_when_a_decision_it_went_with_was_not_saved(
         page.keyboard.press("j")
         on_screen = current(page)
         page.keyboard.press("x")
-        page.keyboard.press("/")
-        page.keyboard.type("seller sent an invoice")
-        page.keyboard.press("Escape")
+        type_note(page, "seller sent an invoice")
         page.route(f"**/cases/{on_screen}/decision", fail_with(503, "the ledger is busy"))
         page.keyboard.press("n")
         expect(page.locator("#message")).to_contain_text(f"{on_screen}: not saved")
