@@ -450,7 +450,7 @@ def test_a_warmed_up_scorer_derives_no_history_for_active_sellers_and_scores_ali
     assert rows[recent].sum() > 300
     kept = OnlineScorer(online.model, small,
                         RingState(online.model, small, online.ledger, refresh_s=0.0))
-    monkeypatch.setattr(online_module, "WARM_CHUNK", 5)  # read a few sellers at a time
+    monkeypatch.setattr(online_module, "WARM_CHUNK", 1)  # a seller at a time: an exact order
     held = kept.warm_up(40)
     most_recent = [s for s in recent if s in set(kept.events.sellers)]
     assert 0 < held == len(most_recent) < 40
