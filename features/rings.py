@@ -328,12 +328,18 @@ class TaintIndex:
         return self if self.recent is None else replace(self, recent=None)._merged(self.recent)
 
     def for_lookup(self, hashes: np.ndarray) -> TaintIndex:
-        """A one-layer index that answers for these shingles as this one does: the whole
-        index with one layer, else the taints both layers hold for `hashes`, reduced."""
+        """A one-layer index that answers for these shingles as this one does: either layer
+        when the other holds none of `hashes`, else the taints both hold for them, reduced."""
         if self.recent is None:
             return self
         hashes = np.unique(hashes)  # a batch's texts repeat shingles
-        return self._reduced(self._taints_of(hashes), self.recent._taints_of(hashes))
+        recent = self.recent._taints_of(hashes)
+        if not len(recent[0]):  # most listings: only the large layer can answer
+            return replace(self, recent=None)
+        large = self._taints_of(hashes)
+        if not len(large[0]):
+            return self.recent
+        return self._reduced(large, recent)
 
     def _positions(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Where `hashes` are or would go in `shingles`, and which are there."""
