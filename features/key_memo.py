@@ -63,3 +63,16 @@ class KeyMemo:
             return {name: np.zeros(0, np.float64) for name in self.names}
         table = np.array([rows[key] for key in keys], np.float64)
         return {name: table[:, j] for j, name in enumerate(self.names)}
+
+    def remember(self, keys: Sequence[str],
+                 compute: Callable[[Sequence[str]], dict[str, np.ndarray]]) -> int:
+        """Compute and keep the rows of `keys` not remembered yet, ahead of the calls that
+        will read them (a service warming up), in calls of `MEMO_CALL_KEYS` keys at most.
+        Keys past the room left are skipped: the first ones count most. The keys held after.
+        """
+        rows = self._rows
+        missing = [key for key in dict.fromkeys(keys) if key not in rows]
+        missing = missing[:max(self.max_keys - len(rows), 0)]
+        for start in range(0, len(missing), MEMO_CALL_KEYS):
+            self.table(missing[start:start + MEMO_CALL_KEYS], compute)
+        return len(self._rows)

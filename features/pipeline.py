@@ -9,7 +9,7 @@ Seller history and rings are computed as of each target's own `created_at`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -170,6 +170,11 @@ class FeaturePipeline:
         warm_up_rings()
         warm_up_text_model()
         warm_up_normalize()
+
+    def remember_texts(self, titles: Sequence[str], descriptions: Sequence[str]) -> None:
+        """Compute the text family's per-text values of these titles and descriptions now,
+        so that listings repeating them cost a lookup (`TextFeatures.remember`)."""
+        self.text_.remember(titles, descriptions)
 
     def ring_index(self, market: Marketplace) -> RingIndex:
         return self.rings_.build_index(market.listings, market.sellers, market.complaints)

@@ -367,6 +367,17 @@ class TextFeatures(TransformerMixin, BaseEstimator):
             descriptions, description_memo.table(descriptions.keys, self._description_table),
             KeyedColumn.of(frame.texts("brand")))
 
+    def remember(self, titles: Sequence[str], descriptions: Sequence[str]) -> None:
+        """Fill the per-key memos with these texts' values now, so that listings holding
+        them later cost a lookup (a service warming up: the memos belong to this fitted
+        model, so a newly loaded one starts empty). The first texts count most when the
+        memos run out of room. Values are the same as computed on demand."""
+        check_is_fitted(self, "ngram_scorers_")
+        title_memo, description_memo = self._memos()
+        title_memo.remember(KeyedColumn.of(_as_strings(titles)).keys, self._title_table)
+        description_memo.remember(KeyedColumn.of(_as_strings(descriptions)).keys,
+                                  self._description_table)
+
     def __getstate__(self) -> dict[str, object]:
         state = dict(super().__getstate__())  # a copy: object's is the live __dict__
         state.pop("_memo", None)  # remembered texts: rebuilt on use, not the model

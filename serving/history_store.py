@@ -266,6 +266,14 @@ class HistoryStore:
             found = dict.fromkeys(conn.execute(query).scalars())
         return list(found)[:limit]
 
+    def recent_texts(self, limit: int) -> tuple[list[str], list[str]]:
+        """Titles and descriptions of the latest `limit` stored listings, newest first."""
+        query = (sa.select(listings_table.c.title, listings_table.c.description)
+                 .order_by(listings_table.c.seq.desc()).limit(limit))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [row.title for row in rows], [row.description for row in rows]
+
     def cached_history(self, seller_ids: Sequence[str]) -> dict[str, CachedSeller]:
         """The sellers' stored listings, read through the cache (as `snapshot` reads them)."""
         with self.store.read() as conn:

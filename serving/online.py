@@ -45,6 +45,7 @@ from serving.seller_events import SellerEventsCache
 RESULT_COLUMNS = ("listing_id", "score", "band", "reasons", "model_version", "seller_frozen")
 UNREAD = pd.DataFrame()  # a table `FeaturePipeline.listing_events` does not read
 WARM_CHUNK = 500  # sellers read and derived together by `OnlineScorer.warm_up`
+WARM_TEXTS = 20_000  # latest stored listings whose texts `OnlineScorer.warm_up` reads first
 REREAD_ROWS = 1_000  # listing rows re-read behind the last seen one: PostgreSQL may commit
 # a lower sequence number after a higher one; re-adding rows to the index changes nothing.
 # SQLite commits one writer at a time, in sequence order, so there nothing is re-read.
@@ -262,14 +263,19 @@ class OnlineScorer:
 
     def warm_up(self, sellers: int) -> int:
         """Make the first requests after a start or a model reload as fast as later ones:
-        load the model's compiled code, then read the stored listings of the `sellers`
-        most recently active sellers into the caches and derive their events (a cold
-        seller's first request reads and derives its whole history). The caches then
-        hold what those requests would read: scores do not change. The caches drop the
-        least recently read first, so the most recent sellers are read last. The number of
-        those sellers the caches hold after."""
+        load the model's compiled code; compute the text values of the latest stored
+        listings' titles and descriptions (marketplace texts repeat: a new listing's often
+        has been seen); then read the stored listings of the `sellers` most recently
+        active sellers into the caches and derive their events (a cold seller's first
+        request reads and derives its whole history). The caches then hold what those
+        requests would read: scores do not change. The caches drop the least recently
+        read first, so the most recent sellers are read last. `sellers` 0 warms nothing
+        but the compiled code. The number of those sellers the caches hold after."""
         self.model.warm_up()
-        if not sellers or not self.history.cache.max_rows:
+        if not sellers:
+            return 0
+        self.model.pipeline.remember_texts(*self.history.recent_texts(WARM_TEXTS))
+        if not self.history.cache.max_rows:
             return 0
         oldest_first = self.history.recent_sellers(min(sellers, self.events.max_sellers))[::-1]
         for start in range(0, len(oldest_first), WARM_CHUNK):

@@ -58,3 +58,19 @@ def test_a_call_of_many_keys_neither_reads_nor_grows_the_memo(
     table = memo.table(["a", "bb", "ccc"], compute)
     assert compute.asked == ["a", "bb", "a", "bb", "ccc"] and len(memo) == 2
     np.testing.assert_array_equal(table["length"], [1, 2, 3])
+
+
+def test_keys_remembered_ahead_are_computed_once_in_bounded_calls_while_there_is_room(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(key_memo, "MEMO_CALL_KEYS", 2)
+    compute = Counted()
+    calls: list[int] = []
+    memo = KeyMemo(("length", "vowels"), max_keys=4)
+    memo.table(["a"], compute)
+    held = memo.remember(["bb", "a", "ccc", "bb", "dddd", "eeeee"], lambda keys: (
+        calls.append(len(keys)) or compute(keys)))
+    assert held == 4 and calls == [2, 1]  # "eeeee" finds no room; "a" was known
+    assert compute.asked == ["a", "bb", "ccc", "dddd"]
+    table = memo.table(["dddd", "bb"], compute)
+    assert compute.asked == ["a", "bb", "ccc", "dddd"]  # nothing computed again
+    np.testing.assert_array_equal(table["length"], [4, 2])

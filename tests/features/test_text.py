@@ -243,6 +243,24 @@ def test_remembered_texts_give_the_features_of_texts_computed_afresh(
                                   afresh.loc[pd.concat(parts).index].to_numpy())
 
 
+def test_texts_remembered_ahead_are_not_computed_again_and_give_the_same_features(
+        fitted: tuple[TextFeatures, pd.DataFrame], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A service warming up remembers the latest stored texts before any request."""
+    model, _ = fitted
+    X, _ = toy_listings(60, seed=9)
+    warm = pickle.loads(pickle.dumps(model))
+    warm.remember(X["title"].tolist(), X["description"].tolist())
+    asked: list[str] = []
+    for table in ("_title_table", "_description_table"):
+        compute = getattr(warm, table)
+        monkeypatch.setattr(warm, table, lambda keys, compute=compute: (
+            asked.extend(keys) or compute(keys)))
+    rows = [warm.transform(X.iloc[[i]]) for i in range(len(X))]  # one listing per call
+    assert asked == []
+    afresh = pickle.loads(pickle.dumps(model)).transform(X)
+    np.testing.assert_array_equal(pd.concat(rows).to_numpy(), afresh.to_numpy())
+
+
 def test_the_memo_is_not_pickled_and_a_refit_forgets_it(
         toy: tuple[pd.DataFrame, pd.Series]) -> None:
     X, y = toy

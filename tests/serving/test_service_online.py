@@ -8,6 +8,7 @@ the micro-batcher would), and each listing's online features are compared with w
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -472,6 +473,29 @@ def test_a_warmed_up_scorer_derives_no_history_for_active_sellers_and_scores_ali
     assert derived["warm"] == [] and derived["cold"]  # the cold one read the histories
     pd.testing.assert_frame_equal(features["warm"], features["cold"])
     assert not online.history.listings(recent[:8])["listing_id"].str.startswith("warm-").any()
+
+
+def test_warming_up_computes_the_text_values_of_the_latest_stored_listings(
+        online: Online, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new listing often repeats a stored one's title or description: a worker loading
+    a model computes those texts' values before its first request."""
+    model = pickle.loads(pickle.dumps(online.model))  # its text memos start empty
+    monkeypatch.setattr(online_module, "WARM_TEXTS", 50)
+    OnlineScorer(model, online.history,
+                 RingState(model, online.history, online.ledger, refresh_s=0.0)).warm_up(40)
+    titles, descriptions = online.history.recent_texts(50)
+    latest = online.history.listings(online.history.recent_sellers(10**6))
+    assert len(latest) > 50 and set(titles) < set(latest["title"])
+    texts = model.pipeline.text_
+    asked: list[str] = []
+    for table in ("_title_table", "_description_table"):
+        compute = getattr(texts, table)
+        monkeypatch.setattr(texts, table, lambda keys, compute=compute: (
+            asked.extend(keys) or compute(keys)))
+    for title, description in zip(titles, descriptions, strict=True):
+        texts.values(pd.DataFrame({"title": [title], "description": [description],
+                                   "brand": ["x"]}))
+    assert asked == []
 
 
 def test_a_lost_database_connection_makes_the_scorer_build_its_caches_afresh(
