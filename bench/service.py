@@ -181,6 +181,7 @@ def in_process(ledger_url: str, later: pd.DataFrame, n: int) -> dict[str, Any]:
         scorer.score_columns(*listing_arrays(listings))
     total, lookup, model_s, store_s, scored, stored_rows = [], [], [], [], [], []
     bare, flagged = [], 0  # every other listing without reasons: the issue's measure
+    bare_struck = []  # per listing of `bare`: its seller holds a strike (its text is indexed)
     control = []
     for k, listings in enumerate(requests[20:2 * n + 20]):
         explained = k % 2 == 0
@@ -197,6 +198,7 @@ def in_process(ledger_url: str, later: pd.DataFrame, n: int) -> dict[str, Any]:
         t3 = time.perf_counter()
         if not explained:
             bare.append(t2 - t0)
+            bare_struck.append(listings[0].seller_id in ring.struck)
             continue
         flagged += int(result["band"][0] != "low")
         lookup.append(t1 - t0)
@@ -227,12 +229,21 @@ def in_process(ledger_url: str, later: pd.DataFrame, n: int) -> dict[str, Any]:
         "flagged_share": round(flagged / max(len(scored), 1), 3),
         "lookup_features_model_band_without_reasons": percentiles(bare),
         "lookup_features_model_band_by_seller_history": by_history_size(scored, stored_rows),
+        "without_reasons_by_seller_struck": by_struck(bare, bare_struck),
         "lookup_features_model_store": percentiles(total),
         "control_fixed_work": {**percentiles(control), "p99_over_p50": round(
             float(np.percentile(control, 99) / np.percentile(control, 50)), 2)},
         "online_scorer_score_with_review_feed": percentiles(full),
         "profile": str(PROFILE_PATH.relative_to(REPO)),
     }
+
+
+def by_struck(times_s: list[float], struck: list[bool]) -> dict[str, dict[str, Any]]:
+    """`percentiles` of listings whose seller holds a strike apart from the others: a struck
+    seller's new listing adds its phrases to the ring index before it is scored."""
+    marks = np.asarray(struck, dtype=bool)
+    return {name: percentiles(list(np.asarray(times_s)[rows]))
+            for name, rows in (("struck", marks), ("not_struck", ~marks)) if rows.any()}
 
 
 def by_history_size(times_s: list[float], stored_rows: list[int]) -> list[dict[str, Any]]:
@@ -578,7 +589,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3,
                         help="times each load runs against each server, servers in turn")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--in-process", type=int, default=300, dest="in_process")
+    parser.add_argument("--in-process", type=int, default=1000, dest="in_process")
     parser.add_argument("--home", type=Path, default=None)
     parser.add_argument("--skip-in-process", action="store_true",
                         help="only the HTTP part (no in-process timing, no profile)")
