@@ -407,6 +407,11 @@ class Strikeout:
     def _refuse(self, ctx: bentoml.Context, code: int, body: dict, reason: str,
                 retry_after: int | None = None) -> Any:
         self.metrics.refused.labels(reason=reason).inc()
+        if code < 500:  # one line, as BentoML's own refusals (`serving.refusal_logs`)
+            first = body.get("detail", [None])[0]
+            summary = body["error"] if first is None else (
+                f"{body['error']}; first: {'.'.join(map(str, first['loc']))}: {first['msg']}")
+            log.warning("Refused /score (client error): %s", summary)
         ctx.response.status_code = code  # BentoML applies the context's status to the response
         if retry_after is not None:
             ctx.response.headers["Retry-After"] = str(retry_after)

@@ -114,6 +114,7 @@ class SparkBatchSummary:
     bands: dict[str, int]
     model_version: str
     out_path: str
+    tasks: int  # of the scoring stage
 
 
 @dataclass(frozen=True)
@@ -493,4 +494,5 @@ def score_dataset_spark(model_uri: str, data_path: str | Path, out_path: str | P
                              location)
         log.info("scored in %d tasks and wrote %s in %.1f s", partitions, out_path,
                  time.perf_counter() - started)
-    return SparkBatchSummary(n_listings, sum(bands.values()), bands, model.version, out_path)
+    return SparkBatchSummary(n_listings, sum(bands.values()), bands, model.version, out_path,
+                             partitions)

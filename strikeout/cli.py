@@ -340,6 +340,9 @@ def score(
                                   help="pandas (this machine) or spark (a Parquet folder out)."),
     master: str | None = typer.Option(
         None, "--master", help="Spark master URL (default: spark-submit's, else local[*])."),
+    partitions: int | None = typer.Option(
+        None, "--partitions", min=1,
+        help="Spark tasks of the scoring stage (default: two per core of the cluster)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Score a dataset's listings and write listing_id, score, band, model_version, reasons."""
@@ -349,17 +352,22 @@ def score(
     from serving.batch import ScoringError, score_dataset
 
     start = _utc_moment(since, "--since")
+    if engine is Engine.pandas and (master is not None or partitions is not None):
+        fail("--master and --partitions are for --engine spark")
     if engine is Engine.pandas:  # Spark writes a folder, maybe on another file system
         writable_file(out)
     tracking()
     moment = None if start is None else pd.Timestamp(start)
     summary: BatchSummary | SparkBatchSummary
+    tasks = ""
     try:
         if engine is Engine.spark:
             from serving.spark_scoring import SparkScoringConfig, score_dataset_spark
 
             summary = score_dataset_spark(model, str(data), str(out), moment,
-                                          SparkScoringConfig(master=master, chunk_rows=chunk_rows))
+                                          SparkScoringConfig(master=master, chunk_rows=chunk_rows,
+                                                             partitions=partitions))
+            tasks = f" in {summary.tasks} tasks"
         else:
             with tqdm(unit=" listings", disable=quiet, file=sys.stderr, desc="score") as bar:
                 summary = score_dataset(model, data, out, chunk_rows, moment, progress=bar.update)
@@ -367,7 +375,7 @@ def score(
         fail(str(exc))
     bands = ", ".join(f"{k} {v:,}" for k, v in summary.bands.items())
     typer.echo(f"scored {summary.listings_scored:,} of {summary.listings_read:,} listings with "
-               f"{summary.model_version}: {bands}")
+               f"{summary.model_version}{tasks}: {bands}")
     typer.echo(f"wrote {summary.out_path}")
 
 

@@ -31,6 +31,18 @@ def test_synth_refuses_a_negative_seed(tmp_path: Path) -> None:
     assert not (tmp_path / "d").exists()
 
 
+def test_spark_flags_with_the_pandas_engine_are_refused(tiny_dataset: Path,
+                                                        tmp_path: Path) -> None:
+    for flag, value in (("--partitions", "4"), ("--master", "local[2]")):
+        code, output = run("score", "--data", str(tiny_dataset), "--out",
+                           str(tmp_path / "s.csv"), flag, value, "--quiet")
+        assert code == 2 and "are for --engine spark" in output, output
+    code, output = run("score", "--data", str(tiny_dataset), "--out", str(tmp_path / "s.csv"),
+                       "--engine", "spark", "--partitions", "0", "--quiet")
+    assert code == 2 and "--partitions" in output
+    assert not (tmp_path / "s.csv").exists()
+
+
 @pytest.mark.parametrize("name", ["listings.csv", "listings.parquet", "brands.csv",
                                   "listings.parquet/x/.."])
 def test_score_refuses_to_write_over_its_own_dataset(tiny_dataset: Path, name: str) -> None:

@@ -241,6 +241,16 @@ def test_a_refused_body_is_logged_as_one_warning_line(
     assert records and all(r.levelno == logging.WARNING and not r.exc_info for r in records)
     assert "listings.0.price" in records[0].getMessage()
     assert "/score" in records[0].getMessage()
+    # and so are the service's own refusals: a currency the model has no rate for, too many
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="strikeout.service"):
+        unpriced = api.score([{**fine_listing(api), "currency": "XXX"}])
+        too_many = api.score([fine_listing(api)] * 1001)
+    assert (unpriced.status_code, too_many.status_code) == (400, 413)
+    lines = [r.getMessage() for r in caplog.records
+             if r.name == "strikeout.service" and r.levelno == logging.WARNING]
+    assert len(lines) == 2 and all(line.startswith("Refused /score") for line in lines), lines
+    assert "listings.0.currency" in lines[0] and "1001 listings" in lines[1]
 
 
 def test_missing_fields_duplicates_and_broken_bodies_are_400s(api: Api) -> None:

@@ -11,11 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from pyspark.sql import SparkSession
+from typer.testing import CliRunner
 
 from features.contract import load_marketplace, save_marketplace
 from features.synthetic import SynthConfig, generate_marketplace
 from serving.batch import ScoringError, score_dataset
 from serving.spark_scoring import DatasetError, SparkScoringConfig, score_dataset_spark
+from strikeout.cli import app
 from training.config import BoosterConfig, TrainingConfig
 from training.tracking import connect
 from training.train import train
@@ -98,6 +100,18 @@ def test_spark_scores_every_listing_as_the_pandas_path(
     # flagged listings carry reasons, so the reasons were compared too
     assert pandas_summary.bands["high"] > 0 and pandas_summary.bands["review"] > 0
     assert summary.model_version == pandas_summary.model_version
+
+
+def test_the_command_scores_in_the_tasks_asked_for(
+        model_uri: str, dataset: Path, spark: SparkSession, tmp_path: Path) -> None:
+    out = tmp_path / "scores"
+    result = CliRunner().invoke(app, ["score", "--engine", "spark", "--partitions", "3",
+                                      "--data", str(dataset), "--out", str(out),
+                                      "--model", model_uri, "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "scored 4,000 of 4,000 listings" in result.output and "in 3 tasks" in result.output
+    assert len(list(out.glob("part-*.parquet"))) == 3
+    assert len(pd.read_parquet(out)) == 4_000
 
 
 def test_parquet_part_folders_and_since_match_the_pandas_path(
