@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
 import numpy as np
@@ -241,6 +241,17 @@ def _shorten(value: object, limit: int = 60) -> object:
     if isinstance(value, str) and len(value) > limit:
         return value[:limit] + "..."
     return value
+
+
+def table_in_the_way(out: str, dataset: str) -> str | None:
+    """The table of the dataset in folder `dataset` that a file written at `out` would
+    overwrite, or be read in place of (Parquet before CSV) by every later command on the
+    dataset: one in that folder named as a table. Both paths absolute and normalised."""
+    folder, _, name = out.rstrip("/").rpartition("/")
+    path = PurePosixPath(name)
+    in_the_way = (folder == dataset.rstrip("/") and path.stem in TABLES
+                  and path.suffix in (".csv", ".parquet"))
+    return path.stem if in_the_way else None
 
 
 def find_table(folder: Path, name: str) -> Path | None:

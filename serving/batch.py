@@ -11,10 +11,11 @@ complaint and reference tables, the struck sellers' listing texts and one bucket
 from __future__ import annotations
 
 import math
+import os
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Protocol
 
 import mlflow
@@ -24,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from mlflow.tracking import MlflowClient
 
-from features.contract import TABLES, Marketplace, iter_listing_chunks, load_context
+from features.contract import Marketplace, iter_listing_chunks, load_context, table_in_the_way
 from features.rings import RingIndex, first_strikes
 
 SCORE_COLUMNS = ("listing_id", "score", "band", "model_version", "reasons")
@@ -88,7 +89,12 @@ def reasons_text(reasons: list) -> str:
 
 
 class _ScoreWriter:
-    """Appends scored chunks to a CSV or Parquet file, chosen by the extension."""
+    """Appends scored chunks to a CSV or Parquet file, chosen by the extension.
+
+    The chunks go to a hidden file beside `path` that replaces it only once all are
+    written (`close`): a run that stops part-way leaves the earlier scores as they were,
+    never a shorter file that reads as complete. `discard` removes the unfinished one.
+    """
 
     def __init__(self, path: Path) -> None:
         if path.suffix not in (".csv", ".parquet"):
@@ -100,25 +106,40 @@ class _ScoreWriter:
         except OSError as exc:
             raise ScoringError(f"cannot write --out {path}: {exc.strerror or exc}") from None
         self.path = path
+        self.partial = path.with_name(f".{path.name}.partial")
         self.parquet: pq.ParquetWriter | None = None
         self.wrote_header = False
 
     def write(self, frame: pd.DataFrame) -> None:
         if self.path.suffix == ".csv":
-            frame.to_csv(self.path, mode="a" if self.wrote_header else "w",
+            frame.to_csv(self.partial, mode="a" if self.wrote_header else "w",
                          header=not self.wrote_header, index=False)
             self.wrote_header = True
             return
         table = pa.Table.from_pandas(frame, preserve_index=False)
         if self.parquet is None:
-            self.parquet = pq.ParquetWriter(self.path, table.schema)
+            self.parquet = pq.ParquetWriter(self.partial, table.schema)
         self.parquet.write_table(table)
 
     def close(self) -> None:
+        """Finish the file and put it in place of `path`."""
         if self.parquet is not None:
             self.parquet.close()
         elif not self.wrote_header:
             self.write(pd.DataFrame({c: pd.Series(dtype="str") for c in SCORE_COLUMNS}))
+        os.replace(self.partial, self.path)
+
+    def __enter__(self) -> _ScoreWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is not None:  # an error or an interrupt (Ctrl-C) before `close`
+            self.discard()
+
+    def discard(self) -> None:
+        if self.parquet is not None:
+            self.parquet.close()
+        self.partial.unlink(missing_ok=True)
 
 
 def _bucket_of(seller_id: pd.Series, buckets: int) -> np.ndarray:
@@ -127,13 +148,11 @@ def _bucket_of(seller_id: pd.Series, buckets: int) -> np.ndarray:
 
 def check_not_a_table(out_path: str, qualified_out: str, qualified_data: str) -> None:
     """Refuse an `--out` (`qualified_out`: absolute and normalised, as is `qualified_data`)
-    in the dataset's own folder and named as one of its tables: it would overwrite the
-    table, or be read in its place (Parquet before CSV) by every later command on it."""
-    folder, _, name = qualified_out.rstrip("/").rpartition("/")
-    stem = PurePosixPath(name).stem
-    if folder == qualified_data.rstrip("/") and stem in TABLES:
+    that would overwrite or shadow one of the dataset's tables (`table_in_the_way`)."""
+    table = table_in_the_way(qualified_out, qualified_data)
+    if table is not None:
         raise ScoringError(f"--out {out_path} would overwrite or shadow the dataset's own "
-                           f"{stem} table; write the scores elsewhere")
+                           f"{table} table; write the scores elsewhere")
 
 
 def score_dataset(model_uri: str, data_path: Path, out_path: Path, chunk_rows: int = 200_000,
@@ -141,10 +160,24 @@ def score_dataset(model_uri: str, data_path: Path, out_path: Path, chunk_rows: i
                   progress: Callable[[int], None] = lambda _: None) -> BatchSummary:
     """Score every listing of `data_path` created at or after `since` (default: all)."""
     check_not_a_table(str(out_path), str(out_path.resolve()), str(data_path.resolve()))
-    writer = _ScoreWriter(out_path)
-    model = load_scorer(model_uri)
-    # checked with the dataset's own tables, scored with the model's (`own_tables`)
-    context = load_context(data_path)
+    with _ScoreWriter(out_path) as writer:  # in place only once every chunk is written
+        model = load_scorer(model_uri)
+        # checked with the dataset's own tables, scored with the model's (`own_tables`)
+        context = load_context(data_path)
+        read, scored, bands = _score_chunks(model, context, writer, chunk_rows, since, progress)
+        writer.close()
+    return BatchSummary(read, scored, bands, model.version, out_path)
+
+
+def _score_chunks(model: Scorer, context: Marketplace, writer: _ScoreWriter, chunk_rows: int,
+                  since: pd.Timestamp | None, progress: Callable[[int], None]
+                  ) -> tuple[int, int, dict[str, int]]:
+    """`score_dataset`'s work, through `writer`: listings read, scored, and scored per band.
+
+    Listings are spread over buckets of whole sellers on disk first (every currency is
+    checked before any score is written), then each bucket is scored with its sellers'
+    whole history and the ring index of the struck sellers' listings.
+    """
     listings_path = context.sources["listings"]
     estimate = listings_path.stat().st_size / BYTES_PER_LISTING.get(listings_path.suffix, 100)
     buckets = max(1, math.ceil(estimate / chunk_rows))
@@ -184,8 +217,9 @@ def score_dataset(model_uri: str, data_path: Path, out_path: Path, chunk_rows: i
             for band, n in result["band"].value_counts().items():
                 bands[str(band)] += int(n)
             progress(len(listings))
-    writer.close()
-    return BatchSummary(read, scored, bands, model.version, out_path)
+    return read, scored, bands
+
+
 
 
 def _check_priced(model: Scorer, listings: pd.DataFrame) -> None:

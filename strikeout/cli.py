@@ -13,11 +13,12 @@ from contextlib import ExitStack, contextmanager, redirect_stderr
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
+from typer.exceptions import TyperException
 
-from features.contract import DataContractError, load_marketplace
+from features.contract import DataContractError, load_marketplace, table_in_the_way
 from training.config import ConfigError, TrainingConfig, load_config
 
 if TYPE_CHECKING:
@@ -27,7 +28,29 @@ if TYPE_CHECKING:
     from serving.ledger.ledger import Ledger
     from serving.spark_scoring import SparkBatchSummary
 
-app = typer.Typer(
+class PlainErrors(typer.Typer):
+    """The command line: a mistaken flag is one `error:` line and exit code 2, as every
+    other refusal is (Typer draws a box around it), so that scripts can read it."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            code = super().__call__(*args, **{**kwargs, "standalone_mode": False})
+        except TyperException as exc:  # the base of the click errors Typer ships
+            message = exc.format_message()  # type: ignore[attr-defined]
+            if type(exc).__name__ == "NoArgsIsHelpError":  # as Typer tells it apart
+                typer.echo(message)
+                sys.exit(0)
+            ctx = getattr(exc, "ctx", None)
+            see = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+            typer.secho(f"error: {message}{see}", fg=typer.colors.RED, err=True)
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+        except typer.Abort:  # Ctrl-C at a prompt
+            typer.echo("aborted", err=True)
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+app = PlainErrors(
     help="strikeout: counterfeit-listing risk scoring, strike ledger and review queue.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -47,12 +70,19 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def writable_file(path: Path, flag: str = "--out") -> None:
+def writable_file(path: Path, flag: str = "--out", datasets: Sequence[Path] = ()) -> None:
     """Make `path`'s folder, or stop with a clear error before any work is done: a folder
-    where a file should go, a folder that cannot be made or written to, a read-only file."""
+    where a file should go, a file that would overwrite or shadow a table of one of
+    `datasets` (the ones the command reads), a folder that cannot be made or written to,
+    a read-only file."""
     if path.is_dir():
         fail(f"{flag} {path} is a folder; name a file")
     where = path.resolve()  # `a/b/..` makes no folder b
+    for dataset in datasets:
+        table = table_in_the_way(str(where), str(dataset.resolve()))
+        if table is not None:
+            fail(f"{flag} {path} would overwrite or shadow the dataset's own {table} table; "
+                 "write it elsewhere")
     try:
         where.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=where.parent):  # can a file be made there at all?
@@ -207,7 +237,8 @@ def train(
     except (DataContractError, TrainingDataError, ValueError) as exc:
         fail(str(exc))
     m = result.metrics
-    typer.echo(f"model version {result.model_version} (alias challenger), run {result.run_id}")
+    typer.echo(f"{settings.registered_model_name} version {result.model_version} "
+               f"(alias challenger), run {result.run_id}")
     typer.echo(f"test PR-AUC {m['test_pr_auc']:.4f}  ROC-AUC {m['test_roc_auc']:.4f}  "
                f"recall@90%P {m['test_recall_at_90_precision']:.4f}  "
                f"P@capacity {m['test_precision_at_capacity']:.4f}  "
@@ -259,7 +290,9 @@ def evaluate(
     from training.train import TrainingDataError
 
     settings = _load_training_config(config)
-    writable_file(out)
+    writable_file(out, datasets=[data])
+    if out.suffix.lower() not in (".html", ".htm"):
+        fail(f"--out {out}: the report is HTML; name a .html file")
     tracking()
     try:
         result = evaluate_model(model, data, out, settings.review_capacity_share,
@@ -268,8 +301,11 @@ def evaluate(
         fail(str(exc))
     except MlflowException as exc:
         fail(f"cannot load model {model}: {exc.message}")
+    typer.echo(f"model: {result.model}")
     for key, value in result.overall.items():
         typer.echo(f"{key:<24} {value:.4f}")
+    for caveat in result.caveats:
+        typer.echo(f"warning: {caveat}")
     typer.echo(f"report: {out}")
 
 
@@ -568,7 +604,7 @@ def drift(
     if start is not None and end is not None and start >= end:
         fail(f"--since {since} is not before --until {until}")
     if out is not None:
-        writable_file(out)
+        writable_file(out, datasets=[reference] + ([current] if current is not None else []))
     tracking()
 
     def scored_listings(loaded: ListingRiskModel) -> Population:
@@ -603,18 +639,21 @@ def drift(
 def card(
     out: Path = typer.Option(Path("models/README.md"), "--out", help="Where to write the card."),
     alias: str = typer.Option("champion", "--alias", help="Registry alias to describe."),
+    config: Path | None = typer.Option(None, "--config",
+                                       help="Training config (its registered_model_name)."),
 ) -> None:
     """Write the model card of the champion from its MLflow run."""
     from mlflow.exceptions import MlflowException
 
     from training.card import write_card
 
+    name = _load_training_config(config).registered_model_name
     writable_file(out)
     tracking()
     try:
-        path = write_card(out, alias)
+        path = write_card(out, alias, name)
     except MlflowException as exc:
-        fail(f"no model under alias {alias}: {exc.message}")
+        fail(f"no model {name}@{alias}: {exc.message}")
     typer.echo(f"wrote {path}")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,6 +31,22 @@ def test_synth_refuses_a_negative_seed(tmp_path: Path) -> None:
     code, output = run("synth", "--out", str(tmp_path / "d"), "--seed", "-1", "--quiet")
     assert code == 2 and "--seed" in output
     assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("name", ["listings.csv", "brands.parquet"])
+def test_evaluate_and_drift_refuse_to_write_over_a_dataset_they_read(tiny_dataset: Path,
+                                                                   name: str) -> None:
+    before = {p.name: p.read_bytes() for p in tiny_dataset.iterdir()}
+    target = str(tiny_dataset / name)
+    code, output = run("evaluate", "--data", str(tiny_dataset), "--out", target)
+    assert code == 2 and "overwrite or shadow the dataset's own" in output, output
+    code, output = run("evaluate", "--data", str(tiny_dataset), "--out",
+                       str(tiny_dataset.parent / "report.csv"))
+    assert code == 2 and "the report is HTML" in output, output
+    code, output = run("drift", "--reference", str(tiny_dataset), "--current",
+                       str(tiny_dataset), "--out", target, "--quiet")
+    assert code == 2 and "overwrite or shadow the dataset's own" in output, output
+    assert {p.name: p.read_bytes() for p in tiny_dataset.iterdir()} == before
 
 
 def test_spark_flags_with_the_pandas_engine_are_refused(tiny_dataset: Path,
@@ -156,8 +174,8 @@ def test_a_home_that_is_a_file_is_a_clear_error(
         tmp_path: Path, command: list[str]) -> None:
     home = tmp_path / "home"
     home.write_text("not a folder")
-    code, output = run(*command, *(["--out", str(tmp_path / "o.csv")]
-                                   if command[0] in ("evaluate", "card", "score") else []),
+    out = {"evaluate": "o.html", "card": "o.md", "score": "o.csv"}.get(command[0])
+    code, output = run(*command, *(["--out", str(tmp_path / out)] if out else []),
                        env={"STRIKEOUT_HOME": str(home)})
     assert code == 2 and "cannot use the MLflow tracking store" in output, output
 
@@ -244,3 +262,17 @@ def test_a_busy_ledger_is_a_clear_error_for_the_keys_commands(tmp_path: Path) ->
         for command in (["keys", "revoke", key_id], ["keys", "create", "--role", "scorer"]):
             code, output = run(*command, env=env)
             assert code == 2 and "the ledger is busy" in output, (command, output)
+
+
+@pytest.mark.parametrize("args", [["synth", "--listings", "-5"], ["synth", "--listings", "5"],
+                                  ["score", "--nope"], ["nosuch"]])
+def test_a_mistaken_flag_is_one_error_line_from_the_installed_command(
+        tmp_path: Path, args: list[str]) -> None:
+    """What a script sees: `strikeout ...` as installed, not Typer's test runner."""
+    if "-5" in args:  # a bad value, every other flag right
+        args = [*args, "--out", str(tmp_path / "d")]
+    done = subprocess.run([sys.executable, "-m", "strikeout", *args], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
+    assert not (tmp_path / "d").exists()

@@ -20,6 +20,7 @@ from sklearn.model_selection import StratifiedKFold
 Method = Literal["isotonic", "sigmoid"]
 EPS = 1e-6
 TIE_BREAK = 1e-6
+FOLDS = 2  # `auto` cross-fits each candidate in this many stratified folds
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -64,6 +65,13 @@ def _isotonic_predict(isotonic: IsotonicRegression, raw: np.ndarray) -> np.ndarr
     return np.interp(raw, isotonic.X_thresholds_, steps)
 
 
+def fewest_per_class(method: str) -> int:
+    """The listings of each class the calibration slice needs for `method`: a fit needs
+    both classes, and `auto` fits on folds of the slice, which hold a class in every fold
+    only with at least FOLDS of it (with one, scikit-learn fails on the fold without it)."""
+    return FOLDS if method == "auto" else 1
+
+
 def choose_and_fit(raw: np.ndarray, y: np.ndarray, method: str = "auto",
                    seed: int = 0) -> tuple[Calibrator, dict[str, float]]:
     """Fit the requested calibrator, or under `auto` the one with the lower cross-fitted Brier."""
@@ -71,7 +79,7 @@ def choose_and_fit(raw: np.ndarray, y: np.ndarray, method: str = "auto",
         ("isotonic", "sigmoid") if method == "auto" else (cast(Method, method),))
     briers: dict[str, float] = {}
     if len(candidates) > 1:
-        folds = StratifiedKFold(n_splits=2, shuffle=True, random_state=seed)
+        folds = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=seed)
         for name in candidates:
             out = np.empty(len(y))
             for fit_idx, eval_idx in folds.split(raw, y):

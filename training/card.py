@@ -38,7 +38,45 @@ def _new_seller_weakness(metrics: dict[str, float]) -> list[str]:
             f"(PR-AUC {_fmt(new_sellers)} vs {_fmt(overall)} overall)."]
 
 
+NO_COUNTERFEITS = "n/a (no counterfeits in the test slice)"
+
+
+def _test_categories(metrics: dict[str, float]) -> list[str]:
+    """Every category of the test slice.
+
+    Read from the ECE keys as well as the PR-AUC ones: a category whose test listings hold no
+    counterfeit has no PR-AUC (nor recall) logged, only its ECE, and would vanish otherwise.
+    """
+    prefix = "test_category_"
+    return sorted({key.removeprefix(prefix).removesuffix(suffix)
+                   for key in metrics for suffix in ("_pr_auc", "_ece")
+                   if key.startswith(prefix) and key.endswith(suffix)})
+
+
+def _category_row(metrics: dict[str, float], category: str) -> str:
+    """One row of the by-category table; the ranking metrics of a category without
+    counterfeits say why they are missing rather than a bare n/a."""
+    def metric(key: str) -> float | None:
+        return metrics.get(f"test_category_{category}_{key}")
+
+    no_counterfeits = metric("pr_auc") is None
+    ranking = [NO_COUNTERFEITS if no_counterfeits else _fmt(metric(key))
+               for key in ("pr_auc", "recall_at_90_precision")]
+    return f"| {category} | {' | '.join(ranking)} | {_fmt(metric('ece'))} |"
+
+
+def _weakest_categories(metrics: dict[str, float], categories: list[str]) -> str:
+    """The known-weaknesses line of the two lowest-PR-AUC categories. It says that only
+    categories with counterfeits in the test slice are ranked: the others have no PR-AUC,
+    and a reader should not take them for strong."""
+    ranked = sorted((c for c in categories if f"test_category_{c}_pr_auc" in metrics),
+                    key=lambda c: metrics[f"test_category_{c}_pr_auc"])
+    return ("- Weakest categories on this test slice (ranking only those with counterfeits "
+            f"in it): {', '.join(ranked[:2]) or 'none has any'}.")
+
+
 def render_card(alias: str = "champion", name: str = REGISTERED_MODEL_NAME) -> str:
+    """The card of the version `alias` names under the registered model `name`."""
     connect()
     client = MlflowClient()
     version = client.get_model_version_by_alias(name, alias)
@@ -52,8 +90,7 @@ def render_card(alias: str = "champion", name: str = REGISTERED_MODEL_NAME) -> s
         run_id=run.info.run_id, artifact_path="data_fingerprint.json")).read_text())
     split = json.loads(Path(mlflow.artifacts.download_artifacts(
         run_id=run.info.run_id, artifact_path="split.json")).read_text())
-    categories = sorted({k.split("_category_")[1].rsplit("_pr_auc", 1)[0]
-                         for k in m if k.startswith("test_category_") and k.endswith("_pr_auc")})
+    categories = _test_categories(m)
 
     trained_on = datetime.fromtimestamp(run.info.start_time / 1000, UTC)
     lines = [
@@ -100,11 +137,8 @@ def render_card(alias: str = "champion", name: str = REGISTERED_MODEL_NAME) -> s
         "| category | PR-AUC | recall at 90% precision | ECE |",
         "|---|---|---|---|",
     ]
-    lines += [f"| {c} | {_fmt(m.get(f'test_category_{c}_pr_auc'))} | "
-              f"{_fmt(m.get(f'test_category_{c}_recall_at_90_precision'))} | "
-              f"{_fmt(m.get(f'test_category_{c}_ece'))} |" for c in categories]
+    lines += [_category_row(m, c) for c in categories]
     bands = config["bands"]
-    weakest = sorted(categories, key=lambda c: m.get(f"test_category_{c}_pr_auc", 1.0))[:2]
     lines += [
         "",
         "## Thresholds",
@@ -119,14 +153,17 @@ def render_card(alias: str = "champion", name: str = REGISTERED_MODEL_NAME) -> s
         "- Stealth listings that copy genuine wording and price near retail are found mostly "
         "through seller history and shared phrases with struck sellers; the first listings of "
         "a new ring are the hardest.",
-        f"- Weakest categories on this test slice: {', '.join(weakest)}.",
+        _weakest_categories(m, categories),
         "- Tactics drift: retrain when `strikeout drift` flags the score or text features.",
         "",
     ]
     return "\n".join(lines)
 
 
-def write_card(out_path: Path, alias: str = "champion") -> Path:
+def write_card(out_path: Path, alias: str = "champion",
+               name: str = REGISTERED_MODEL_NAME) -> Path:
+    """Write the card of `name@alias`; `name` is the training config's
+    `registered_model_name`, which a config may set to other than the default."""
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(render_card(alias), encoding="utf-8")
+    out_path.write_text(render_card(alias, name), encoding="utf-8")
     return out_path

@@ -17,7 +17,14 @@ REGISTERED_MODEL_NAME = "strikeout-listing-risk"
 
 
 class Closed(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Unknown fields and values of the wrong type are refused, not guessed at.
+
+    Strict: in lax mode `true` passes as 1 (a one-tree model), `false` as a max_depth of
+    0 and `"50"` as 50. A JSON or TOML file holds nothing strict mode refuses where it
+    fits: ints pass as floats, strings as the literals, tables as the sections.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class SplitConfig(Closed):

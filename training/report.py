@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -201,11 +202,14 @@ def write_images(folder: Path, images: dict[str, bytes]) -> list[Path]:
 
 
 def build_report(model: object, evaluation: Evaluation, features: pd.DataFrame,
-                 where: str, subject: str, sample_rows: int) -> tuple[str, dict[str, bytes]]:
+                 where: str, subject: str, sample_rows: int,
+                 caveats: Sequence[str] = ()) -> tuple[str, dict[str, bytes]]:
     """The HTML page and its plots for a scored, labelled slice (`model` is a ListingRiskModel).
 
     `where` heads the page; `subject` names the slice in plot titles ("test slice"), since
-    `strikeout evaluate` reports on any dataset; `sample_rows` are explained by SHAP.
+    `strikeout evaluate` reports on any dataset; `sample_rows` are explained by SHAP;
+    `caveats` (what makes the figures less than they look) follow `where`, each under its own
+    heading, so that a reader meets them before the figures.
     """
     booster = model.booster  # type: ignore[attr-defined]
     importance = pd.Series(booster.feature_importance("gain"), index=booster.feature_name())
@@ -222,6 +226,7 @@ def build_report(model: object, evaluation: Evaluation, features: pd.DataFrame,
     before = evaluation.before_calibration
     sections: list[tuple[str, pd.DataFrame | str]] = [
         ("Data", where),
+        *(("Caveat", caveat) for caveat in caveats),
         ("Overall", pd.DataFrame({"value": evaluation.overall})),
     ]
     if before:

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import mlflow
+from mlflow.entities import Experiment, LifecycleStage
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -43,13 +44,33 @@ def connect(settings: TrackingSettings | None = None) -> str:
     return uri
 
 
+class ExperimentError(ValueError):
+    """An experiment MLflow cannot log runs to; the message names it and the fix. A
+    ValueError: `strikeout train` prints those as an `error:` line, not a traceback."""
+
+
 def use_experiment(name: str, settings: TrackingSettings | None = None) -> str:
-    """The experiment's id; a new experiment on the embedded store keeps artifacts under home."""
+    """The experiment's id; a new experiment on the embedded store keeps artifacts under home.
+
+    A deleted experiment keeps its name (MLflow makes no new one under it) and refuses
+    runs, so it is refused here, before training spends its minutes.
+    """
     settings = settings or TrackingSettings()
+    embedded = mlflow.get_tracking_uri() == settings.embedded_uri
     experiment = mlflow.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    location = None
-    if mlflow.get_tracking_uri() == settings.embedded_uri:  # a shared server keeps its own default
-        location = settings.artifact_root.as_uri()
-    return mlflow.create_experiment(name, artifact_location=location)
+    if experiment is None:
+        # a shared server keeps its own default location
+        location = settings.artifact_root.as_uri() if embedded else None
+        return mlflow.create_experiment(name, artifact_location=location)
+    if experiment.lifecycle_stage == LifecycleStage.DELETED:
+        raise ExperimentError(_deleted(experiment, settings.embedded_uri if embedded else None))
+    return experiment.experiment_id
+
+
+def _deleted(experiment: Experiment, embedded_uri: str | None) -> str:
+    """What to do about a deleted experiment. The restore command reads the store from
+    MLFLOW_TRACKING_URI, which names the embedded store only if the user sets it so."""
+    store = f"MLFLOW_TRACKING_URI={embedded_uri} " if embedded_uri else ""
+    return (f"experiment {experiment.name!r} is deleted in MLflow: restore it ({store}mlflow "
+            f"experiments restore --experiment-id {experiment.experiment_id}) or choose "
+            "another experiment_name")

@@ -20,7 +20,7 @@ from mlflow.tracking import MlflowClient
 
 from features.contract import Marketplace, load_marketplace
 from features.pipeline import FEATURE_SET_VERSION, FeaturePipeline, FeatureSettings
-from training.calibration import choose_and_fit
+from training.calibration import FOLDS, choose_and_fit, fewest_per_class
 from training.config import TrainingConfig
 from training.model import LISTING_COLUMNS, SELLER_COLUMNS, ListingRiskModel
 from training.report import (
@@ -117,8 +117,13 @@ def fit_booster(config: TrainingConfig, X_train: pd.DataFrame, y_train: np.ndarr
 
 def train(data_path: Path, config: TrainingConfig, progress: Progress = lambda _: None,
           register: bool = True) -> TrainResult:
-    """Train, evaluate and log a model; `progress` is called with each of `STEPS` as it starts."""
+    """Train, evaluate and log a model; `progress` is called with each of `STEPS` as it starts.
+
+    What would refuse the run (the experiment, the data) is checked before any features.
+    """
     started = time.perf_counter()
+    connect()
+    experiment_id = use_experiment(config.experiment_name)
     progress(STEPS[0])
     market = load_marketplace(data_path)
     has_label = labelled(market)
@@ -131,6 +136,7 @@ def train(data_path: Path, config: TrainingConfig, progress: Progress = lambda _
         if y_all[mask].sum() == 0:
             raise TrainingDataError(f"the {name} slice holds no counterfeit listings; "
                                     "more data or a different split is needed")
+    _check_calibration_slice(y_all[slices["calibration"]], config.calibration)
     caveats = _small_test_slice(y_all[slices["test"]])
 
     progress(STEPS[1])
@@ -163,8 +169,6 @@ def train(data_path: Path, config: TrainingConfig, progress: Progress = lambda _
     })
 
     progress(STEPS[4])
-    connect()
-    experiment_id = use_experiment(config.experiment_name)
     with mlflow.start_run(experiment_id=experiment_id) as run:
         mlflow.log_params(_flat_params(config))
         mlflow.set_tags({
@@ -211,6 +215,25 @@ def _small_test_slice(y_test: np.ndarray) -> tuple[str, ...]:
     return (f"the test slice holds only {found} counterfeit listings of {len(y_test):,}: its "
             f"figures, and promotion decisions made on it, are rough (at least "
             f"{MIN_TEST_COUNTERFEITS} wanted; more data or a larger test_share)",)
+
+
+def _check_calibration_slice(y_cal: np.ndarray, method: str) -> None:
+    """Refuse a calibration slice too small for `method` now, not as scikit-learn's error
+    after the features and the booster are built."""
+    need = fewest_per_class(method)
+    for label, kind in ((1, "counterfeit"), (0, "genuine")):
+        found = int((y_cal == label).sum())
+        if found >= need:
+            continue
+        holds = (f"only {found} {kind} listing{'s' * (found != 1)}" if found
+                 else f"no {kind} listings")
+        why = (f'calibration = "auto" cross-fits in {FOLDS} folds and needs at least {need}'
+               if method == "auto" else f'calibration = "{method}" needs at least {need}')
+        fixes = "add data or raise calibration_share"
+        if found >= fewest_per_class("sigmoid"):  # enough for a single fit
+            fixes = ('add data, raise calibration_share, or set calibration to "sigmoid" or '
+                     '"isotonic"')
+        raise TrainingDataError(f"the calibration slice holds {holds}; {why}: {fixes}")
 
 
 def _full_mask(base: np.ndarray, sub: np.ndarray) -> np.ndarray:

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
-from training.calibration import TIE_BREAK, Calibrator, _logit, choose_and_fit
+from training.calibration import (
+    FOLDS,
+    TIE_BREAK,
+    Calibrator,
+    _logit,
+    choose_and_fit,
+    fewest_per_class,
+)
 
 
 @pytest.fixture()
@@ -59,3 +66,26 @@ def test_calibrated_scores_match_observed_rates(
     ece = sum(abs(p[bins == b].mean() - later[bins == b].mean()) * (bins == b).mean()
               for b in np.unique(bins))
     assert ece < 0.02
+
+
+@pytest.mark.filterwarnings("ignore:The least populated class")  # sklearn, before its error
+@pytest.mark.parametrize("method", ["auto", "isotonic", "sigmoid"])
+def test_each_method_fits_a_slice_holding_as_few_of_each_class_as_it_is_said_to_need(
+        method: str) -> None:
+    """`train` refuses a calibration slice by `fewest_per_class`, before the features: one
+    counterfeit fails `auto` (a fold without any) but not a single fit."""
+    need = fewest_per_class(method)
+    raw = np.random.default_rng(5).random(300)
+    for label in (0, 1):
+        y = np.full(len(raw), 1 - label)
+        y[:need] = label
+        calibrator, _ = choose_and_fit(raw, y, method)
+        assert ((calibrator.predict(raw) >= 0) & (calibrator.predict(raw) <= 1)).all()
+    if method == "auto":
+        assert need == FOLDS == 2
+        y = np.zeros(len(raw), dtype=int)
+        y[:need - 1] = 1
+        with pytest.raises(ValueError, match="at least 2 classes"):
+            choose_and_fit(raw, y, method)
+    else:
+        assert need == 1

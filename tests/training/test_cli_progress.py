@@ -51,7 +51,7 @@ def test_the_bar_walks_every_step_and_quiet_keeps_stderr_empty(
     assert quiet.exit_code == 0
     assert quiet.stderr == ""
     assert quiet.stdout == loud.stdout
-    assert "model version 7 (alias challenger), run run-1" in quiet.stdout
+    assert "strikeout-listing-risk version 7 (alias challenger), run run-1" in quiet.stdout
 
 
 def test_quiet_shows_what_was_held_back_when_the_job_fails(
@@ -88,4 +88,4 @@ def test_a_real_quiet_training_prints_only_its_result(
                                       "--quiet"], env=env)
     assert result.exit_code == 0, result.stderr
     assert result.stderr == ""  # MLflow's registry messages and warnings are held back
-    assert result.stdout.startswith("model version 1 (alias challenger)")
+    assert result.stdout.startswith("strikeout-listing-risk version 1 (alias challenger)")

@@ -14,9 +14,10 @@ from mlflow.tracking import MlflowClient
 
 from features.contract import Marketplace, load_marketplace, save_marketplace
 from features.synthetic import SynthConfig, generate_marketplace
-from training.config import BoosterConfig, TrainingConfig
+from training.config import BoosterConfig, SplitConfig, TrainingConfig
 from training.registry import PromotionError, promote
-from training.train import TrainResult, fit_booster, train
+from training.split import time_split
+from training.train import STEPS, TrainingDataError, TrainResult, fit_booster, train
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mlflow-training")]
 
@@ -63,6 +64,81 @@ def test_a_test_slice_with_few_counterfeits_is_a_caveat_of_the_run() -> None:
     [caveat] = _small_test_slice(few)
     assert f"only {MIN_TEST_COUNTERFEITS - 1} counterfeit listings of 529" in caveat
     assert _small_test_slice(np.r_[few, 1]) == ()
+
+
+def _one_counterfeit_to_calibrate(market: Marketplace) -> Marketplace:
+    """`market` with every counterfeit of the default calibration slice but one relabelled."""
+    listings = market.listings.copy()
+    has_label = listings["label"].notna().to_numpy()
+    split = time_split(listings.loc[has_label, "created_at"], SplitConfig())
+    calibration = listings.index[np.flatnonzero(has_label)[split.calibration]]
+    counterfeits = calibration[listings.loc[calibration, "label"] == 1]
+    assert len(counterfeits) > 1
+    listings.loc[counterfeits[1:], "label"] = 0
+    return Marketplace(listings, market.sellers, market.complaints, market.brands,
+                       market.fx_rates)
+
+
+def test_a_calibration_slice_with_one_counterfeit_is_refused_before_the_features(
+        home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`auto` cross-fits the calibrator in 2 stratified folds: with one counterfeit a fold
+    has none, and scikit-learn's error came after the features and the booster. A single
+    sigmoid or isotonic fit needs only one."""
+    from training import train as train_module
+
+    saved = save_marketplace(generate_marketplace(SynthConfig(n_listings=3_000, seed=11)),
+                             tmp_path / "market")
+    data = save_marketplace(_one_counterfeit_to_calibrate(load_marketplace(saved)),
+                            tmp_path / "one")
+    steps: list[str] = []
+    with pytest.raises(TrainingDataError) as refused:
+        train(data, TrainingConfig(), progress=steps.append)
+    assert str(refused.value) == (
+        'the calibration slice holds only 1 counterfeit listing; calibration = "auto" '
+        "cross-fits in 2 folds and needs at least 2: add data, raise calibration_share, or "
+        'set calibration to "sigmoid" or "isotonic"')
+    assert steps == [STEPS[0]]  # the dataset was loaded, no feature built
+
+    class FeaturesReached(Exception):
+        pass
+
+    def features_reached(*args: object, **kwargs: object) -> None:
+        raise FeaturesReached
+
+    monkeypatch.setattr(train_module, "FeaturePipeline", features_reached)
+    for method in ("sigmoid", "isotonic"):
+        with pytest.raises(FeaturesReached):
+            train(data, TrainingConfig(calibration=method))
+
+
+def test_a_deleted_experiment_is_refused_before_any_work(home: Path, tmp_path: Path) -> None:
+    """MLflow refused the run only at `start_run`, after a whole training."""
+    from mlflow.entities import ViewType
+    from typer.testing import CliRunner
+
+    from strikeout.cli import app
+    from training.tracking import ExperimentError, connect
+
+    connect()
+    gone = mlflow.create_experiment("gone")
+    mlflow.delete_experiment(gone)
+    steps: list[str] = []
+    missing = tmp_path / "never-read"  # the dataset is not even looked at
+    with pytest.raises(ExperimentError) as refused:
+        train(missing, TrainingConfig(experiment_name="gone"), progress=steps.append)
+    assert str(refused.value).startswith(
+        "experiment 'gone' is deleted in MLflow: restore it (MLFLOW_TRACKING_URI=sqlite:///")
+    assert str(refused.value).endswith(
+        f"mlflow experiments restore --experiment-id {gone}) or choose another experiment_name")
+    assert steps == []
+    assert MlflowClient().search_runs([gone], run_view_type=ViewType.ALL) == []
+
+    config = tmp_path / "config.toml"
+    config.write_text('experiment_name = "gone"\n')
+    result = CliRunner().invoke(app, ["train", "--data", str(missing), "--config", str(config),
+                                      "--quiet"])
+    assert result.exit_code == 2, result.output
+    assert "error: experiment 'gone' is deleted in MLflow: restore it" in result.stderr
 
 
 def test_model_beats_chance_and_is_calibrated(trained: TrainResult) -> None:
