@@ -157,11 +157,14 @@ def importance_png(importance: pd.Series, top: int = 25) -> bytes:
     return _png(fig)
 
 
-def shap_png(contributions: np.ndarray, features: pd.DataFrame) -> bytes:
+def shap_png(contributions: np.ndarray, features: pd.DataFrame, subject: str) -> bytes:
     import shap
 
     shap.summary_plot(contributions, features, show=False, max_display=20, plot_size=(7, 6))
-    return _png(plt.gcf())
+    figure = plt.gcf()
+    figure.axes[0].set_title(f"SHAP values, {len(features):,} sampled listings ({subject})")
+    figure.axes[0].set_xlabel("contribution to the raw score (log-odds, before calibration)")
+    return _png(figure)
 
 
 def _table(frame: pd.DataFrame) -> str:
@@ -221,7 +224,7 @@ def build_report(model: object, evaluation: Evaluation, features: pd.DataFrame,
                                              subject),
         "score_histogram": histogram_png(evaluation.y, evaluation.p, subject),
         "feature_importance": importance_png(importance),
-        "shap_summary": shap_png(contributions, sample),
+        "shap_summary": shap_png(contributions, sample, subject),
     }
     before = evaluation.before_calibration
     sections: list[tuple[str, pd.DataFrame | str]] = [

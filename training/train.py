@@ -177,15 +177,19 @@ def train(data_path: Path, config: TrainingConfig, progress: Progress = lambda _
             "test_start": str(split.bounds["test"][0]), "test_end": str(split.bounds["test"][1]),
         })
         mlflow.log_dict(config.model_dump(mode="json"), "config.json")
-        mlflow.log_dict(fingerprint(market), "data_fingerprint.json")
+        data_print = fingerprint(market)
+        mlflow.log_dict(data_print, "data_fingerprint.json")
         mlflow.log_dict({k: [str(a), str(b)] for k, (a, b) in split.bounds.items()}, "split.json")
         metrics = evaluation.flat_metrics()
         metrics["train_seconds"] = time.perf_counter() - started
         mlflow.log_metrics(metrics)
         if caveats:
             mlflow.set_tag("caveats", " ".join(caveats))
+        data = (f"{Path(data_path).resolve()} ({data_print['rows']['listings']:,} listings, "
+                f"files {data_print['file_sha256_16']})")
         report_path = _log_report(model, evaluation, X["test"], split, briers,
-                                  config.shap_sample)
+                                  config.shap_sample, f"run {run.info.run_id} on {data}",
+                                  caveats)
         model_info = mlflow.pyfunc.log_model(
             name="model", python_model=model,
             signature=infer_signature(input_example(market),
@@ -253,12 +257,16 @@ def _flat_params(config: TrainingConfig) -> dict[str, object]:
 
 
 def _log_report(model: ListingRiskModel, evaluation: Evaluation, X_test: pd.DataFrame,
-                split: TimeSplit, briers: dict[str, float], shap_sample: int) -> Path:
-    where = (f"test slice {split.bounds['test'][0]} to {split.bounds['test'][1]}; calibration: "
-             f"{model.calibrator.method}")
+                split: TimeSplit, briers: dict[str, float], shap_sample: int, source: str,
+                caveats: tuple[str, ...]) -> Path:
+    """The run's HTML report, which names its run and data (`source`): a page read
+    outside MLflow must say what it describes; the caveats come before the figures."""
+    where = (f"{source}; test slice {split.bounds['test'][0]} to {split.bounds['test'][1]}; "
+             f"calibration: {model.calibrator.method}")
     if briers:  # only `calibration = "auto"` cross-fits the methods to choose one
         where += f" (cross-fitted Brier {briers})"
-    page, images = build_report(model, evaluation, X_test, where, "test slice", shap_sample)
+    page, images = build_report(model, evaluation, X_test, where, "test slice", shap_sample,
+                                caveats)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for path in write_images(folder / "plots", images):

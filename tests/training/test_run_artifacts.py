@@ -75,6 +75,18 @@ def test_the_report_header_names_no_cross_fitted_briers_when_none_were_fitted(
     assert where.endswith("calibration: sigmoid"), where  # set explicitly: nothing cross-fitted
 
 
+def test_the_report_names_its_run_and_data_and_carries_the_runs_caveats(
+        report_calls: tuple[TrainResult, list[dict[str, Any]]], dataset: Path) -> None:
+    """A report read outside MLflow (attached, downloaded) still says what it describes."""
+    result, calls = report_calls
+    where, caveats = calls[0]["where"], tuple(calls[0]["caveats"])
+    assert f"run {result.run_id} on {dataset.resolve()} (4,000 listings" in where, where
+    assert caveats == result.caveats and caveats  # 4,000 listings: a small test slice
+    page = result.report_path.read_text(encoding="utf-8")
+    assert html.escape(f"run {result.run_id}") in page
+    assert all(html.escape(caveat) in page for caveat in caveats)
+
+
 STEPS = itertools.count(1)
 
 
