@@ -185,7 +185,7 @@ def train(data_path: Path, config: TrainingConfig, progress: Progress = lambda _
         mlflow.log_metrics(metrics)
         if caveats:
             mlflow.set_tag("caveats", " ".join(caveats))
-        data = (f"{Path(data_path).resolve()} ({data_print['rows']['listings']:,} listings, "
+        data = (f"{Path(data_path).resolve()} ({len(market.listings):,} listings, "
                 f"files {data_print['file_sha256_16']})")
         report_path = _log_report(model, evaluation, X["test"], split, briers,
                                   config.shap_sample, f"run {run.info.run_id} on {data}",
