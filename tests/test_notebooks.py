@@ -13,6 +13,22 @@ from training.config import load_config
 NOTEBOOK_FOLDER = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_FOLDER.glob("*.ipynb"))
 CELL_TIMEOUT_S = 600
+# run after a notebook's last cell, in its kernel: what its outputs claim, checked on its variables
+CHECKS = {
+    "02_": """
+review_costs = per_threshold["review threshold cost"]
+high_costs = per_threshold["high threshold cost"]
+assert review_costs[chosen_bands.review] <= review_costs.min() + TIE_USD
+assert high_costs[chosen_bands.high] <= (
+    high_costs[high_costs.index > chosen_bands.review].min() + TIE_USD)
+""",
+    "03_": """
+assert (false_alarms["label"] == 0).all() and set(false_alarms["band"]) <= {"review", "high"}
+assert (misses["label"] == 1).all() and set(misses["band"]) <= {"low"}
+assert len(false_alarms) == min(CASES, len(all_false_alarms))
+assert len(misses) == min(CASES, len(all_misses))
+""",
+}
 
 
 def test_the_three_notebooks_are_there() -> None:
@@ -43,6 +59,9 @@ def test_runs_top_to_bottom(path: Path, tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("STRIKEOUT_TRAINING_CONFIG", str(config_path))
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     notebook = nbformat.read(path, as_version=4)
+    for prefix, check in CHECKS.items():
+        if path.stem.startswith(prefix):
+            notebook.cells.append(nbformat.v4.new_code_cell(check.strip()))
     client = NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3",
                             resources={"metadata": {"path": str(tmp_path)}})
     client.execute()  # raises CellExecutionError naming the cell on the first failure
