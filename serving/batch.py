@@ -91,9 +91,11 @@ def reasons_text(reasons: list) -> str:
 class _ScoreWriter:
     """Appends scored chunks to a CSV or Parquet file, chosen by the extension.
 
-    The chunks go to a hidden file beside `path` that replaces it only once all are
-    written (`close`): a run that stops part-way leaves the earlier scores as they were,
-    never a shorter file that reads as complete. `discard` removes the unfinished one.
+    The chunks go to a hidden file made beside `path` (beside the file a link at `path`
+    points to) that replaces it only once all are written (`close`): a run that stops
+    part-way leaves the earlier scores as they were, never a shorter file that reads as
+    complete. `discard` removes the unfinished one. The hidden file is made at once, so
+    a place it cannot be made is an error before any scoring.
     """
 
     def __init__(self, path: Path) -> None:
@@ -101,12 +103,17 @@ class _ScoreWriter:
             raise ScoringError(f"--out must end in .csv or .parquet, got {path.name}")
         if path.is_dir():
             raise ScoringError(f"--out {path} is a folder; name a .csv or .parquet file")
+        target = Path(os.path.realpath(path))  # a link stays a link to the new scores
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            handle, partial = tempfile.mkstemp(prefix=".strikeout-scores-", suffix=".partial",
+                                               dir=target.parent)
+            os.close(handle)
         except OSError as exc:
             raise ScoringError(f"cannot write --out {path}: {exc.strerror or exc}") from None
         self.path = path
-        self.partial = path.with_name(f".{path.name}.partial")
+        self.target = target
+        self.partial = Path(partial)
         self.parquet: pq.ParquetWriter | None = None
         self.wrote_header = False
 
@@ -122,12 +129,12 @@ class _ScoreWriter:
         self.parquet.write_table(table)
 
     def close(self) -> None:
-        """Finish the file and put it in place of `path`."""
+        """Finish the file (the columns alone if nothing was scored) and put it in place."""
+        if self.parquet is None and not self.wrote_header:
+            self.write(pd.DataFrame({c: pd.Series(dtype="str") for c in SCORE_COLUMNS}))
         if self.parquet is not None:
             self.parquet.close()
-        elif not self.wrote_header:
-            self.write(pd.DataFrame({c: pd.Series(dtype="str") for c in SCORE_COLUMNS}))
-        os.replace(self.partial, self.path)
+        os.replace(self.partial, self.target)
 
     def __enter__(self) -> _ScoreWriter:
         return self

@@ -38,8 +38,8 @@ class PlainErrors(typer.Typer):
         except TyperException as exc:  # the base of the click errors Typer ships
             message = exc.format_message()  # type: ignore[attr-defined]
             if type(exc).__name__ == "NoArgsIsHelpError":  # as Typer tells it apart
-                typer.echo(message)
-                sys.exit(0)
+                typer.echo(message)  # the help, and the usage error's exit code
+                sys.exit(exc.exit_code)  # type: ignore[attr-defined]
             ctx = getattr(exc, "ctx", None)
             see = f" (see {ctx.command_path} --help)" if ctx is not None else ""
             typer.secho(f"error: {message}{see}", fg=typer.colors.RED, err=True)
@@ -290,9 +290,9 @@ def evaluate(
     from training.train import TrainingDataError
 
     settings = _load_training_config(config)
-    writable_file(out, datasets=[data])
-    if out.suffix.lower() not in (".html", ".htm"):
+    if out.suffix.lower() not in (".html", ".htm") and not out.is_dir():
         fail(f"--out {out}: the report is HTML; name a .html file")
+    writable_file(out, datasets=[data])
     tracking()
     try:
         result = evaluate_model(model, data, out, settings.review_capacity_share,

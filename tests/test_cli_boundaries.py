@@ -39,10 +39,11 @@ def test_evaluate_and_drift_refuse_to_write_over_a_dataset_they_read(tiny_datase
     before = {p.name: p.read_bytes() for p in tiny_dataset.iterdir()}
     target = str(tiny_dataset / name)
     code, output = run("evaluate", "--data", str(tiny_dataset), "--out", target)
-    assert code == 2 and "overwrite or shadow the dataset's own" in output, output
-    code, output = run("evaluate", "--data", str(tiny_dataset), "--out",
-                       str(tiny_dataset.parent / "report.csv"))
+    assert code == 2 and "the report is HTML" in output, output  # never a table's name
+    elsewhere = tiny_dataset.parent / "new-folder" / "report.csv"
+    code, output = run("evaluate", "--data", str(tiny_dataset), "--out", str(elsewhere))
     assert code == 2 and "the report is HTML" in output, output
+    assert not elsewhere.parent.exists()  # refused before any folder is made
     code, output = run("drift", "--reference", str(tiny_dataset), "--current",
                        str(tiny_dataset), "--out", target, "--quiet")
     assert code == 2 and "overwrite or shadow the dataset's own" in output, output
@@ -160,7 +161,8 @@ def test_keys_are_listed_and_revoked_by_id(tmp_path: Path) -> None:
                                      ["drift", "--reference", ".", "--current", ".", "--quiet"]])
 def test_an_output_that_cannot_be_written_is_refused_before_any_work(
         tmp_path: Path, command: list[str]) -> None:
-    out = Path("/proc/strikeout-out.csv")  # no file can be made there, not even by root
+    suffix = ".html" if command[0] == "evaluate" else ".csv"  # evaluate writes HTML
+    out = Path(f"/proc/strikeout-out{suffix}")  # no file can be made there, not even by root
     home = tmp_path / "home"
     code, output = run(*command, "--out", str(out), env={"STRIKEOUT_HOME": str(home)})
     assert code == 2 and f"cannot write --out {out}" in output, output
@@ -276,3 +278,11 @@ def test_a_mistaken_flag_is_one_error_line_from_the_installed_command(
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
     assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("args", [[], ["ledger"], ["keys"], ["labels"]])
+def test_a_command_group_without_a_command_shows_its_help_and_fails(args: list[str]) -> None:
+    """A script that leaves out the command must not pass for one that ran."""
+    done = subprocess.run([sys.executable, "-m", "strikeout", *args], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2 and "Usage" in done.stdout, (done.returncode, done.stdout)

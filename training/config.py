@@ -20,8 +20,8 @@ class Closed(BaseModel):
     """Unknown fields and values of the wrong type are refused, not guessed at.
 
     Strict: in lax mode `true` passes as 1 (a one-tree model), `false` as a max_depth of
-    0 and `"50"` as 50. A JSON or TOML file holds nothing strict mode refuses where it
-    fits: ints pass as floats, strings as the literals, tables as the sections.
+    0 and `"50"` as 50. Ints pass where floats go, strings as the literals, tables as
+    the sections; a float where an int goes is refused even when whole (`31.0`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from serving.batch import SCORE_COLUMNS, _ScoreWriter
+from serving.batch import SCORE_COLUMNS, ScoringError, _ScoreWriter
 
 
 def chunk(first: int, rows: int) -> pd.DataFrame:
@@ -29,6 +29,43 @@ def test_an_interrupted_run_leaves_the_earlier_scores_and_no_partial_file(
         raise KeyboardInterrupt  # Ctrl-C between two chunks
     assert out.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+@pytest.mark.parametrize("name", ["scores.csv", "scores.parquet"])
+def test_a_run_that_scores_nothing_writes_a_readable_file_of_the_columns(
+        tmp_path: Path, name: str) -> None:
+    out = tmp_path / name
+    with _ScoreWriter(out) as writer:
+        writer.close()
+    read = pd.read_csv(out) if name.endswith(".csv") else pd.read_parquet(out)
+    assert list(read.columns) == list(SCORE_COLUMNS) and read.empty
+
+
+def test_scores_written_through_a_link_go_to_the_file_it_points_to(tmp_path: Path) -> None:
+    kept = tmp_path / "kept" / "scores.csv"
+    kept.parent.mkdir()
+    kept.write_text("old")
+    link = tmp_path / "latest.csv"
+    link.symlink_to(kept)
+    with _ScoreWriter(link) as writer:
+        writer.write(chunk(0, 2))
+        writer.close()
+    assert link.is_symlink() and pd.read_csv(kept)["listing_id"].tolist() == ["L0", "L1"]
+    assert sorted(p.name for p in kept.parent.iterdir()) == ["scores.csv"]
+
+
+def test_a_name_near_the_file_systems_limit_is_written(tmp_path: Path) -> None:
+    """The hidden file's own name is short: an `--out` the file system takes is written."""
+    out = tmp_path / ("s" * 250 + ".csv")
+    with _ScoreWriter(out) as writer:
+        writer.write(chunk(0, 1))
+        writer.close()
+    assert pd.read_csv(out)["listing_id"].tolist() == ["L0"]
+
+
+def test_a_place_no_file_can_be_made_is_an_error_before_any_scoring() -> None:
+    with pytest.raises(ScoringError, match="cannot write --out"):
+        _ScoreWriter(Path("/proc/strikeout-scores.csv"))  # not even root makes a file there
 
 
 @pytest.mark.parametrize("name", ["scores.csv", "scores.parquet"])
