@@ -54,11 +54,7 @@ class KeyMemo:
             rows = self._rows = {}
             missing = list(keys)
         if missing:
-            fresh = compute(missing)
-            matrix = np.column_stack([np.asarray(fresh[name], np.float64)
-                                      for name in self.names])
-            for key, row in zip(missing, matrix, strict=True):
-                rows[key] = row
+            self._keep(rows, missing, compute)
         if not keys:
             return {name: np.zeros(0, np.float64) for name in self.names}
         table = np.array([rows[key] for key in keys], np.float64)
@@ -74,5 +70,13 @@ class KeyMemo:
         missing = [key for key in dict.fromkeys(keys) if key not in rows]
         missing = missing[:max(self.max_keys - len(rows), 0)]
         for start in range(0, len(missing), MEMO_CALL_KEYS):
-            self.table(missing[start:start + MEMO_CALL_KEYS], compute)
+            self._keep(rows, missing[start:start + MEMO_CALL_KEYS], compute)
         return len(self._rows)
+
+    def _keep(self, rows: dict[str, np.ndarray], keys: Sequence[str],
+              compute: Callable[[Sequence[str]], dict[str, np.ndarray]]) -> None:
+        """Compute the rows of `keys` (none of them in `rows`) and keep them in `rows`."""
+        fresh = compute(keys)
+        matrix = np.column_stack([np.asarray(fresh[name], np.float64) for name in self.names])
+        for key, row in zip(keys, matrix, strict=True):
+            rows[key] = row

@@ -143,7 +143,9 @@ class ServingSettings(LedgerSettings):
         default=5000, ge=0,
         description="Sellers, the most recently active, whose stored listings a worker "
         "reads into its caches when it loads a model, at start and on each reload, before "
-        "the model scores: their first requests then cost what later ones do. 0: none.",
+        "the model scores (it also computes the text values of the latest 20,000 stored "
+        "listings): their first requests then cost what later ones do. 0: only the "
+        "compiled code is warmed.",
     )
     connection_max_age_s: float = Field(
         default=5.0, ge=0,

@@ -291,8 +291,8 @@ def evaluate(
 
     settings = _load_training_config(config)
     if out.suffix.lower() not in (".html", ".htm") and not out.is_dir():
-        fail(f"--out {out}: the report is HTML; name a .html file")
-    writable_file(out, datasets=[data])
+        fail(f"--out {out}: the report is HTML; name a .html file")  # so never a table
+    writable_file(out)
     tracking()
     try:
         result = evaluate_model(model, data, out, settings.review_capacity_share,

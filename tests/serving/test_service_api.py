@@ -244,7 +244,7 @@ def test_a_refused_body_is_logged_as_one_warning_line(
     # and so are the service's own refusals: a currency the model has no rate for, too many
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="strikeout.service"):
-        unpriced = api.score([{**fine_listing(api), "currency": "XXX"}])
+        unpriced = api.score([{**fine_listing(api), "currency": "QQQ"}])
         too_many = api.score([fine_listing(api)] * 1001)
     assert (unpriced.status_code, too_many.status_code) == (400, 413)
     lines = [r.getMessage() for r in caplog.records
