@@ -121,11 +121,33 @@ def test_rows_written_after_a_point_are_read_in_order(
     store = HistoryStore(ledger.store)
     store.add(listings=market.listings.iloc[:2])
     seq = store.head().last_seq
-    store.add(listings=market.listings.iloc[2:])
+    store.add(listings=market.listings.iloc[3:4])  # L4 stored before L3
+    store.add(listings=market.listings.iloc[2:3])
     rows, last = store.listings_after(seq)
-    assert set(rows["listing_id"]) == {"L3", "L4"}
+    assert rows["listing_id"].to_pylist() == ["L4", "L3"]
     assert last == store.head().last_seq > seq
-    assert store.listings_after(last)[0].empty
+    expected = market.listings.set_index("listing_id").loc[["L4", "L3"]].reset_index()
+    pd.testing.assert_frame_equal(contract_frame(rows), expected[list(LISTING_COLUMNS)])
+    assert len(store.listings_after(last)[0]["listing_id"]) == 0
+
+
+def test_rows_after_a_point_of_some_sellers_only_still_say_the_last_row_of_any(
+        ledger: Ledger, market: Marketplace) -> None:
+    """The ring index's refresh reads struck sellers' rows only, and must not read the
+    others' rows again next time."""
+    store = HistoryStore(ledger.store)
+    store.add(listings=market.listings)
+    by_seller = market.listings.groupby("seller_id")["listing_id"].apply(sorted).to_dict()
+    seller, other = sorted(by_seller)[:2]
+    rows, last = store.listings_after(0, sellers={seller})
+    assert sorted(rows["listing_id"].to_pylist()) == by_seller[seller]
+    assert last == store.head().last_seq
+    assert contract_frame(rows).equals(
+        contract_frame(store.listings_after(0)[0]).query("seller_id == @seller")
+        .reset_index(drop=True))
+    assert len(store.listings_after(0, sellers={"nobody"})[0]["listing_id"]) == 0
+    assert store.listings_after(0, sellers={"nobody"})[1] == last
+    assert other not in set(rows["seller_id"].to_pylist())
 
 
 def test_the_history_branch_is_migrated_with_the_ledger(ledger: Ledger) -> None:
