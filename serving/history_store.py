@@ -129,9 +129,9 @@ _ROWS_BY_SEQ = Lookup(_ROWS_AFTER, listings_table.c.seq)
 
 @dataclass(frozen=True)
 class HistoryHead:
-    """Where the history stands: how many sellers, and the last listing row written."""
+    """Where the history stands: the last seller row and the last listing row written."""
 
-    sellers: int
+    seller_seq: int
     last_seq: int
 
 
@@ -232,9 +232,25 @@ class HistoryStore:
 
     def head(self) -> HistoryHead:
         with self.engine.connect() as conn:
-            sellers = conn.execute(sa.select(sa.func.count()).select_from(sellers_table)).scalar()
+            sellers = conn.execute(sa.select(sa.func.max(self._seller_seq))
+                                   .select_from(sellers_table)).scalar()
             seq = conn.execute(sa.select(sa.func.max(listings_table.c.seq))).scalar()
         return HistoryHead(int(sellers or 0), int(seq or 0))
+
+    @property
+    def _seller_seq(self) -> sa.ColumnElement[int]:
+        """The sellers' row numbers, in the order written (migration history_0003)."""
+        return sa.literal_column("history_sellers.seq" if self.is_postgres
+                                 else "history_sellers.rowid")
+
+    def sellers_after(self, seq: int) -> tuple[pd.DataFrame, int]:
+        """The sellers written after row `seq` (as `sellers`), and the last row number read."""
+        columns = [sellers_table.c[_STORED.get(c, c)] for c in SELLER_COLUMNS]
+        query = sa.select(self._seller_seq, *columns).where(self._seller_seq > seq)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(self._seller_seq)).all()
+        last = rows[-1][0] if rows else seq
+        return _frame([row[1:] for row in rows], SELLER_COLUMNS), int(last)
 
     def sellers(self, seller_ids: Iterable[str] | None = None) -> pd.DataFrame:
         """The sellers table of the data contract (every seller, or those of `seller_ids`)."""

@@ -111,7 +111,7 @@ class RingState:
         listings = self.history.listings(self.first_strike.index) if len(
             self.first_strike) else empty_listings()
         self.index: RingIndex = self.model.pipeline.ring_index(self._market(listings))
-        self.last_seq, self.seller_count = head.last_seq, head.sellers
+        self.last_seq, self.seller_seq = head.last_seq, head.seller_seq
         self.checked_at = self.clock()
 
     def _set_upheld(self, upheld: pd.DataFrame) -> None:
@@ -200,12 +200,17 @@ class RingState:
         if strikes != self.strike_count:
             self.strike_count = strikes
             self._strikes(self.ledger.complaints_frame())
-        if head.sellers != self.seller_count:  # this replica's new sellers count too
-            self.seller_count = head.sellers
-            stored = self.history.sellers()
-            unseen = stored[~stored["seller_id"].isin(self.seller_ids)]
-            if len(unseen):
-                self._count_sellers(unseen.reset_index(drop=True))
+        if head.seller_seq < self.seller_seq:  # rows renumbered (SQLite's VACUUM may)
+            self.rebuild()
+            return
+        if head.seller_seq > self.seller_seq:  # this replica's new sellers are read too
+            behind = REREAD_ROWS if self.history.is_postgres else 0
+            stored, _ = self.history.sellers_after(max(self.seller_seq - behind, 0))
+            self.seller_seq = head.seller_seq
+            known = self.seller_ids  # a set: `isin` would copy it into an array first
+            unseen = [seller not in known for seller in stored["seller_id"]]
+            if any(unseen):
+                self._count_sellers(stored[unseen].reset_index(drop=True))
         if head.last_seq > self.last_seq:
             behind = REREAD_ROWS if self.history.is_postgres else 0
             rows, _ = self.history.listings_after(max(self.last_seq - behind, 0),

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
 
 from features.columns import Columns
 from features.contract import Marketplace, load_marketplace
@@ -20,7 +22,7 @@ from serving.history_store import (
     import_listings,
 )
 from serving.ledger.ledger import Ledger
-from serving.ledger.store import SCHEMA_VERSION_TABLE
+from serving.ledger.store import MIGRATIONS_PATH, SCHEMA_VERSION_TABLE
 from tests.serving.conftest import open_ledger
 
 
@@ -150,6 +152,56 @@ def test_rows_after_a_point_of_some_sellers_only_still_say_the_last_row_of_any(
     assert other not in set(rows["seller_id"].to_pylist())
 
 
+def more_sellers(market: Marketplace) -> pd.DataFrame:
+    """The market's sellers and two copies of them under other ids, sorted by id."""
+    copies = [market.sellers.assign(seller_id=market.sellers["seller_id"] + suffix)
+              for suffix in ("", "-b", "-c")]
+    return pd.concat(copies).sort_values("seller_id", ignore_index=True)
+
+
+def test_sellers_written_after_a_point_are_read_alone_in_the_order_written(
+        ledger: Ledger, market: Marketplace) -> None:
+    """The ring index picks up sellers other replicas stored without reading them all."""
+    store = HistoryStore(ledger.store)
+    sellers = more_sellers(market)
+    store.add(sellers=sellers.iloc[:1])
+    seq = store.head().seller_seq
+    later = sellers.iloc[1:].iloc[::-1]
+    for i in range(len(later)):  # each in a write of its own, in reverse key order
+        store.add(sellers=later.iloc[i:i + 1])
+    store.add(sellers=sellers)  # already stored: no row written, none numbered
+    rows, last = store.sellers_after(seq)
+    pd.testing.assert_frame_equal(rows, later.reset_index(drop=True))
+    assert last == store.head().seller_seq > seq
+    nothing, still = store.sellers_after(last)
+    assert nothing.empty and still == last
+
+
+def test_sellers_stored_before_their_rows_were_numbered_are_numbered_on_upgrade(
+        ledger_url: str, market: Marketplace) -> None:
+    """history_0003 on a ledger holding sellers: they are numbered, and later ones after."""
+    sellers = more_sellers(market)
+    ledger = open_ledger(ledger_url)
+    HistoryStore(ledger.store).add(sellers=sellers.iloc[:3])
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_PATH))
+    with ledger.store.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "history_0002")
+    ledger.close()
+
+    ledger = open_ledger(ledger_url)  # upgraded as it opens
+    try:
+        store = HistoryStore(ledger.store)
+        numbered = store.head().seller_seq
+        store.add(sellers=sellers.iloc[3:])
+        rows, _ = store.sellers_after(numbered)
+        pd.testing.assert_frame_equal(rows, sellers.iloc[3:].reset_index(drop=True))
+        assert len(store.sellers_after(0)[0]) == len(sellers) == 6
+    finally:
+        ledger.close()
+
+
 def test_the_history_branch_is_migrated_with_the_ledger(ledger: Ledger) -> None:
     with ledger.store.read() as conn:
         heads = set(conn.execute(sa.text(
@@ -157,7 +209,7 @@ def test_the_history_branch_is_migrated_with_the_ledger(ledger: Ledger) -> None:
         tables = set(sa.inspect(conn).get_table_names())
         indexes = {i["name"]: i["column_names"]
                    for i in sa.inspect(conn).get_indexes("history_listings")}
-    assert "history_0002" in heads and len(heads) >= 2  # the ledger's branch(es) too
+    assert "history_0003" in heads and len(heads) >= 2  # the ledger's branch(es) too
     assert {"history_sellers", "history_listings", "ledger_events"} <= tables
     assert indexes["ix_history_listings_seller_seq"] == ["seller_id", "seq"]
 

@@ -328,6 +328,15 @@ def test_a_low_score_updates_an_open_case_and_opens_none(online: Online) -> None
     assert cases[0].score == pytest.approx(scored["score"].iloc[0], rel=1e-12)
 
 
+def test_a_ring_index_past_the_last_stored_seller_is_built_again(online: Online) -> None:
+    """Sellers' rows renumbered below what the index has seen (SQLite's VACUUM may do
+    that): new sellers after them would never be read, so the index is built afresh."""
+    ring = online.scorer.ring
+    ring.seller_seq += 1_000
+    ring.refresh(force=True)
+    assert ring.seller_seq == online.history.head().seller_seq
+
+
 def test_listings_another_replica_stored_reach_the_ring_index(online: Online) -> None:
     """A struck seller's listing written by another replica taints later listings here."""
     market = online.world.market

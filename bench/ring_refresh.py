@@ -1,0 +1,123 @@
+"""Benchmark: a worker's ring index picking up what other replicas stored.
+
+Every `ring_refresh_s` (5 s by default) each worker of the service reads the sellers
+and listings other workers or replicas stored since its last look (`RingState.refresh`).
+That runs on the scoring thread, so whatever it costs is a stall of every request
+waiting for that worker. This times it in two cases, on the model and ledger of
+`bench.service` (its home, trained once):
+
+1. Another replica stored 10 new sellers, with the marketplace's seller table as it is
+   and grown by 50,000 and 200,000 sellers (registered years earlier, outside every
+   burst window).
+2. Another replica stored 700 and 3,500 listings (about 1 and 5 seconds of the other
+   worker at the single-listing load), copies of the marketplace's later listings under
+   new ids: about a sixth of them are struck sellers', whose phrases the index takes in.
+
+Each case is timed `ROUNDS` times; the figures are milliseconds per refresh.
+
+`python -m bench.ring_refresh [--home DIR]` writes bench/results/ring_refresh.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench.machine import machine_info
+from bench.service import MODEL_NAME, prepare_home, prepare_ledger, remove_ledger
+
+RESULTS_PATH = Path(__file__).resolve().parent / "results" / "ring_refresh.json"
+EXTRA_SELLERS = (0, 50_000, 200_000)
+NEW_SELLERS = 10
+OTHER_LISTINGS = (700, 3_500)
+ROUNDS = 5
+
+
+def old_sellers(n: int) -> pd.DataFrame:
+    """`n` sellers registered in 2015: outside every burst window of the marketplace."""
+    return pd.DataFrame({
+        "seller_id": [f"bench-old-{i:08d}" for i in range(n)],
+        "registered_at": pd.Timestamp("2015-01-01", tz="UTC") + pd.to_timedelta(
+            np.arange(n), unit="s"),
+        "country": "DE", "business_verified": False})
+
+
+def timed_refreshes(ring: Any, store_more: Any) -> dict[str, float]:
+    times = []
+    for round_ in range(ROUNDS):
+        store_more(round_)
+        started = time.perf_counter()
+        ring.refresh(force=True)
+        times.append((time.perf_counter() - started) * 1000)
+    return {"median_ms": round(statistics.median(times), 1), "max_ms": round(max(times), 1),
+            "rounds": ROUNDS}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--home", type=Path, default=None,
+                        help="a home where bench.service trained its model (reused)")
+    args = parser.parse_args()
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    home = args.home or Path(tempfile.mkdtemp(prefix="strikeout-bench-ring-refresh-"))
+    home.mkdir(parents=True, exist_ok=True)
+    setup = prepare_home(home, 30_000)
+
+    from serving.batch import load_scorer
+    from serving.history_store import HistoryStore
+    from serving.ledger.ledger import Ledger
+    from serving.online import RingState
+    from serving.settings import ServingSettings
+    from training.tracking import connect
+
+    connect()
+    model = load_scorer(f"models:/{MODEL_NAME}@champion")
+    sellers_cases, listings_cases = [], []
+    for extra in EXTRA_SELLERS:
+        url, _, later = prepare_ledger(home, Path(setup["data_path"]))
+        settings = ServingSettings(ledger_url=url)
+        here, there = Ledger.open(settings), Ledger.open(settings)
+        try:
+            HistoryStore(there.store).add(sellers=old_sellers(extra))
+            ring = RingState(model, HistoryStore(here.store), here, settings.ring_refresh_s)
+            stored = len(ring.sellers)
+            fresh = old_sellers(NEW_SELLERS)
+
+            def store_sellers(round_: int) -> None:
+                HistoryStore(there.store).add(sellers=fresh.assign(
+                    seller_id=fresh["seller_id"] + f"-new-{round_}"))
+
+            sellers_cases.append({"sellers_stored": stored, "new_sellers": NEW_SELLERS,
+                                  **timed_refreshes(ring, store_sellers)})
+            if extra == 0:
+                for count in OTHER_LISTINGS:
+                    rows = later.iloc[:count]
+
+                    def store_listings(round_: int, rows: pd.DataFrame = rows,
+                                       count: int = count) -> None:
+                        HistoryStore(there.store).add(listings=rows.assign(
+                            listing_id=rows["listing_id"] + f"~other-{count}-{round_}"))
+
+                    listings_cases.append({"listings_stored_by_another_replica": count,
+                                           **timed_refreshes(ring, store_listings)})
+        finally:
+            here.close()
+            there.close()
+            remove_ledger(url)
+    result = {"machine": machine_info(), "refresh_after_new_sellers": sellers_cases,
+              "refresh_after_new_listings": listings_cases}
+    RESULTS_PATH.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
