@@ -51,10 +51,13 @@ def old_sellers(n: int) -> pd.DataFrame:
         "country": "DE", "business_verified": False})
 
 
-def timed_refreshes(ring: Any, store_more: Any) -> dict[str, float]:
+def timed_refreshes(ring: Any, other: Any, table: str, rows: pd.DataFrame, key: str
+                    ) -> dict[str, float]:
+    """Each round, `other` (another replica's history store) stores `rows` into `table`
+    under new `key`s, then `ring` refreshes, timed."""
     times = []
     for round_ in range(ROUNDS):
-        store_more(round_)
+        other.add(**{table: rows.assign(**{key: rows[key] + f"~{len(rows)}-{round_}"})})
         started = time.perf_counter()
         ring.refresh(force=True)
         times.append((time.perf_counter() - started) * 1000)
@@ -87,28 +90,16 @@ def main() -> None:
         settings = ServingSettings(ledger_url=url)
         here, there = Ledger.open(settings), Ledger.open(settings)
         try:
-            HistoryStore(there.store).add(sellers=old_sellers(extra))
+            other = HistoryStore(there.store)
+            other.add(sellers=old_sellers(extra))
             ring = RingState(model, HistoryStore(here.store), here, settings.ring_refresh_s)
-            stored = len(ring.sellers)
-            fresh = old_sellers(NEW_SELLERS)
-
-            def store_sellers(round_: int) -> None:
-                HistoryStore(there.store).add(sellers=fresh.assign(
-                    seller_id=fresh["seller_id"] + f"-new-{round_}"))
-
-            sellers_cases.append({"sellers_stored": stored, "new_sellers": NEW_SELLERS,
-                                  **timed_refreshes(ring, store_sellers)})
-            if extra == 0:
-                for count in OTHER_LISTINGS:
-                    rows = later.iloc[:count]
-
-                    def store_listings(round_: int, rows: pd.DataFrame = rows,
-                                       count: int = count) -> None:
-                        HistoryStore(there.store).add(listings=rows.assign(
-                            listing_id=rows["listing_id"] + f"~other-{count}-{round_}"))
-
-                    listings_cases.append({"listings_stored_by_another_replica": count,
-                                           **timed_refreshes(ring, store_listings)})
+            sellers_cases.append({
+                "sellers_stored": len(ring.sellers), "new_sellers": NEW_SELLERS,
+                **timed_refreshes(ring, other, "sellers", old_sellers(NEW_SELLERS), "seller_id")})
+            for count in OTHER_LISTINGS if extra == 0 else ():
+                listings_cases.append({
+                    "listings_stored_by_another_replica": count,
+                    **timed_refreshes(ring, other, "listings", later.iloc[:count], "listing_id")})
         finally:
             here.close()
             there.close()
