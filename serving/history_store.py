@@ -122,9 +122,9 @@ _SELLER_ROWS = Lookup(sa.select(listings_table.c.seq, *(listings_table.c[_STORED
                        listings_table.c.seller_id)
 _SELLER_ROWS_AFTER = Lookup(_SELLER_ROWS.query, listings_table.c.seller_id,
                              listings_table.c.seq)
-_ROWS_AFTER = sa.select(listings_table.c.seq, *(listings_table.c[_STORED.get(c, c)]
-                                                for c in LISTING_COLUMNS))
-_ROWS_BY_SEQ = Lookup(_ROWS_AFTER, listings_table.c.seq)
+_LISTING_ROWS = Lookup(sa.select(listings_table.c.seq, *(listings_table.c[_STORED.get(c, c)]
+                                                         for c in LISTING_COLUMNS)),
+                       listings_table.c.seq)
 
 
 @dataclass(frozen=True)
@@ -345,26 +345,20 @@ class HistoryStore:
             self.epoch = self.store.connection_losses
             self.cache.clear()
 
-    def listings_after(self, seq: int, sellers: Container[str] | None = None
-                       ) -> tuple[Arrays, int]:
-        """Listings written after row `seq`, oldest first, as plain arrays of
-        `LISTING_COLUMNS` (with text); and the last row number read, of any seller.
+    def listings_after(self, seq: int, sellers: Container[str]) -> tuple[Arrays, int]:
+        """The `sellers`' listings written after row `seq`, oldest first, as plain arrays
+        of `LISTING_COLUMNS` (with text); and the last row number read, of any seller.
 
-        With `sellers`, only their listings: row numbers and sellers are read first, and
-        whole rows for those sellers alone (the ring index refreshes from struck sellers'
-        rows, a few of what other replicas store; reading every row with its text stalled
-        a worker's scoring for tens of milliseconds).
+        Row numbers and sellers are read first, whole rows for `sellers` alone: the ring
+        index refreshes from struck sellers' rows, a few of what other replicas store
+        (reading every row with its text stalled a worker's scoring for tens of ms).
         """
         with self.store.read() as conn:
-            if sellers is None:
-                rows = _fetch_raw(conn, _ROWS_AFTER.where(listings_table.c.seq > seq))
-                last = max((row[0] for row in rows), default=seq)
-            else:
-                keys = _fetch_raw(conn, sa.select(listings_table.c.seq, listings_table.c.seller_id)
-                                  .where(listings_table.c.seq > seq))
-                last = max((key[0] for key in keys), default=seq)
-                rows = rows_in(conn, _ROWS_BY_SEQ, [key[0] for key in keys if key[1] in sellers])
+            keys = _fetch_raw(conn, sa.select(listings_table.c.seq, listings_table.c.seller_id)
+                              .where(listings_table.c.seq > seq))
+            rows = rows_in(conn, _LISTING_ROWS, [key[0] for key in keys if key[1] in sellers])
         rows.sort(key=itemgetter(0))
+        last = max((key[0] for key in keys), default=seq)
         return _arrays([row[1:] for row in rows], LISTING_COLUMNS), int(last)
 
     def listed_between(self, since: pd.Timestamp | None = None,

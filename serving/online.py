@@ -213,8 +213,7 @@ class RingState:
                 self._count_sellers(stored[unseen].reset_index(drop=True))
         if head.last_seq > self.last_seq:
             behind = REREAD_ROWS if self.history.is_postgres else 0
-            rows, _ = self.history.listings_after(max(self.last_seq - behind, 0),
-                                                  sellers=self.struck)
+            rows, _ = self.history.listings_after(max(self.last_seq - behind, 0), self.struck)
             self._taint(Columns.of_arrays(rows))
             self.last_seq = head.last_seq
 

@@ -125,12 +125,13 @@ def test_rows_written_after_a_point_are_read_in_order(
     seq = store.head().last_seq
     store.add(listings=market.listings.iloc[3:4])  # L4 stored before L3
     store.add(listings=market.listings.iloc[2:3])
-    rows, last = store.listings_after(seq)
+    every = set(market.sellers["seller_id"])
+    rows, last = store.listings_after(seq, every)
     assert rows["listing_id"].to_pylist() == ["L4", "L3"]
     assert last == store.head().last_seq > seq
     expected = market.listings.set_index("listing_id").loc[["L4", "L3"]].reset_index()
     pd.testing.assert_frame_equal(contract_frame(rows), expected[list(LISTING_COLUMNS)])
-    assert len(store.listings_after(last)[0]["listing_id"]) == 0
+    assert len(store.listings_after(last, every)[0]["listing_id"]) == 0
 
 
 def test_rows_after_a_point_of_some_sellers_only_still_say_the_last_row_of_any(
@@ -141,14 +142,14 @@ def test_rows_after_a_point_of_some_sellers_only_still_say_the_last_row_of_any(
     store.add(listings=market.listings)
     by_seller = market.listings.groupby("seller_id")["listing_id"].apply(sorted).to_dict()
     seller, other = sorted(by_seller)[:2]
-    rows, last = store.listings_after(0, sellers={seller})
+    rows, last = store.listings_after(0, {seller})
     assert sorted(rows["listing_id"].to_pylist()) == by_seller[seller]
     assert last == store.head().last_seq
     assert contract_frame(rows).equals(
-        contract_frame(store.listings_after(0)[0]).query("seller_id == @seller")
+        contract_frame(store.listings_after(0, set(by_seller))[0]).query("seller_id == @seller")
         .reset_index(drop=True))
-    assert len(store.listings_after(0, sellers={"nobody"})[0]["listing_id"]) == 0
-    assert store.listings_after(0, sellers={"nobody"})[1] == last
+    assert len(store.listings_after(0, {"nobody"})[0]["listing_id"]) == 0
+    assert store.listings_after(0, {"nobody"})[1] == last
     assert other not in set(rows["seller_id"].to_pylist())
 
 

@@ -2,8 +2,9 @@
 
 Every few seconds each worker's ring index picks up the sellers other replicas stored.
 It used to count the sellers table and, when the count had moved, read every seller
-again: about 0.8 s per look at 200,000 sellers, a stall of the worker's scoring. Now it
-reads the sellers written after the last one it saw.
+again and look for the unseen ones: 2-3 s per look at 200,000 sellers
+(bench/ring_refresh.py), a stall of the worker's scoring. Now it reads the sellers
+written after the last one it saw.
 
 SQLite numbers a table's rows already (its rowid; a new row's is above every earlier
 one's, and sellers are never deleted), so only PostgreSQL gets a column: `seq`, filled
