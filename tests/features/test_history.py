@@ -385,6 +385,30 @@ def test_a_big_sellers_price_ratio_is_over_the_median_of_its_earlier_prices() ->
         np.testing.assert_equal(ratio.iloc[i], expected)
 
 
+@pytest.mark.parametrize("order", ["rising", "falling", "equal", "zigzag"])
+def test_every_listings_price_ratio_is_over_the_median_whatever_order_prices_come_in(
+        order: str) -> None:
+    """The running median (two heaps per category) against the median of the earlier
+    prices, for every listing of three sellers whose prices rise, fall, repeat or
+    alternate, across two categories listed in turn."""
+    n = 61
+    steps = np.arange(n, dtype=np.float64)
+    prices = {"rising": 10 + steps, "falling": 100 - steps, "equal": np.full(n, 42.0),
+              "zigzag": np.where(steps % 2 == 0, 10 + steps, 100 - steps)}[order]
+    listings = make_listings([(f"L{s}-{i}", f"S{s}", float(i), "Acme",
+                               ["bags", "shoes"][(i // 3) % 2], prices[i] + s, 1, 1.0)
+                              for s in range(3) for i in range(n)])
+    sellers = make_sellers([(f"S{s}", -1.0, False) for s in range(3)])
+    ratio = seller_history(listings, listings, sellers, make_complaints([]))[
+        "price__ratio_to_seller_history"]
+    for i, target in listings.iterrows():
+        earlier = listings[(listings["seller_id"] == target["seller_id"])
+                           & (listings["created_at"] < target["created_at"])
+                           & (listings["category"] == target["category"])]["price_usd"]
+        expected = target["price_usd"] / earlier.median() if len(earlier) else 1.0
+        np.testing.assert_equal(ratio.loc[i], expected)
+
+
 def test_after_warm_up_scoring_compiles_nothing_more() -> None:
     """The service warms up before taking requests: its first listing must not compile."""
     from features import history
