@@ -104,11 +104,12 @@ class Lookup:
     query: sa.Select
     key: sa.Column
     after: sa.Column | None = None
+    converted: bool = True  # False: values as the driver gives them (no result processors)
 
 _SNAPSHOT_SELLERS = Lookup(sa.select(*(sellers_table.c[_STORED.get(c, c)]
                                         for c in SELLER_COLUMNS)), sellers_table.c.seller_id)
 _SNAPSHOT_COMPLAINTS = Lookup(sa.select(*(complaints_table.c[c] for c in COMPLAINT_COLUMNS)),
-                               complaints_table.c.seller_id)
+                               complaints_table.c.seller_id, converted=False)
 _SNAPSHOT_FROZEN = Lookup(sa.select(freezes_table.c.seller_id).where(
     freezes_table.c.lifted_seq.is_(None)), freezes_table.c.seller_id)
 _SNAPSHOT_OPEN_CASES = Lookup(sa.select(review_cases_table.c.listing_id).where(
@@ -325,7 +326,6 @@ class HistoryStore:
             complaints = rows_in(conn, _SNAPSHOT_COMPLAINTS, wanted)
             frozen = rows_in(conn, _SNAPSHOT_FROZEN, wanted)
             open_cases = rows_in(conn, _SNAPSHOT_OPEN_CASES, list(scoring))
-        complaints.sort(key=lambda r: (r[4], r[0]))  # (filed_at, complaint_id), as the ledger
         return SellerSnapshot(
             history=history,
             sellers=_arrays(sellers, SELLER_COLUMNS),
@@ -568,11 +568,28 @@ def records(table: Arrays) -> list[dict[str, Any]]:
 
 
 def _complaint_arrays(rows: Sequence[Sequence[Any]]) -> Arrays:
-    """Ledger complaint rows (aware datetimes) as the contract's complaints table."""
-    ns = [[MISSING_NS if r[i] is None else epoch_ns(r[i]) for r in rows] for i in (4, 6)]
-    stored = [(*r[:4], filed, r[5], resolved)
-              for r, filed, resolved in zip(rows, ns[0], ns[1], strict=True)]
+    """Ledger complaint rows, times as the driver gives them (`driver_ns`), as the
+    contract's complaints table in the ledger's order: by filing time, then id."""
+    filed, resolved = (driver_ns([r[i] for r in rows]) for i in (4, 6))
+    order = sorted(range(len(rows)), key=lambda k: (filed[k], rows[k][0]))
+    stored = [(*rows[k][:4], filed[k], rows[k][5], resolved[k]) for k in order]
     return _arrays(stored, COMPLAINT_COLUMNS)
+
+
+def driver_ns(values: Sequence[Any]) -> list[int]:
+    """A `UtcDateTime` column as its driver returns it (no result processor), as UTC
+    nanoseconds; `MISSING_NS` for None.
+
+    SQLite gives the text SQLAlchemy stored (UTC, 'YYYY-MM-DD HH:MM:SS.ffffff'), which
+    NumPy parses for the whole column at once; PostgreSQL gives aware datetimes. Per
+    value, the type's processor and `epoch_ns` cost microseconds: a seller's every
+    complaint is read on each of its requests.
+    """
+    if not isinstance(next((value for value in values if value is not None), None), str):
+        return [MISSING_NS if value is None else epoch_ns(value) for value in values]
+    parsed = np.array(["NaT" if value is None else value for value in values],
+                      dtype="datetime64[ns]")
+    return parsed.view(np.int64).tolist()  # NaT is MISSING_NS
 
 
 def epoch_ns(moment: datetime) -> int:
@@ -660,7 +677,7 @@ def rows_in(conn: Connection, lookup: Lookup, ids: list[str],
         types = tuple(column[1] for column in cursor.description)
     finally:
         cursor.close()
-    processors = _processors(dialect, lookup, types)
+    processors = _processors(dialect, lookup, types) if lookup.converted else []
     if rows and any(processors):
         columns = [list(c) if p is None else [p(v) for v in c]
                    for c, p in zip(zip(*rows, strict=True), processors, strict=True)]

@@ -94,9 +94,13 @@ def test_snapshot_sees_a_freeze(ledger: Ledger, market: Marketplace) -> None:
     for listing in ("L1", "L2", "L5"):
         filed = ledger.file_complaint(ComplaintFiling(listing, "S1", "Arvedo"), actor="brand")
         ledger.decide(filed.complaint.complaint_id, "upheld", actor="reviewer")
+    ledger.file_complaint(ComplaintFiling("L9", "S1", "Arvedo"), actor="brand")  # pending
     snap = store.snapshot(["S1", "S2"])
     assert snap.frozen == {"S1"}
     assert (contract_frame(snap.complaints)["status"] == "upheld").sum() == 3
+    # filed and decided now: times to the microsecond, one of them missing
+    pd.testing.assert_frame_equal(contract_frame(snap.complaints),
+                                  ledger.complaints_frame(["S1", "S2"]))
 
 
 @pytest.mark.parametrize("fold_rows", [1, 2, 32])  # new rows folded into columns at once .. never
