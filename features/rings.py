@@ -37,6 +37,7 @@ from features.columns import (
     Columns,
     require_columns,
     split_words,
+    text_codes,
     text_dictionary,
     utc_ns,
 )
@@ -90,12 +91,13 @@ class ListingTexts:
 
     def __init__(self, listings: pd.DataFrame | Columns, shingle_words: int) -> None:
         listings = Columns.of(listings)
-        (self.title, self.description), texts = text_dictionary(listings.texts("title"),
-                                                                listings.texts("description"))
-        vocabulary, word_ids, text_of = split_words(texts)
-        n_parts, part_hash = _word_parts(vocabulary)
-        self.sets = ShingleSets(*_shingle_kernel()(len(texts), text_of, word_ids, n_parts,
-                                                   part_hash, shingle_words))
+        titles, descriptions = listings.texts("title"), listings.texts("description")
+        if len(titles) + len(descriptions) < FEW_TEXTS:  # a request's: through the memo
+            (self.title, self.description), texts = text_codes(titles, descriptions)
+            self.sets = _remembered_shingles(texts, shingle_words)
+        else:
+            (self.title, self.description), texts = text_dictionary(titles, descriptions)
+            self.sets = _shingled(texts, shingle_words)
 
     def listing_shingles(self, sets: ShingleSets | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(listing position, hash) of title and description shingles; may repeat per listing."""
@@ -103,6 +105,39 @@ class ListingTexts:
         rows_t, hashes_t = sets.gather(self.title)
         rows_d, hashes_d = sets.gather(self.description)
         return np.concatenate([rows_t, rows_d]), np.concatenate([hashes_t, hashes_d])
+
+
+def _shingled(texts: pa.Array | list[str], shingle_words: int) -> ShingleSets:
+    """Each text's shingles, computed."""
+    vocabulary, word_ids, text_of = split_words(texts)
+    n_parts, part_hash = _word_parts(vocabulary)
+    return ShingleSets(*_shingle_kernel()(len(texts), text_of, word_ids, n_parts, part_hash,
+                                          shingle_words))
+
+
+# A request's texts (a few listings scored online) are read from this memo of each
+# text's shingles: marketplace texts repeat, and shingling a listing's two texts again
+# costs about 0.05 ms (the ring features read them, and a struck seller's listing
+# going into the taint index reads them once more). Batches are shingled in one pass.
+_SHINGLES: dict[tuple[int, str], np.ndarray] = {}
+MAX_MEMO_TEXTS = 50_000  # a text's shingles take 8 bytes each besides the text
+
+
+def _remembered_shingles(texts: list[str], shingle_words: int) -> ShingleSets:
+    """`_shingled` of distinct texts, through the memo."""
+    memo = _SHINGLES
+    missing = [text for text in texts if (shingle_words, text) not in memo]
+    if missing:
+        if len(memo) + len(missing) > MAX_MEMO_TEXTS:
+            memo.clear()
+        sets = _shingled(missing, shingle_words)
+        ends = sets.start.tolist()
+        for text, start, end in zip(missing, ends[:-1], ends[1:], strict=True):
+            memo[shingle_words, text] = sets.hashes[start:end].copy()
+    found = [memo[shingle_words, text] for text in texts]
+    counts = np.array([len(hashes) for hashes in found], dtype=np.int64)
+    return ShingleSets(np.concatenate([[0], np.cumsum(counts)]),
+                       np.concatenate(found) if found else np.zeros(0, dtype=np.uint64))
 
 
 def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:

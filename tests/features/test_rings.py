@@ -569,6 +569,25 @@ def test_memoized_word_hashes_equal_hashing_anew(words: list[str], known: int) -
     assert hashes.tolist() == expected_hashes.tolist()
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(alphabet="ab c.Ä", max_size=16), min_size=1, max_size=30, unique=True),
+       st.integers(min_value=0, max_value=30), st.integers(min_value=1, max_value=4))
+def test_remembered_shingles_equal_shingling_anew(texts: list[str], known: int,
+                                                  shingle_words: int) -> None:
+    """A request's texts come from the memo of shingles (some known from earlier calls,
+    some new, some known for other shingle lengths); a batch's are shingled in one pass:
+    both give the same shingles, text by text."""
+    from features import rings as module
+
+    module._SHINGLES.clear()
+    module._remembered_shingles(texts[:known], shingle_words)  # earlier requests saw these
+    module._remembered_shingles(texts[known:], shingle_words + 1)  # another model's
+    remembered = module._remembered_shingles(texts, shingle_words)
+    anew = module._shingled(texts, shingle_words)
+    assert remembered.start.tolist() == anew.start.tolist()
+    assert remembered.hashes.tolist() == anew.hashes.tolist()
+
+
 def test_seller_codes_never_change_once_given() -> None:
     """A taint index and its updates share one numbering: a code, once given, keeps its
     seller, so an older index still names the sellers it named."""
