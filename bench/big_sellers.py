@@ -18,10 +18,7 @@ caches and is reported apart; the figures are milliseconds per call.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -29,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 from bench.machine import machine_info
-from bench.service import MODEL_NAME, percentiles, prepare_home, prepare_ledger, remove_ledger
+from bench.service import home_of_service_model, percentiles, prepare_ledger, remove_ledger
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "big_sellers.json"
 SIZES = (1_000, 4_000, 16_000, 64_000)
@@ -75,25 +72,14 @@ def time_seller(scorer: Any, history: Any, later: pd.DataFrame, n: int) -> dict[
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--home", type=Path, default=None,
-                        help="a home where bench.service trained its model (reused)")
-    args = parser.parse_args()
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    home = args.home or Path(tempfile.mkdtemp(prefix="strikeout-bench-big-sellers-"))
-    home.mkdir(parents=True, exist_ok=True)
-    setup = prepare_home(home, 30_000)
+    home, setup, model = home_of_service_model(__doc__, "big-sellers")
 
-    from serving.batch import load_scorer
     from serving.history_store import HistoryStore
     from serving.ledger.ledger import Ledger
     from serving.online import OnlineScorer, ReviewFeed, RingState
     from serving.queue import ReviewQueue
     from serving.settings import ServingSettings
-    from training.tracking import connect
 
-    connect()
-    model = load_scorer(f"models:/{MODEL_NAME}@champion")
     url, _, later = prepare_ledger(home, Path(setup["data_path"]))
     settings = ServingSettings(ledger_url=url)
     ledger = Ledger.open(settings)

@@ -20,11 +20,8 @@ Each case is timed `ROUNDS` times; the figures are milliseconds per refresh.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -33,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from bench.machine import machine_info
-from bench.service import MODEL_NAME, prepare_home, prepare_ledger, remove_ledger
+from bench.service import home_of_service_model, prepare_ledger, remove_ledger
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "ring_refresh.json"
 EXTRA_SELLERS = (0, 50_000, 200_000)
@@ -66,24 +63,13 @@ def timed_refreshes(ring: Any, other: Any, table: str, rows: pd.DataFrame, key: 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--home", type=Path, default=None,
-                        help="a home where bench.service trained its model (reused)")
-    args = parser.parse_args()
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    home = args.home or Path(tempfile.mkdtemp(prefix="strikeout-bench-ring-refresh-"))
-    home.mkdir(parents=True, exist_ok=True)
-    setup = prepare_home(home, 30_000)
+    home, setup, model = home_of_service_model(__doc__, "ring-refresh")
 
-    from serving.batch import load_scorer
     from serving.history_store import HistoryStore
     from serving.ledger.ledger import Ledger
     from serving.online import RingState
     from serving.settings import ServingSettings
-    from training.tracking import connect
 
-    connect()
-    model = load_scorer(f"models:/{MODEL_NAME}@champion")
     sellers_cases, listings_cases = [], []
     for extra in EXTRA_SELLERS:
         url, _, later = prepare_ledger(home, Path(setup["data_path"]))

@@ -90,6 +90,26 @@ def prepare_home(home: Path, n_listings: int) -> dict[str, Any]:
             "trained_s": round(time.perf_counter() - started, 1)}
 
 
+def home_of_service_model(description: str, name: str) -> tuple[Path, dict[str, Any], Any]:
+    """For a benchmark on this one's model: its home (`--home`, where `bench.service`
+    trained the model, reused; else a new one, trained here), `prepare_home`'s setup, and
+    the champion model as the service loads it."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--home", type=Path, default=None,
+                        help="a home where bench.service trained its model (reused)")
+    args = parser.parse_args()
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    home = args.home or Path(tempfile.mkdtemp(prefix=f"strikeout-bench-{name}-"))
+    home.mkdir(parents=True, exist_ok=True)
+    setup = prepare_home(home, 30_000)
+
+    from serving.batch import load_scorer
+    from training.tracking import connect
+
+    connect()
+    return home, setup, load_scorer(f"models:/{MODEL_NAME}@champion")
+
+
 def prepare_ledger(home: Path, data_path: Path) -> tuple[str, str, pd.DataFrame]:
     """A fresh ledger with all complaints and the history before the cut; a scorer key."""
     from features.contract import Marketplace
