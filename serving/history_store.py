@@ -244,14 +244,14 @@ class HistoryStore:
         return sa.literal_column("history_sellers.seq" if self.is_postgres
                                  else "history_sellers.rowid")
 
-    def sellers_after(self, seq: int) -> tuple[pd.DataFrame, int]:
-        """The sellers written after row `seq` (as `sellers`), and the last row number read."""
+    def sellers_after(self, seq: int) -> pd.DataFrame:
+        """The sellers written after row `seq` (`HistoryHead.seller_seq`), as `sellers`,
+        in the order written."""
         columns = [sellers_table.c[_STORED.get(c, c)] for c in SELLER_COLUMNS]
-        query = sa.select(self._seller_seq, *columns).where(self._seller_seq > seq)
+        query = sa.select(*columns).where(self._seller_seq > seq)
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(self._seller_seq)).all()
-        last = rows[-1][0] if rows else seq
-        return _frame([row[1:] for row in rows], SELLER_COLUMNS), int(last)
+        return _frame(rows, SELLER_COLUMNS)
 
     def sellers(self, seller_ids: Iterable[str] | None = None) -> pd.DataFrame:
         """The sellers table of the data contract (every seller, or those of `seller_ids`)."""
@@ -345,9 +345,9 @@ class HistoryStore:
             self.epoch = self.store.connection_losses
             self.cache.clear()
 
-    def listings_after(self, seq: int, sellers: Container[str]) -> tuple[Arrays, int]:
-        """The `sellers`' listings written after row `seq`, oldest first, as plain arrays
-        of `LISTING_COLUMNS` (with text); and the last row number read, of any seller.
+    def listings_after(self, seq: int, sellers: Container[str]) -> Arrays:
+        """The `sellers`' listings written after row `seq` (`HistoryHead.last_seq`), oldest
+        first, as plain arrays of `LISTING_COLUMNS` (with text).
 
         Row numbers and sellers are read first, whole rows for `sellers` alone: the ring
         index refreshes from struck sellers' rows, a few of what other replicas store
@@ -358,8 +358,7 @@ class HistoryStore:
                               .where(listings_table.c.seq > seq))
             rows = rows_in(conn, _LISTING_ROWS, [key[0] for key in keys if key[1] in sellers])
         rows.sort(key=itemgetter(0))
-        last = max((key[0] for key in keys), default=seq)
-        return _arrays([row[1:] for row in rows], LISTING_COLUMNS), int(last)
+        return _arrays([row[1:] for row in rows], LISTING_COLUMNS)
 
     def listed_between(self, since: pd.Timestamp | None = None,
                        until: pd.Timestamp | None = None) -> pd.DataFrame:
@@ -568,15 +567,15 @@ def records(table: Arrays) -> list[dict[str, Any]]:
 
 
 def _complaint_arrays(rows: Sequence[Sequence[Any]]) -> Arrays:
-    """Ledger complaint rows, times as the driver gives them (`driver_ns`), as the
+    """Ledger complaint rows, times as the driver gives them (`_driver_ns`), as the
     contract's complaints table in the ledger's order: by filing time, then id."""
-    filed, resolved = (driver_ns([r[i] for r in rows]) for i in (4, 6))
+    filed, resolved = (_driver_ns([r[i] for r in rows]) for i in (4, 6))
     order = sorted(range(len(rows)), key=lambda k: (filed[k], rows[k][0]))
     stored = [(*rows[k][:4], filed[k], rows[k][5], resolved[k]) for k in order]
     return _arrays(stored, COMPLAINT_COLUMNS)
 
 
-def driver_ns(values: Sequence[Any]) -> list[int]:
+def _driver_ns(values: Sequence[Any]) -> list[int]:
     """A `UtcDateTime` column as its driver returns it (no result processor), as UTC
     nanoseconds; `MISSING_NS` for None.
 

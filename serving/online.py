@@ -205,7 +205,7 @@ class RingState:
             return
         if head.seller_seq > self.seller_seq:  # this replica's new sellers are read too
             behind = REREAD_ROWS if self.history.is_postgres else 0
-            stored, _ = self.history.sellers_after(max(self.seller_seq - behind, 0))
+            stored = self.history.sellers_after(max(self.seller_seq - behind, 0))
             self.seller_seq = head.seller_seq
             known = self.seller_ids  # a set: `isin` would copy it into an array first
             unseen = [seller not in known for seller in stored["seller_id"]]
@@ -213,7 +213,7 @@ class RingState:
                 self._count_sellers(stored[unseen].reset_index(drop=True))
         if head.last_seq > self.last_seq:
             behind = REREAD_ROWS if self.history.is_postgres else 0
-            rows, _ = self.history.listings_after(max(self.last_seq - behind, 0), self.struck)
+            rows = self.history.listings_after(max(self.last_seq - behind, 0), self.struck)
             self._taint(Columns.of_arrays(rows))
             self.last_seq = head.last_seq
 

@@ -130,30 +130,26 @@ def test_rows_written_after_a_point_are_read_in_order(
     store.add(listings=market.listings.iloc[3:4])  # L4 stored before L3
     store.add(listings=market.listings.iloc[2:3])
     every = set(market.sellers["seller_id"])
-    rows, last = store.listings_after(seq, every)
+    rows = store.listings_after(seq, every)
     assert rows["listing_id"].to_pylist() == ["L4", "L3"]
-    assert last == store.head().last_seq > seq
     expected = market.listings.set_index("listing_id").loc[["L4", "L3"]].reset_index()
     pd.testing.assert_frame_equal(contract_frame(rows), expected[list(LISTING_COLUMNS)])
-    assert len(store.listings_after(last, every)[0]["listing_id"]) == 0
+    assert len(store.listings_after(store.head().last_seq, every)["listing_id"]) == 0
 
 
-def test_rows_after_a_point_of_some_sellers_only_still_say_the_last_row_of_any(
+def test_rows_after_a_point_are_read_of_the_sellers_asked_for_only(
         ledger: Ledger, market: Marketplace) -> None:
-    """The ring index's refresh reads struck sellers' rows only, and must not read the
-    others' rows again next time."""
+    """The ring index's refresh reads struck sellers' rows only."""
     store = HistoryStore(ledger.store)
     store.add(listings=market.listings)
     by_seller = market.listings.groupby("seller_id")["listing_id"].apply(sorted).to_dict()
     seller, other = sorted(by_seller)[:2]
-    rows, last = store.listings_after(0, {seller})
+    rows = store.listings_after(0, {seller})
     assert sorted(rows["listing_id"].to_pylist()) == by_seller[seller]
-    assert last == store.head().last_seq
     assert contract_frame(rows).equals(
-        contract_frame(store.listings_after(0, set(by_seller))[0]).query("seller_id == @seller")
+        contract_frame(store.listings_after(0, set(by_seller))).query("seller_id == @seller")
         .reset_index(drop=True))
-    assert len(store.listings_after(0, {"nobody"})[0]["listing_id"]) == 0
-    assert store.listings_after(0, {"nobody"})[1] == last
+    assert len(store.listings_after(0, {"nobody"})["listing_id"]) == 0
     assert other not in set(rows["seller_id"].to_pylist())
 
 
@@ -175,11 +171,8 @@ def test_sellers_written_after_a_point_are_read_alone_in_the_order_written(
     for i in range(len(later)):  # each in a write of its own, in reverse key order
         store.add(sellers=later.iloc[i:i + 1])
     store.add(sellers=sellers)  # already stored: no row written, none numbered
-    rows, last = store.sellers_after(seq)
-    pd.testing.assert_frame_equal(rows, later.reset_index(drop=True))
-    assert last == store.head().seller_seq > seq
-    nothing, still = store.sellers_after(last)
-    assert nothing.empty and still == last
+    pd.testing.assert_frame_equal(store.sellers_after(seq), later.reset_index(drop=True))
+    assert store.sellers_after(store.head().seller_seq).empty
 
 
 def test_sellers_stored_before_their_rows_were_numbered_are_numbered_on_upgrade(
@@ -200,9 +193,9 @@ def test_sellers_stored_before_their_rows_were_numbered_are_numbered_on_upgrade(
         store = HistoryStore(ledger.store)
         numbered = store.head().seller_seq
         store.add(sellers=sellers.iloc[3:])
-        rows, _ = store.sellers_after(numbered)
-        pd.testing.assert_frame_equal(rows, sellers.iloc[3:].reset_index(drop=True))
-        assert len(store.sellers_after(0)[0]) == len(sellers) == 6
+        pd.testing.assert_frame_equal(store.sellers_after(numbered),
+                                      sellers.iloc[3:].reset_index(drop=True))
+        assert len(store.sellers_after(0)) == len(sellers) == 6
     finally:
         ledger.close()
 
