@@ -368,13 +368,13 @@ class TaintIndex:
         if self.recent is None:
             return self
         hashes = np.unique(hashes)  # a batch's texts repeat shingles
-        recent = self.recent._taints_of(hashes)
-        if not len(recent[0]):  # most listings: only the large layer can answer
+        recent = self.recent._only(hashes)
+        if not len(recent.shingles):  # most listings: only the large layer can answer
             return replace(self, recent=None)
-        large = self._taints_of(hashes)
-        if not len(large[0]):
+        large = self._only(hashes)
+        if not len(large.shingles):
             return self.recent
-        return self._reduced(large, recent)
+        return large._merged(recent)
 
     def _positions(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Where `hashes` are or would go in `shingles`, and which are there."""
@@ -383,41 +383,21 @@ class TaintIndex:
         found[found] = self.shingles[at[found]] == hashes[found]
         return at, found
 
-    def _taints_of(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(shingle, seller code, moment) of this layer's taints of `hashes`, both sellers'
-        (a missing second seller's moment is NEVER, which `_two_earliest` leaves out)."""
+    def _only(self, hashes: np.ndarray) -> TaintIndex:
+        """This layer's entries for those of `hashes` it holds (one layer)."""
         at, found = self._positions(hashes)
         keep = at[found]
-        return (np.concatenate([self.shingles[keep], self.shingles[keep]]),
-                np.concatenate([self.first_code[keep], self.second_code[keep]]),
-                np.concatenate([self.first_ns[keep], self.second_ns[keep]]))
-
-    def _reduced(self, *taints: tuple[np.ndarray, np.ndarray, np.ndarray]) -> TaintIndex:
-        """One layer of the two earliest sellers per shingle among these taints."""
-        hashes, codes, moments = (np.concatenate(column) for column in zip(*taints, strict=True))
-        return _two_earliest(self.shingle_words, self.ignored, hashes, codes, moments,
-                             self.sellers)
+        return TaintIndex(self.shingle_words, self.ignored, self.shingles[keep],
+                          self.first_ns[keep], self.first_code[keep], self.second_ns[keep],
+                          self.second_code[keep], self.sellers)
 
     def _merged(self, new: TaintIndex) -> TaintIndex:
-        """This layer with the taints of `new` (one layer too) added."""
-        # only the shingles the new rows hold change: reduce those, keep the rest as they are
-        changed = self._reduced(self._taints_of(new.shingles), new._taints_of(new.shingles))
-        # every touched shingle is among the changed ones: those replace their old entry in
-        # place, the others go in at their sorted position (no sort of the whole index)
-        at, known = self._positions(changed.shingles)
-        replaced, inserted = at[known], at[~known]
-
-        def merged(old: np.ndarray, fresh: np.ndarray) -> np.ndarray:
-            out = old.copy()
-            out[replaced] = fresh[known]
-            return np.insert(out, inserted, fresh[~known])
-
-        return TaintIndex(
-            self.shingle_words, self.ignored, merged(self.shingles, changed.shingles),
-            merged(self.first_ns, changed.first_ns),
-            merged(self.first_code, changed.first_code),
-            merged(self.second_ns, changed.second_ns),
-            merged(self.second_code, changed.second_code), self.sellers)
+        """This layer with the taints of `new` (one layer too) added: one pass over both
+        sorted layers, in compiled code (`_merged_layers`)."""
+        return TaintIndex(self.shingle_words, self.ignored, *_merge_kernel()(
+            self.shingles, self.first_ns, self.first_code, self.second_ns, self.second_code,
+            new.shingles, new.first_ns, new.first_code, new.second_ns, new.second_code),
+            self.sellers)
 
 
 def first_strikes(complaints: pd.DataFrame | Columns) -> pd.Series:
@@ -473,21 +453,108 @@ def _taint_index(listings: pd.DataFrame | Columns, strikes: pd.Series, shingle_w
 def _two_earliest(shingle_words: int, ignored: np.ndarray, hashes: np.ndarray,
                   codes: np.ndarray, moments: np.ndarray, sellers: SellerCodes) -> TaintIndex:
     """Reduce (shingle, seller code, moment) taints to the two earliest sellers per shingle."""
-    real = moments != NEVER
-    order = np.lexsort((moments[real], hashes[real]))
-    hashes, codes, moments = hashes[real][order], codes[real][order], moments[real][order]
-    starts = run_starts(hashes)
-    first = np.flatnonzero(starts)
-    group = np.cumsum(starts) - 1
-    # the second taint is the earliest one by a seller other than the first's
-    other = np.flatnonzero(codes != codes[first][group])
-    second = other[run_starts(group[other])]
-    second_ns = np.full(len(first), NEVER, dtype=np.int64)
-    second_code = np.full(len(first), -1, dtype=np.int64)
-    second_ns[group[second]] = moments[second]
-    second_code[group[second]] = codes[second]
-    return TaintIndex(shingle_words, ignored, hashes[first], moments[first], codes[first],
-                      second_ns, second_code, sellers)
+    return TaintIndex(shingle_words, ignored, *_earliest_kernel()(hashes, codes, moments),
+                      sellers)
+
+
+@cache
+def _earliest_kernel() -> Callable[..., tuple[np.ndarray, ...]]:
+    """`_earliest_two` compiled (once per process; `features.compiled`)."""
+    return compiled(_earliest_two)
+
+
+def _earliest_two(hashes, codes, moments):
+    """Per distinct shingle among the taints (shingle `hashes[i]` tainted by seller
+    `codes[i]` at `moments[i]`; NEVER is no taint): the earliest taint, and the earliest
+    by another seller (NEVER and -1 when there is none).
+
+    Returns (sorted distinct shingles, first_ns, first_code, second_ns, second_code).
+    Taints at the same moment keep their input order (a stable sort).
+    """
+    real = np.flatnonzero(moments != NEVER)
+    by_moment = real[np.argsort(moments[real], kind="mergesort")]
+    order = by_moment[np.argsort(hashes[by_moment], kind="mergesort")]
+    n = 0
+    for j in range(len(order)):
+        if j == 0 or hashes[order[j]] != hashes[order[j - 1]]:
+            n += 1
+    shingles = np.empty(n, dtype=np.uint64)
+    first_ns = np.empty(n, dtype=np.int64)
+    first_code = np.empty(n, dtype=np.int64)
+    second_ns = np.full(n, NEVER, dtype=np.int64)
+    second_code = np.full(n, -1, dtype=np.int64)
+    g = -1
+    for j in range(len(order)):
+        i = order[j]
+        if j == 0 or hashes[i] != hashes[order[j - 1]]:
+            g += 1
+            shingles[g], first_ns[g], first_code[g] = hashes[i], moments[i], codes[i]
+        elif second_code[g] == -1 and codes[i] != first_code[g]:
+            second_ns[g], second_code[g] = moments[i], codes[i]
+    return shingles, first_ns, first_code, second_ns, second_code
+
+
+@cache
+def _merge_kernel() -> Callable[..., tuple[np.ndarray, ...]]:
+    """`_merged_layers` compiled (once per process; `features.compiled`)."""
+    return compiled(_merged_layers)
+
+
+def _merged_layers(a_shingles, a_first_ns, a_first_code, a_second_ns, a_second_code,
+                   b_shingles, b_first_ns, b_first_code, b_second_ns, b_second_code):
+    """Two one-layer taint indexes as one: every shingle of either, and for a shingle both
+    hold, the two earliest sellers among the four taints, as `_earliest_two` would reduce
+    them (a's taints before b's at the same moment). Arrays as `TaintIndex` holds them."""
+    na, nb = len(a_shingles), len(b_shingles)
+    both = 0
+    i = j = 0
+    while i < na and j < nb:
+        if a_shingles[i] < b_shingles[j]:
+            i += 1
+        elif a_shingles[i] > b_shingles[j]:
+            j += 1
+        else:
+            both += 1
+            i += 1
+            j += 1
+    n = na + nb - both
+    shingles = np.empty(n, dtype=np.uint64)
+    first_ns = np.empty(n, dtype=np.int64)
+    first_code = np.empty(n, dtype=np.int64)
+    second_ns = np.empty(n, dtype=np.int64)
+    second_code = np.empty(n, dtype=np.int64)
+    moments = np.empty(4, dtype=np.int64)
+    codes = np.empty(4, dtype=np.int64)
+    i = j = 0
+    for k in range(n):
+        if j == nb or (i < na and a_shingles[i] < b_shingles[j]):
+            shingles[k], first_ns[k], first_code[k] = a_shingles[i], a_first_ns[i], a_first_code[i]
+            second_ns[k], second_code[k] = a_second_ns[i], a_second_code[i]
+            i += 1
+        elif i == na or b_shingles[j] < a_shingles[i]:
+            shingles[k], first_ns[k], first_code[k] = b_shingles[j], b_first_ns[j], b_first_code[j]
+            second_ns[k], second_code[k] = b_second_ns[j], b_second_code[j]
+            j += 1
+        else:  # both hold it: the four taints, stably by moment (an insertion sort)
+            moments[0], moments[1] = a_first_ns[i], a_second_ns[i]
+            moments[2], moments[3] = b_first_ns[j], b_second_ns[j]
+            codes[0], codes[1] = a_first_code[i], a_second_code[i]
+            codes[2], codes[3] = b_first_code[j], b_second_code[j]
+            for m in range(1, 4):
+                at = m
+                while at > 0 and moments[at - 1] > moments[at]:
+                    moments[at - 1], moments[at] = moments[at], moments[at - 1]
+                    codes[at - 1], codes[at] = codes[at], codes[at - 1]
+                    at -= 1
+            shingles[k], first_ns[k], first_code[k] = a_shingles[i], moments[0], codes[0]
+            second_ns[k], second_code[k] = NEVER, -1
+            for m in range(1, 4):
+                if moments[m] != NEVER and codes[m] != codes[0]:
+                    second_ns[k], second_code[k] = moments[m], codes[m]
+                    break
+            i += 1
+            j += 1
+    return shingles, first_ns, first_code, second_ns, second_code
 
 
 # --- the burst index ---------------------------------------------------------------------
@@ -753,7 +820,7 @@ def _taint_kernel() -> Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]:
 
 
 def warm_up() -> None:
-    """Load the compiled ring passes (shingles, taints, bursts) now, before a service takes
+    """Load the compiled ring passes (shingles, taints, bursts, taint index updates) now, before a service takes
     requests (as `features.history.warm_up` does for the seller-history sweep)."""
     no_texts, no_shingles = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64)
     _shingle_kernel()(0, no_texts, no_texts, no_texts, no_shingles, 4)
@@ -761,6 +828,8 @@ def warm_up() -> None:
                     no_shingles)
     _burst_kernel()(no_texts, no_texts, no_texts, no_texts, 0, no_texts, np.int64(1), no_texts,
                     no_texts, np.int64(1), no_texts)
+    layer = _earliest_kernel()(no_shingles, no_texts, no_texts)
+    _merge_kernel()(*layer, *layer)
 
 
 def _listing_shingles_in(start, hashes, title, description, common, shingles):

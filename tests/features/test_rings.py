@@ -530,7 +530,8 @@ def test_after_warm_up_the_taint_lookup_compiles_nothing_more() -> None:
 
     ring_module.warm_up()
     kernels = (ring_module._shingle_kernel(), ring_module._taint_kernel(),
-               ring_module._burst_kernel())
+               ring_module._burst_kernel(), ring_module._earliest_kernel(),
+               ring_module._merge_kernel())
     compiled = [len(kernel.signatures) for kernel in kernels]
     listings, sellers, complaints = planted_ring()
     many = pd.concat([listings] * 40, ignore_index=True)  # past the few-texts paths
@@ -538,7 +539,12 @@ def test_after_warm_up_the_taint_lookup_compiles_nothing_more() -> None:
     index = model.build_index(many, sellers, complaints)
     model.transform(many, index=index)
     model.transform(listings.iloc[[3]], index=index)
-    assert [len(kernel.signatures) for kernel in kernels] == compiled == [1, 1, 1]
+    # a listing at a time added to the index and looked up beside it, as the service does
+    strikes = first_strikes(complaints)
+    taint = index.taint.update(listings.iloc[[0]], strikes).update(listings.iloc[[0]], strikes)
+    assert taint.recent is not None
+    model.transform(listings.iloc[[3]], index=RingIndex(taint, index.bursts))
+    assert [len(kernel.signatures) for kernel in kernels] == compiled == [1] * len(kernels)
 
 
 def test_shingle_hashes_stay_as_saved_models_know_them() -> None:
@@ -601,3 +607,42 @@ def test_seller_codes_never_change_once_given() -> None:
     assert codes.decode(first).tolist() == ["S2", "S1", "S2"]
     assert codes.lookup(np.array(["S1", "S9"], dtype=object)).tolist() == [1, -1]
     assert codes.decode(np.array([2, -1])).tolist() == ["S3", ""]
+
+
+TAINTS = st.lists(st.tuples(st.integers(0, 5), st.integers(0, 3),
+                            st.sampled_from([1, 2, 3, rings_module.NEVER])), max_size=30)
+
+
+def taint_arrays(taints: list[tuple[int, int, int]]) -> tuple[np.ndarray, ...]:
+    return (np.array([t[0] for t in taints], dtype=np.uint64),
+            np.array([t[1] for t in taints], dtype=np.int64),
+            np.array([t[2] for t in taints], dtype=np.int64))
+
+
+@settings(max_examples=200, deadline=None)
+@given(TAINTS)
+def test_each_shingle_keeps_its_earliest_taint_and_the_earliest_by_another_seller(
+        taints: list[tuple[int, int, int]]) -> None:
+    """Taints at the same moment count in the order they came (NEVER is no taint)."""
+    expected: dict[int, list[tuple[int, int]]] = {}
+    for shingle, seller, moment in sorted(taints, key=lambda t: (t[0], t[2])):  # stable
+        if moment == rings_module.NEVER:
+            continue
+        kept = expected.setdefault(shingle, [])
+        if not kept or (len(kept) == 1 and seller != kept[0][1]):
+            kept.append((moment, seller))
+    layer = rings_module._earliest_kernel()(*taint_arrays(taints))
+    rows = [(s, [(f_ns, f_code), (s_ns, s_code)]) for s, f_ns, f_code, s_ns, s_code
+            in zip(*(column.tolist() for column in layer), strict=True)]
+    assert rows == [(s, [*kept, *[(rings_module.NEVER, -1)] * (2 - len(kept))])
+                    for s, kept in sorted(expected.items())]
+
+
+@settings(max_examples=200, deadline=None)
+@given(TAINTS, TAINTS)
+def test_merging_two_layers_equals_reducing_their_taints_together(
+        older: list[tuple[int, int, int]], newer: list[tuple[int, int, int]]) -> None:
+    earliest, merge = rings_module._earliest_kernel(), rings_module._merge_kernel()
+    merged = merge(*earliest(*taint_arrays(older)), *earliest(*taint_arrays(newer)))
+    together = earliest(*taint_arrays(older + newer))
+    assert [column.tolist() for column in merged] == [column.tolist() for column in together]
