@@ -820,8 +820,9 @@ def _taint_kernel() -> Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]:
 
 
 def warm_up() -> None:
-    """Load the compiled ring passes (shingles, taints, bursts, taint index updates) now, before a service takes
-    requests (as `features.history.warm_up` does for the seller-history sweep)."""
+    """Load the compiled ring passes (shingles, taints, bursts, taint index updates) now,
+    before a service takes requests (as `features.history.warm_up` does for the
+    seller-history sweep)."""
     no_texts, no_shingles = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64)
     _shingle_kernel()(0, no_texts, no_texts, no_texts, no_shingles, 4)
     _taint_kernel()(np.zeros(1, dtype=np.int64), no_shingles, no_texts, no_texts, no_shingles,
