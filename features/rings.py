@@ -53,6 +53,8 @@ TARGET_COLUMNS = ("seller_id", "created_at", "title", "description")
 NEVER = np.iinfo(np.int64).max
 _NOT_WORD = re.compile(r"[\W_]+")
 _MIX = np.uint64(0x9E3779B97F4A7C15)
+# a one-layer taint index's arrays: shingles, first_ns, first_code, second_ns, second_code
+Layer = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 FEW_KEYS = 64  # below this many sellers, each is looked up alone in the burst index
 
 
@@ -458,7 +460,7 @@ def _two_earliest(shingle_words: int, ignored: np.ndarray, hashes: np.ndarray,
 
 
 @cache
-def _earliest_kernel() -> Callable[..., tuple[np.ndarray, ...]]:
+def _earliest_kernel() -> Callable[..., Layer]:
     """`_earliest_two` compiled (once per process; `features.compiled`)."""
     return compiled(_earliest_two)
 
@@ -495,7 +497,7 @@ def _earliest_two(hashes, codes, moments):
 
 
 @cache
-def _merge_kernel() -> Callable[..., tuple[np.ndarray, ...]]:
+def _merge_kernel() -> Callable[..., Layer]:
     """`_merged_layers` compiled (once per process; `features.compiled`)."""
     return compiled(_merged_layers)
 
