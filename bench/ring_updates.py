@@ -4,11 +4,12 @@
 
 The service adds each listing of a struck seller to the ring features' taint index as
 it stores it (`TaintIndex.update`), and reads the index for every listing it scores
-(`TaintIndex.for_lookup`, then the taint lookup). This times both against indexes of
+(both of its layers, in `RingFeatures.values`). This times both against indexes of
 100k, 1M and 3M phrases (random shingles, as a large marketplace's index would hold),
 adding up to 4,000 real listings of struck sellers from a synthetic marketplace one by one:
 the update of each (mean, p50, p99, max: the max is a merge of the recent layer into
-the large arrays; `merges` counts them) and the lookup of one listing's shingles.
+the large arrays; `merges` counts them), then the ring features of one listing at a time
+read from the index so updated (its taints and its burst).
 
 2. The burst index, which the service builds again (`build_burst_index`, a pass over
 the seller table) when a listing brings a seller it has not seen: timed for seller
@@ -61,7 +62,14 @@ def _ms(values: list[float]) -> dict[str, float]:
 
 
 def main() -> None:
-    from features.rings import ListingTexts, RingFeatures, build_taint_index, first_strikes
+    from features.rings import (
+        RingFeatures,
+        RingIndex,
+        build_burst_index,
+        build_taint_index,
+        first_strikes,
+        warm_up,
+    )
     from features.synthetic import SynthConfig, generate_marketplace
 
     market = generate_marketplace(SynthConfig(n_listings=20_000, seed=1))
@@ -72,10 +80,12 @@ def main() -> None:
     template = build_taint_index(struck.iloc[:1], market.complaints,
                                  shingle_words=rings.shingle_words,
                                  ignored=rings.common_shingles_)
-    queries = [ListingTexts(listings.iloc[i:i + 1], rings.shingle_words).sets.hashes
-               for i in range(LOOKUPS)]
-    warm = _large_index(1000, template).update(struck.iloc[:1], strikes)  # first calls compile
-    warm.for_lookup(queries[0])
+    bursts = build_burst_index(market.sellers, market.complaints,
+                               window_hours=rings.burst_window_hours)
+    queries = [listings.iloc[i:i + 1] for i in range(LOOKUPS)]
+    warm_up()  # the compiled loops, as the service loads them before taking requests
+    warm = _large_index(1000, template).update(struck.iloc[:1], strikes)  # first calls build caches
+    rings.values(queries[0], RingIndex(warm, bursts))
     gc.collect()
     gc.freeze()  # as the service does once its model is loaded: no full collections timed
     results = []
@@ -88,12 +98,13 @@ def main() -> None:
             index = index.update(struck.iloc[i:i + 1], strikes)
             updates.append(time.perf_counter() - started)
             merges += before.recent is not None and index.recent is None
-        for hashes in queries:
+        both = RingIndex(index, bursts)
+        for query in queries:
             started = time.perf_counter()
-            index.for_lookup(hashes)
+            rings.values(query, both)
             lookups.append(time.perf_counter() - started)
         results.append({"indexed_phrases": size, "updates": len(updates), "merges": merges,
-                        "update": _ms(updates), "one_listing_lookup_merge": _ms(lookups)})
+                        "update": _ms(updates), "one_listing_ring_features": _ms(lookups)})
         print(json.dumps(results[-1]), flush=True)
     bursts = _burst_rebuilds(market, rings.burst_window_hours)
     RESULTS_PATH.write_text(json.dumps({"machine": machine_info(), "taint_updates": results,

@@ -55,6 +55,8 @@ _NOT_WORD = re.compile(r"[\W_]+")
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 # a one-layer taint index's arrays: shingles, first_ns, first_code, second_ns, second_code
 Layer = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+# an absent recent layer, as the taint lookup reads it (shingles, first_ns, first_code, second_ns)
+_NO_LAYER = (np.zeros(0, dtype=np.uint64), *(np.zeros(0, dtype=np.int64),) * 3)
 FEW_KEYS = 64  # below this many sellers, each is looked up alone in the burst index
 
 
@@ -308,7 +310,8 @@ class TaintIndex:
     index of the same kind kept small, and merges that into the large arrays only once
     it outgrows `recent_limit` shingles: a listing's update costs what `recent` holds,
     plus the occasional copy of the whole, shared by about `recent_limit` shingles'
-    worth of updates. Lookups read both (`for_lookup`); `whole()` is the one-layer index.
+    worth of updates. Lookups read both (`_tainted_shingles`); `whole()` is the one-layer
+    index.
     """
 
     shingle_words: int
@@ -364,34 +367,12 @@ class TaintIndex:
         """The same index in one layer (`recent` merged in)."""
         return self if self.recent is None else replace(self, recent=None)._merged(self.recent)
 
-    def for_lookup(self, hashes: np.ndarray) -> TaintIndex:
-        """A one-layer index that answers for these shingles as this one does: either layer
-        when the other holds none of `hashes`, else the taints both hold for them, reduced."""
-        if self.recent is None:
-            return self
-        hashes = np.unique(hashes)  # a batch's texts repeat shingles
-        recent = self.recent._only(hashes)
-        if not len(recent.shingles):  # most listings: only the large layer can answer
-            return replace(self, recent=None)
-        large = self._only(hashes)
-        if not len(large.shingles):
-            return self.recent
-        return large._merged(recent)
-
     def _positions(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Where `hashes` are or would go in `shingles`, and which are there."""
         at = np.searchsorted(self.shingles, hashes)
         found = at < len(self.shingles)
         found[found] = self.shingles[at[found]] == hashes[found]
         return at, found
-
-    def _only(self, hashes: np.ndarray) -> TaintIndex:
-        """This layer's entries for those of `hashes` it holds (one layer)."""
-        at, found = self._positions(hashes)
-        keep = at[found]
-        return TaintIndex(self.shingle_words, self.ignored, self.shingles[keep],
-                          self.first_ns[keep], self.first_code[keep], self.second_ns[keep],
-                          self.second_code[keep], self.sellers)
 
     def _merged(self, new: TaintIndex) -> TaintIndex:
         """This layer with the taints of `new` (one layer too) added: one pass over both
@@ -805,20 +786,19 @@ class RingFeatures(TransformerMixin, BaseEstimator):
         """Per listing: distinctive shingles tainted before as_of by other sellers, and all
         (`seller`: each listing's seller as its code in `taint.sellers`, -1 if it has none)."""
         texts = ListingTexts(X, self.shingle_words)
-        taint = taint.for_lookup(texts.sets.hashes)
-        n_distinct, row, pos = _taint_kernel()(
+        recent = taint.recent
+        return _taint_kernel()(
             texts.sets.start, texts.sets.hashes, texts.title, texts.description,
-            self.common_shingles_, taint.shingles)
-        by_other = np.where(taint.first_code[pos] != seller[row], taint.first_ns[pos],
-                            taint.second_ns[pos])
-        tainted = np.bincount(row[by_other < as_of[row]], minlength=len(X))
-        return tainted, n_distinct
+            self.common_shingles_, seller, as_of,
+            taint.shingles, taint.first_ns, taint.first_code, taint.second_ns,
+            *(_NO_LAYER if recent is None else
+              (recent.shingles, recent.first_ns, recent.first_code, recent.second_ns)))
 
 
 @cache
-def _taint_kernel() -> Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """`_listing_shingles_in` compiled (once per process; `features.compiled`)."""
-    return compiled(_listing_shingles_in)
+def _taint_kernel() -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+    """`_tainted_shingles` compiled (once per process; `features.compiled`)."""
+    return compiled(_tainted_shingles)
 
 
 def warm_up() -> None:
@@ -828,32 +808,41 @@ def warm_up() -> None:
     no_texts, no_shingles = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64)
     _shingle_kernel()(0, no_texts, no_texts, no_texts, no_shingles, 4)
     _taint_kernel()(np.zeros(1, dtype=np.int64), no_shingles, no_texts, no_texts, no_shingles,
-                    no_shingles)
+                    no_texts, no_texts, no_shingles, no_texts, no_texts, no_texts,
+                    no_shingles, no_texts, no_texts, no_texts)
     _burst_kernel()(no_texts, no_texts, no_texts, no_texts, 0, no_texts, np.int64(1), no_texts,
                     no_texts, np.int64(1), no_texts)
     layer = _earliest_kernel()(no_shingles, no_texts, no_texts)
     _merge_kernel()(*layer, *layer)
 
 
-def _listing_shingles_in(start, hashes, title, description, common, shingles):
-    """Each listing's distinct shingles, and those of them in `shingles` (the taint index).
+def _tainted_shingles(start, hashes, title, description, common, own, as_of,
+                      shingles, first_ns, first_code, second_ns,
+                      recent_shingles, recent_first_ns, recent_first_code, recent_second_ns):
+    """Per listing: its distinct shingles tainted before `as_of` by a seller other than its
+    own, and all its distinct shingles.
 
     Args:
         start, hashes: the shingles of each distinct text (`ShingleSets`).
         title, description: each listing's two texts, as positions among those texts.
         common: sorted boilerplate shingles, never counted.
-        shingles: the taint index's sorted shingles.
+        own, as_of: each listing's seller (its code in the index, -1 if it has none) and
+            its `created_at` (UTC ns).
+        shingles, first_ns, first_code, second_ns: the taint index's large layer;
+        recent_*: its recent layer (empty when it has none).
 
-    Returns (distinct non-common shingles per listing, and for each listing's shingle
-    found in the index: the listing, and the shingle's position in the index). A phrase
-    in both the title and the description counts once. Each distinct text is read
-    once: marketplace texts repeat a lot.
+    A shingle's earliest taint by another seller is the earlier of the two layers' (each
+    keeps its two earliest sellers), as a merged index would give it. A phrase in both
+    the title and the description counts once. Each distinct text is read once:
+    marketplace texts repeat a lot.
     """
-    # per distinct text: its distinct non-common shingles, sorted, and their index positions
+    # per distinct text: its distinct non-common shingles, sorted, and their positions in
+    # each layer (-1: absent)
     n_texts = len(start) - 1
     text_start = np.zeros(n_texts + 1, dtype=np.int64)
     text_hash = np.empty(len(hashes), dtype=np.uint64)
     text_pos = np.empty(len(hashes), dtype=np.int64)
+    text_recent = np.empty(len(hashes), dtype=np.int64)
     out = 0
     for t in range(n_texts):
         text_start[t] = out
@@ -865,47 +854,46 @@ def _listing_shingles_in(start, hashes, title, description, common, shingles):
             c = np.searchsorted(common, h)
             if c < len(common) and common[c] == h:
                 continue
-            p = np.searchsorted(shingles, h)
             text_hash[out] = h
+            p = np.searchsorted(shingles, h)
             text_pos[out] = p if p < len(shingles) and shingles[p] == h else -1
+            q = np.searchsorted(recent_shingles, h)
+            text_recent[out] = q if q < len(recent_shingles) and recent_shingles[q] == h else -1
             out += 1
     text_start[n_texts] = out
-    hits_in_text = np.zeros(n_texts, dtype=np.int64)
-    for t in range(n_texts):
-        for j in range(text_start[t], text_start[t + 1]):
-            hits_in_text[t] += text_pos[j] >= 0
 
     # per listing: merge its two sorted runs
     n = len(title)
     n_distinct = np.zeros(n, dtype=np.int64)
-    most = 0
-    for i in range(n):
-        most += hits_in_text[title[i]] + hits_in_text[description[i]]
-    hit_row = np.empty(most, dtype=np.int64)
-    hit_pos = np.empty(most, dtype=np.int64)
-    found = 0
+    tainted = np.zeros(n, dtype=np.int64)
     for i in range(n):
         a, a_end = text_start[title[i]], text_start[title[i] + 1]
         b, b_end = text_start[description[i]], text_start[description[i] + 1]
         count = 0
         while a < a_end or b < b_end:
             if b == b_end or (a < a_end and text_hash[a] < text_hash[b]):
-                p = text_pos[a]
+                at = a
                 a += 1
             elif a == a_end or text_hash[b] < text_hash[a]:
-                p = text_pos[b]
+                at = b
                 b += 1
             else:  # in both texts
-                p = text_pos[a]
+                at = a
                 a += 1
                 b += 1
             count += 1
+            earliest = NEVER
+            p = text_pos[at]
             if p >= 0:
-                hit_row[found] = i
-                hit_pos[found] = p
-                found += 1
+                earliest = first_ns[p] if first_code[p] != own[i] else second_ns[p]
+            q = text_recent[at]
+            if q >= 0:
+                moment = (recent_first_ns[q] if recent_first_code[q] != own[i]
+                          else recent_second_ns[q])
+                earliest = min(earliest, moment)
+            tainted[i] += earliest < as_of[i]
         n_distinct[i] = count
-    return n_distinct, hit_row[:found], hit_pos[:found]
+    return tainted, n_distinct
 
 
 def _factorized(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -388,6 +388,36 @@ def test_taints_still_in_the_recent_layer_are_seen() -> None:
     assert (layered["ring__tainted_shingles"] > 0).all()
 
 
+def test_a_phrase_in_both_layers_counts_from_its_earliest_taint_by_another_seller() -> None:
+    """A phrase tainted early in the large arrays and again later in the recent layer:
+    each listing counts it from the earliest taint by a seller other than its own,
+    whichever layer holds it, exactly as a rebuilt one-layer index counts it."""
+    phrase = "Contact shop No. 888604 for more"
+    listings = make_listings([
+        ("A1", "A", 100.0, "Dofen Grand Hoodie", phrase),  # tainted at A's strike, hour 150
+        ("B1", "B", 300.0, "Celo Neo Watch", phrase),  # tainted at hour 300 (B struck at 200)
+        ("C0", "C", 120.0, "Plain cotton socks", phrase),  # before any taint
+        ("C1", "C", 200.0, "Plain cotton socks", phrase),  # after A's taint only
+        ("A2", "A", 250.0, "Dofen Grand Hoodie", phrase),  # A's own taint does not count
+        ("A3", "A", 400.0, "Dofen Grand Hoodie", phrase),  # B's does
+    ])
+    complaints = make_complaints([("CA", "A1", "A", 120.0, "upheld", 150.0),
+                                  ("CB", "B1", "B", 150.0, "upheld", 200.0)])
+    model = rings(shingle_words=2, common_min_sellers=10).fit(listings)
+    built = model.build_index(listings, make_sellers([("A", "CN", 0.0), ("B", "CN", 0.0),
+                                                      ("C", "CN", 0.0)]), complaints)
+    early = listings["listing_id"] == "A1"
+    layered = build_taint_index(listings[early], complaints, shingle_words=2,
+                                ignored=model.common_shingles_).update(
+        listings[listings["listing_id"] == "B1"], first_strikes(complaints))
+    assert layered.recent is not None and len(layered.shingles) > 0
+    targets = listings.set_index("listing_id").loc[["C0", "C1", "A2", "A3"]].reset_index()
+    counted = model.transform(targets, index=RingIndex(layered, built.bursts))
+    assert_same(counted, model.transform(targets, index=built))
+    tainted = counted["ring__tainted_shingles"].tolist()
+    assert tainted[0] == tainted[2] == 0 and tainted[1] > 0 and tainted[3] == tainted[1]
+
+
 def test_a_planted_ring_is_found_once_one_account_is_struck() -> None:
     listings, sellers, complaints = planted_ring()
     model = rings(common_min_sellers=10).fit(listings)  # the ring's 5 accounts stay distinctive
