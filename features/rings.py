@@ -27,7 +27,6 @@ from functools import cache
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
@@ -78,12 +77,6 @@ class ShingleSets:
         owner = np.repeat(np.arange(len(texts)), counts)
         return owner, self.hashes[_ranges(self.start[texts], counts)]
 
-    def subset(self, keep: np.ndarray) -> ShingleSets:
-        """The same texts with only the shingles where `keep` is true."""
-        text = np.repeat(np.arange(len(self.start) - 1), np.diff(self.start))[keep]
-        counts = np.bincount(text, minlength=len(self.start) - 1)
-        return ShingleSets(np.concatenate([[0], np.cumsum(counts)]), self.hashes[keep])
-
 
 class ListingTexts:
     """The titles and descriptions of listings as distinct texts, each shingled once.
@@ -102,13 +95,6 @@ class ListingTexts:
         else:
             (self.title, self.description), texts = text_dictionary(titles, descriptions)
             self.sets = _shingled(texts, shingle_words)
-
-    def listing_shingles(self, sets: ShingleSets | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(listing position, hash) of title and description shingles; may repeat per listing."""
-        sets = self.sets if sets is None else sets
-        rows_t, hashes_t = sets.gather(self.title)
-        rows_d, hashes_d = sets.gather(self.description)
-        return np.concatenate([rows_t, rows_d]), np.concatenate([hashes_t, hashes_d])
 
 
 def _shingled(texts: pa.Array | list[str], shingle_words: int) -> ShingleSets:
@@ -233,24 +219,6 @@ def _shingles(n_texts, text_of, word_ids, n_parts, part_hash, k):
             hashes[start[t] + s] = h
         first_word += words_in[t]
     return start, hashes
-
-
-def _contains(sorted_values: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Whether each value is in `sorted_values` (a sorted uint64 array)."""
-    if len(values) > 8 * len(sorted_values):
-        # many lookups into a small set: one hash table beats many binary searches
-        found = pc.is_in(pa.array(values, type=pa.uint64()),
-                         value_set=pa.array(sorted_values, type=pa.uint64()))
-        return np.asarray(found, dtype=bool)
-    return _positions(sorted_values, values) >= 0
-
-
-def _positions(sorted_values: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Position of each value in `sorted_values`, or -1 where it is absent."""
-    pos = np.searchsorted(sorted_values, values)
-    found = pos < len(sorted_values)
-    found[found] = sorted_values[pos[found]] == values[found]
-    return np.where(found, pos, -1)
 
 
 # --- the taint index ---------------------------------------------------------------------
@@ -428,9 +396,40 @@ def _taint_index(listings: pd.DataFrame | Columns, strikes: pd.Series, shingle_w
     created = rows.moments("created_at", "listings.created_at")
     taint_ns = np.maximum(created, strikes.to_numpy()[where[struck]])
     texts = ListingTexts(rows, shingle_words)
-    row, hashes = texts.listing_shingles(texts.sets.subset(~_contains(ignored, texts.sets.hashes)))
-    return _two_earliest(shingle_words, ignored, hashes, sellers.encode(seller[struck])[row],
-                         taint_ns[row], sellers)
+    taints = _listing_taints_kernel()(texts.sets.start, texts.sets.hashes, texts.title,
+                                      texts.description, ignored,
+                                      sellers.encode(seller[struck]), taint_ns)
+    return _two_earliest(shingle_words, ignored, *taints, sellers)
+
+
+@cache
+def _listing_taints_kernel() -> Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """`_listing_taints` compiled (once per process; `features.compiled`)."""
+    return compiled(_listing_taints)
+
+
+def _listing_taints(start, hashes, title, description, ignored, codes, moments):
+    """Every shingle of each listing's title, then of each one's description, except the
+    `ignored` (sorted), as a taint: (shingle, the listing's seller code `codes[i]`, its
+    moment `moments[i]`). Repeats are kept: `_earliest_two` reduces them."""
+    n = 0
+    for i in range(len(title)):
+        n += start[title[i] + 1] - start[title[i]]
+        n += start[description[i] + 1] - start[description[i]]
+    out_hashes = np.empty(n, dtype=np.uint64)
+    out_codes = np.empty(n, dtype=np.int64)
+    out_moments = np.empty(n, dtype=np.int64)
+    k = 0
+    for texts in (title, description):
+        for i in range(len(texts)):
+            for j in range(start[texts[i]], start[texts[i] + 1]):
+                h = hashes[j]
+                c = np.searchsorted(ignored, h)
+                if c < len(ignored) and ignored[c] == h:
+                    continue
+                out_hashes[k], out_codes[k], out_moments[k] = h, codes[i], moments[i]
+                k += 1
+    return out_hashes[:k], out_codes[:k], out_moments[:k]
 
 
 def _two_earliest(shingle_words: int, ignored: np.ndarray, hashes: np.ndarray,
@@ -812,7 +811,9 @@ def warm_up() -> None:
                     no_shingles, no_texts, no_texts, no_texts)
     _burst_kernel()(no_texts, no_texts, no_texts, no_texts, 0, no_texts, np.int64(1), no_texts,
                     no_texts, np.int64(1), no_texts)
-    layer = _earliest_kernel()(no_shingles, no_texts, no_texts)
+    layer = _earliest_kernel()(*_listing_taints_kernel()(
+        np.zeros(1, dtype=np.int64), no_shingles, no_texts, no_texts, no_shingles, no_texts,
+        no_texts))
     _merge_kernel()(*layer, *layer)
 
 

@@ -493,6 +493,11 @@ def test_boilerplate_used_by_many_sellers_is_not_a_ring_phrase() -> None:
     strict = rings(common_min_sellers=10_000).fit(listings)
     assert strict.transform(target, listings, sellers, complaints)[
         "ring__tainted_shingles"].iloc[0] > 0
+    # and the taint index does not hold boilerplate at all: it would only take room
+    index = model.build_index(listings, sellers, complaints).taint
+    assert len(model.common_shingles_) and len(index.shingles)
+    assert not np.isin(index.shingles, model.common_shingles_).any()
+    assert len(strict.build_index(listings, sellers, complaints).taint) > len(index)
 
 
 def test_transformer_follows_scikit_learn_conventions() -> None:
@@ -560,8 +565,8 @@ def test_after_warm_up_the_taint_lookup_compiles_nothing_more() -> None:
 
     ring_module.warm_up()
     kernels = (ring_module._shingle_kernel(), ring_module._taint_kernel(),
-               ring_module._burst_kernel(), ring_module._earliest_kernel(),
-               ring_module._merge_kernel())
+               ring_module._burst_kernel(), ring_module._listing_taints_kernel(),
+               ring_module._earliest_kernel(), ring_module._merge_kernel())
     compiled = [len(kernel.signatures) for kernel in kernels]
     listings, sellers, complaints = planted_ring()
     many = pd.concat([listings] * 40, ignore_index=True)  # past the few-texts paths
