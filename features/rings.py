@@ -399,7 +399,7 @@ def _taint_index(listings: pd.DataFrame | Columns, strikes: pd.Series, shingle_w
     taints = _listing_taints_kernel()(texts.sets.start, texts.sets.hashes, texts.title,
                                       texts.description, ignored,
                                       sellers.encode(seller[struck]), taint_ns)
-    return _two_earliest(shingle_words, ignored, *taints, sellers)
+    return TaintIndex(shingle_words, ignored, *_earliest_kernel()(*taints), sellers)
 
 
 @cache
@@ -430,13 +430,6 @@ def _listing_taints(start, hashes, title, description, ignored, codes, moments):
                 out_hashes[k], out_codes[k], out_moments[k] = h, codes[i], moments[i]
                 k += 1
     return out_hashes[:k], out_codes[:k], out_moments[:k]
-
-
-def _two_earliest(shingle_words: int, ignored: np.ndarray, hashes: np.ndarray,
-                  codes: np.ndarray, moments: np.ndarray, sellers: SellerCodes) -> TaintIndex:
-    """Reduce (shingle, seller code, moment) taints to the two earliest sellers per shingle."""
-    return TaintIndex(shingle_words, ignored, *_earliest_kernel()(hashes, codes, moments),
-                      sellers)
 
 
 @cache
