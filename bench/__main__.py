@@ -18,6 +18,7 @@ BENCHMARKS = (
     "bench.model_quality",      # strikeout vs baselines, ablation, 250k training time
     "bench.ledger_stress",      # decided complaints/s on SQLite and PostgreSQL
     "bench.service",            # scoring endpoint latency and throughput vs a plain FastAPI app
+    "bench.listing_cost",       # one new listing in-process, each one's fastest of 5 rounds
     "bench.ring_refresh",       # a worker picking up what other replicas stored
     "bench.big_sellers",        # one new listing of a seller of 1k-64k listings, online
     "bench.spark_scoring",      # Spark local vs the pandas batch path

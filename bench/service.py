@@ -47,7 +47,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -158,6 +158,44 @@ def fixed_work() -> int:
     return total
 
 
+class ScoringWorker(NamedTuple):
+    """What one worker of the service holds to score: the ledger, the model, its ring state
+    and the scorer (its caches warmed for `warmed` sellers)."""
+
+    ledger: Any
+    model: Any
+    ring: Any
+    scorer: Any
+    warmed: int
+
+
+def scoring_worker(ledger_url: str) -> ScoringWorker:
+    """A scorer over `ledger_url` and the champion model, as each service worker sets it up
+    when it loads a model: caches warmed for the most recently active sellers
+    (`STRIKEOUT_WARM_SELLERS`), then the garbage collector's objects so far frozen."""
+    import gc
+
+    from serving.batch import load_scorer
+    from serving.history_store import HistoryStore
+    from serving.ledger.ledger import Ledger
+    from serving.online import OnlineScorer, ReviewFeed, RingState
+    from serving.queue import ReviewQueue
+    from serving.settings import ServingSettings
+    from training.tracking import connect
+
+    connect()
+    settings = ServingSettings(ledger_url=ledger_url)
+    ledger = Ledger.open(settings)
+    history = HistoryStore(ledger.store)
+    model = load_scorer(f"models:/{MODEL_NAME}@champion")
+    ring = RingState(model, history, ledger, settings.ring_refresh_s)
+    scorer = OnlineScorer(model, history, ring, ReviewFeed(ReviewQueue(ledger, settings), model))
+    warmed = scorer.warm_up(settings.warm_sellers)
+    gc.collect()
+    gc.freeze()
+    return ScoringWorker(ledger, model, ring, scorer, warmed)
+
+
 def in_process(ledger_url: str, later: pd.DataFrame, n: int) -> dict[str, Any]:
     """One listing at a time through OnlineScorer, split into its parts, then profiled.
 
@@ -170,29 +208,11 @@ def in_process(ledger_url: str, later: pd.DataFrame, n: int) -> dict[str, Any]:
 
     Between listings, `fixed_work` is timed as a control: work that never varies, so
     the spread of its times (p99 over p50) is the machine's own, in the same minutes."""
-    import gc
-
     from pyinstrument import Profiler
 
-    from serving.batch import load_scorer
-    from serving.history_store import HistoryStore
-    from serving.ledger.ledger import Ledger
-    from serving.online import OnlineScorer, ReviewFeed, RingState
-    from serving.queue import ReviewQueue
     from serving.scoring_api import ScoreRequest, listing_arrays
-    from serving.settings import ServingSettings
-    from training.tracking import connect
 
-    connect()
-    settings = ServingSettings(ledger_url=ledger_url)
-    ledger = Ledger.open(settings)
-    history = HistoryStore(ledger.store)
-    model = load_scorer(f"models:/{MODEL_NAME}@champion")
-    ring = RingState(model, history, ledger, settings.ring_refresh_s)
-    scorer = OnlineScorer(model, history, ring, ReviewFeed(ReviewQueue(ledger, settings), model))
-    warmed = scorer.warm_up(settings.warm_sellers)  # as each worker loads a model
-    gc.collect()
-    gc.freeze()
+    ledger, model, ring, scorer, warmed = scoring_worker(ledger_url)
     # as the service receives them: checked request models, turned into arrays on the
     # scoring thread (`listing_arrays` is timed as part of the lookup)
     requests = [ScoreRequest.model_validate_json(body).listings
