@@ -26,7 +26,13 @@ from typing import Any
 import pandas as pd
 
 from bench.machine import machine_info
-from bench.service import home_of_service_model, percentiles, prepare_ledger, remove_ledger
+from bench.service import (
+    home_of_service_model,
+    percentiles,
+    prepare_ledger,
+    remove_ledger,
+    scoring_worker,
+)
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "big_sellers.json"
 SIZES = (1_000, 4_000, 16_000, 64_000)
@@ -73,23 +79,10 @@ def time_seller(scorer: Any, history: Any, later: pd.DataFrame, n: int) -> dict[
 
 def main() -> None:
     home, setup, model = home_of_service_model(__doc__, "big-sellers")
-
-    from serving.history_store import HistoryStore
-    from serving.ledger.ledger import Ledger
-    from serving.online import OnlineScorer, ReviewFeed, RingState
-    from serving.queue import ReviewQueue
-    from serving.settings import ServingSettings
-
     url, _, later = prepare_ledger(home, Path(setup["data_path"]))
-    settings = ServingSettings(ledger_url=url)
-    ledger = Ledger.open(settings)
+    ledger, _, _, scorer, _ = scoring_worker(url, model, warm_sellers=0)
     try:
-        history = HistoryStore(ledger.store)
-        ring = RingState(model, history, ledger, settings.ring_refresh_s)
-        scorer = OnlineScorer(model, history, ring,
-                              ReviewFeed(ReviewQueue(ledger, settings), model))
-        scorer.warm_up(0)
-        cases = [time_seller(scorer, history, later, n) for n in SIZES]
+        cases = [time_seller(scorer, scorer.history, later, n) for n in SIZES]
     finally:
         ledger.close()
         remove_ledger(url)

@@ -34,10 +34,10 @@ import numpy as np
 from bench.machine import machine_info
 from bench.service import (
     listing_bodies,
-    prepare_home,
     prepare_ledger,
     remove_ledger,
     scoring_worker,
+    service_home,
 )
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "listing_cost.json"
@@ -103,14 +103,13 @@ def main() -> None:
     args = parser.parse_args()
     if args.rounds < 2 or args.listings < 100:
         parser.error("--rounds must be at least 2 and --listings at least 100")
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    home = args.home or Path(tempfile.mkdtemp(prefix="strikeout-bench-listing-cost-"))
-    home.mkdir(parents=True, exist_ok=True)
-    if args.one_round is not None:  # a round, in a process of its own
-        os.environ["STRIKEOUT_HOME"] = str(home)
-        one_round(home, args.listings, args.one_round)
+    if args.one_round is not None:  # a round, in a process of its own (given --home)
+        if args.home is None:
+            parser.error("--one-round needs --home")
+        os.environ.update(MLFLOW_DISABLE_TELEMETRY="true", STRIKEOUT_HOME=str(args.home))
+        one_round(args.home, args.listings, args.one_round)
         return
-    setup = prepare_home(home, 30_000)
+    home, setup = service_home(args.home, "listing-cost")
     rounds = []
     with tempfile.TemporaryDirectory() as scratch:
         for k in range(args.rounds):

@@ -90,18 +90,22 @@ def prepare_home(home: Path, n_listings: int) -> dict[str, Any]:
             "trained_s": round(time.perf_counter() - started, 1)}
 
 
+def service_home(home: Path | None, name: str) -> tuple[Path, dict[str, Any]]:
+    """For a benchmark on this one's model: its home (`home`, where `bench.service`
+    trained the model, reused; else a new one, trained here) and `prepare_home`'s setup."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    home = home or Path(tempfile.mkdtemp(prefix=f"strikeout-bench-{name}-"))
+    home.mkdir(parents=True, exist_ok=True)
+    return home, prepare_home(home, 30_000)
+
+
 def home_of_service_model(description: str, name: str) -> tuple[Path, dict[str, Any], Any]:
-    """For a benchmark on this one's model: its home (`--home`, where `bench.service`
-    trained the model, reused; else a new one, trained here), `prepare_home`'s setup, and
-    the champion model as the service loads it."""
+    """`service_home` of the command line's `--home`, and the champion model as the
+    service loads it."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--home", type=Path, default=None,
                         help="a home where bench.service trained its model (reused)")
-    args = parser.parse_args()
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    home = args.home or Path(tempfile.mkdtemp(prefix=f"strikeout-bench-{name}-"))
-    home.mkdir(parents=True, exist_ok=True)
-    setup = prepare_home(home, 30_000)
+    home, setup = service_home(parser.parse_args().home, name)
 
     from serving.batch import load_scorer
     from training.tracking import connect
@@ -169,10 +173,12 @@ class ScoringWorker(NamedTuple):
     warmed: int
 
 
-def scoring_worker(ledger_url: str) -> ScoringWorker:
-    """A scorer over `ledger_url` and the champion model, as each service worker sets it up
-    when it loads a model: caches warmed for the most recently active sellers
-    (`STRIKEOUT_WARM_SELLERS`), then the garbage collector's objects so far frozen."""
+def scoring_worker(ledger_url: str, model: Any = None,
+                   warm_sellers: int | None = None) -> ScoringWorker:
+    """A scorer over `ledger_url` and `model` (the champion loaded anew when None), as
+    each service worker sets it up when it loads a model: caches warmed for the most
+    recently active sellers (`STRIKEOUT_WARM_SELLERS` unless `warm_sellers` is given),
+    then the garbage collector's objects so far frozen."""
     import gc
 
     from serving.batch import load_scorer
@@ -187,10 +193,10 @@ def scoring_worker(ledger_url: str) -> ScoringWorker:
     settings = ServingSettings(ledger_url=ledger_url)
     ledger = Ledger.open(settings)
     history = HistoryStore(ledger.store)
-    model = load_scorer(f"models:/{MODEL_NAME}@champion")
+    model = model or load_scorer(f"models:/{MODEL_NAME}@champion")
     ring = RingState(model, history, ledger, settings.ring_refresh_s)
     scorer = OnlineScorer(model, history, ring, ReviewFeed(ReviewQueue(ledger, settings), model))
-    warmed = scorer.warm_up(settings.warm_sellers)
+    warmed = scorer.warm_up(settings.warm_sellers if warm_sellers is None else warm_sellers)
     gc.collect()
     gc.freeze()
     return ScoringWorker(ledger, model, ring, scorer, warmed)

@@ -296,7 +296,7 @@ class TaintIndex:
         """Distinct shingles indexed, in both layers."""
         if self.recent is None:
             return len(self.shingles)
-        return len(self.shingles) + int((~self._positions(self.recent.shingles)[1]).sum())
+        return len(np.union1d(self.shingles, self.recent.shingles))
 
     @property
     def first_seller(self) -> np.ndarray:
@@ -334,13 +334,6 @@ class TaintIndex:
     def whole(self) -> TaintIndex:
         """The same index in one layer (`recent` merged in)."""
         return self if self.recent is None else replace(self, recent=None)._merged(self.recent)
-
-    def _positions(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Where `hashes` are or would go in `shingles`, and which are there."""
-        at = np.searchsorted(self.shingles, hashes)
-        found = at < len(self.shingles)
-        found[found] = self.shingles[at[found]] == hashes[found]
-        return at, found
 
     def _merged(self, new: TaintIndex) -> TaintIndex:
         """This layer with the taints of `new` (one layer too) added: one pass over both
