@@ -160,7 +160,10 @@ def importance_png(importance: pd.Series, top: int = 25) -> bytes:
 def shap_png(contributions: np.ndarray, features: pd.DataFrame, subject: str) -> bytes:
     import shap
 
-    shap.summary_plot(contributions, features, show=False, max_display=20, plot_size=(7, 6))
+    # a generator of its own: the plot's jitter is the same on every run, and shap does not
+    # fall back on NumPy's global random state (which it warns is going away)
+    shap.summary_plot(contributions, features, show=False, max_display=20, plot_size=(7, 6),
+                      rng=np.random.default_rng(0))
     figure = plt.gcf()
     figure.axes[0].set_title(f"SHAP values, {len(features):,} sampled listings ({subject})")
     figure.axes[0].set_xlabel("contribution to the raw score (log-odds, before calibration)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 
 from training import report
@@ -14,6 +15,7 @@ from training.report import (
     histogram_png,
     pr_curve_png,
     reliability_bins,
+    shap_png,
 )
 
 
@@ -36,6 +38,22 @@ def overconfident_middle() -> tuple[np.ndarray, np.ndarray]:
     p = np.concatenate([rng.uniform(lo, hi, n) for n, lo, hi, _ in groups])
     y = np.concatenate([np.r_[np.ones(k), np.zeros(n - k)] for n, _, _, k in groups])
     return y.astype(int), p
+
+
+def test_the_shap_plot_is_the_same_every_time_and_leaves_numpys_random_state_alone(
+        drawn: list[plt.Figure]) -> None:
+    rng = np.random.default_rng(1)
+    features = pd.DataFrame(rng.normal(size=(400, 3)), columns=["price", "text", "seller"])
+    contributions = features.to_numpy() * [0.5, 2.0, 1.0]
+    np.random.seed(7)  # as other libraries do; shap then warns it will stop using it
+    before = np.random.get_state()[1].copy()
+    shap_png(contributions, features, "400 sampled listings")
+    shap_png(contributions, features, "400 sampled listings")
+    assert np.array_equal(np.random.get_state()[1], before)
+    first, second = ([c.get_offsets().data.copy() for c in fig.axes[0].collections]
+                     for fig in drawn)
+    assert len(first) == len(second) > 0
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
 
 
 def test_reliability_bins_are_equal_width_and_count_their_listings() -> None:
