@@ -7,6 +7,7 @@ import hashlib
 import json
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,8 @@ Progress = Callable[[str], None]
 # What `train` announces through `progress`, in order, each as it starts.
 STEPS = ("loading dataset", "building features", "training LightGBM",
          "evaluating on the test slice", "logging to MLflow")
+# The start of MLflow's warning about integer columns in an inferred schema (a regex).
+INTEGER_SCHEMA_HINT = r"Hint: Inferred schema contains integer column"
 
 
 class TrainingDataError(ValueError):
@@ -190,13 +193,17 @@ def train(data_path: Path, config: TrainingConfig, progress: Progress = lambda _
         report_path = _log_report(model, evaluation, X["test"], split, briers,
                                   config.shap_sample, f"run {run.info.run_id} on {data}",
                                   caveats)
-        model_info = mlflow.pyfunc.log_model(
-            name="model", python_model=model,
-            signature=infer_signature(input_example(market),
-                                      model.predict(None, input_example(market))),
-            input_example=input_example(market),
-            registered_model_name=config.registered_model_name if register else None,
-        )
+        with warnings.catch_warnings():
+            # MLflow hints that integer columns cannot hold missing values at inference;
+            # the contract's (quantity, image_count) are required, and loading checks it
+            warnings.filterwarnings("ignore", INTEGER_SCHEMA_HINT, UserWarning)
+            model_info = mlflow.pyfunc.log_model(
+                name="model", python_model=model,
+                signature=infer_signature(input_example(market),
+                                          model.predict(None, input_example(market))),
+                input_example=input_example(market),
+                registered_model_name=config.registered_model_name if register else None,
+            )
     version = str(model_info.registered_model_version) if register else "unregistered"
     if register:
         client = MlflowClient()

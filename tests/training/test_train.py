@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import warnings
 from pathlib import Path
 
 import lightgbm
@@ -17,7 +19,14 @@ from features.synthetic import SynthConfig, generate_marketplace
 from training.config import BoosterConfig, SplitConfig, TrainingConfig
 from training.registry import PromotionError, promote
 from training.split import time_split
-from training.train import STEPS, TrainingDataError, TrainResult, fit_booster, train
+from training.train import (
+    INTEGER_SCHEMA_HINT,
+    STEPS,
+    TrainingDataError,
+    TrainResult,
+    fit_booster,
+    train,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mlflow-training")]
 
@@ -29,8 +38,24 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def trained(home: Path, dataset: Path) -> TrainResult:
-    return train(dataset, TrainingConfig())
+def training_run(home: Path, dataset: Path
+                 ) -> tuple[TrainResult, list[warnings.WarningMessage]]:
+    """A training run and every warning it raised."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = train(dataset, TrainingConfig())
+    return result, list(caught)
+
+
+@pytest.fixture(scope="module")
+def trained(training_run: tuple[TrainResult, list[warnings.WarningMessage]]) -> TrainResult:
+    return training_run[0]
+
+
+def test_training_does_not_warn_of_missing_integers_the_contract_rules_out(
+        training_run: tuple[TrainResult, list[warnings.WarningMessage]]) -> None:
+    messages = [str(w.message) for w in training_run[1]]
+    assert not [m for m in messages if re.match(INTEGER_SCHEMA_HINT, m)]
 
 
 def test_run_logs_metrics_artifacts_and_registers_challenger(trained: TrainResult) -> None:
