@@ -9,7 +9,6 @@ Debian package creates.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import pwd
 import shutil
@@ -19,14 +18,14 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 
+from tests.processes import stopped_with_parent
+
 APT_HINT = "apt-get install -y postgresql  (Debian/Ubuntu; or set STRIKEOUT_PG_BIN)"
 SERVER_USER = "postgres"
-PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 class PostgresUnavailable(RuntimeError):
@@ -54,26 +53,6 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def _fast_shutdown_with_parent() -> Callable[[], None] | None:
-    """What the server's process runs before it becomes the server (Linux): ask the kernel
-    for SIGINT, PostgreSQL's fast shutdown, when the thread that started it dies. A test
-    run killed midway (a CI timeout, `kill`) then leaves no server running; its own
-    session keeps the terminal's Ctrl-C from stopping it before the tests' teardown does.
-    Runs after the switch to the server's user, which would clear the setting."""
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):  # not Linux: stopped by `stop` only
-        return None
-    parent = os.getpid()
-
-    def arm() -> None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGINT)
-        if os.getppid() != parent:  # the parent died before the request took effect
-            os._exit(1)
-
-    return arm
 
 
 class ThrowawayPostgres:
@@ -120,7 +99,8 @@ class ThrowawayPostgres:
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
                                             user=self.user, cwd=self.folder,
                                             start_new_session=True,
-                                            preexec_fn=_fast_shutdown_with_parent())
+                                            # PostgreSQL's fast shutdown
+                                            preexec_fn=stopped_with_parent(signal.SIGINT))
         self._wait_ready()
         return self
 

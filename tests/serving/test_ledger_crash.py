@@ -19,6 +19,7 @@ import pytest
 from serving.keys import create_key
 from serving.ledger.ledger import Ledger
 from serving.settings import LedgerSettings
+from tests.processes import stopped_with_parent
 from tests.serving.ledger_load import LoadPlan, PlannedComplaint, make_plan
 from tests.serving.test_ledger_concurrency import check_ledger
 
@@ -44,6 +45,7 @@ def ledger_server(home: Path, port: int, reviewer_key: str, **settings: str
         [sys.executable, "-m", "uvicorn", "--factory", "serving.ledger_app:create_app",
          "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        preexec_fn=stopped_with_parent(signal.SIGTERM),
     )
     try:
         deadline = time.monotonic() + 60

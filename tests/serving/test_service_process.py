@@ -23,6 +23,7 @@ from mlflow.tracking import MlflowClient
 
 from serving.service import serve_command
 from serving.settings import ServingSettings
+from tests.processes import stopped_with_parent
 from tests.serving.service_support import (
     MODEL_NAME,
     LedgerWorld,
@@ -87,7 +88,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     log_path = folder / "serve.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(command, env=process_env, cwd=REPO, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+                                   stderr=subprocess.STDOUT, start_new_session=True,
+                                   preexec_fn=stopped_with_parent(signal.SIGTERM))
     url = f"http://127.0.0.1:{port}"
     try:
         def ready() -> bool:
