@@ -193,15 +193,15 @@ def train(data_path: Path, config: TrainingConfig, progress: Progress = lambda _
         report_path = _log_report(model, evaluation, X["test"], split, briers,
                                   config.shap_sample, f"run {run.info.run_id} on {data}",
                                   caveats)
+        example = input_example(market)
         with warnings.catch_warnings():
             # MLflow hints that integer columns cannot hold missing values at inference;
             # the contract's (quantity, image_count) are required, and loading checks it
             warnings.filterwarnings("ignore", INTEGER_SCHEMA_HINT, UserWarning)
             model_info = mlflow.pyfunc.log_model(
                 name="model", python_model=model,
-                signature=infer_signature(input_example(market),
-                                          model.predict(None, input_example(market))),
-                input_example=input_example(market),
+                signature=infer_signature(example, model.predict(None, example)),
+                input_example=example,
                 registered_model_name=config.registered_model_name if register else None,
             )
     version = str(model_info.registered_model_version) if register else "unregistered"
